@@ -1,0 +1,40 @@
+"""The ``ncse`` command line: a thin Typer layer over :mod:`ncse_cli.api`."""
+
+from __future__ import annotations
+
+from typing import Annotated, Optional
+
+import typer
+
+from ncse_cli import __version__
+from ncse_cli.cli import prepare
+from ncse_cli.cli._common import console, setup_logging
+
+app = typer.Typer(
+    name="ncse",
+    help="Noise-conditioned score-based speech enhancement: prepare data, train, enhance, evaluate, report.",
+    no_args_is_help=True,
+    rich_markup_mode="rich",
+    pretty_exceptions_show_locals=False,
+)
+app.add_typer(prepare.app, name="prepare")
+
+
+def _version(value: bool) -> None:
+    if value:
+        console.print(f"ncse {__version__}")
+        raise typer.Exit()
+
+
+@app.callback()
+def _root(
+    version: Annotated[Optional[bool], typer.Option("--version", callback=_version, is_eager=True,
+                                                    help="Print the version and exit.")] = None,
+    verbose: Annotated[bool, typer.Option("--verbose", "-v", help="Show debug messages.")] = False,
+) -> None:
+    setup_logging(verbose)
+
+
+def main() -> None:
+    """Console-script entry point."""
+    app()

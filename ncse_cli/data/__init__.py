@@ -1,0 +1,1 @@
+"""Data: manifests, corpus preparation, mixing, augmentation and datasets."""
