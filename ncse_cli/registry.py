@@ -19,7 +19,9 @@ class UnknownComponentError(NcseError, KeyError):
 class Registry(Generic[T]):
     """A name -> object table for one kind of component (backbone, encoder, SDE, sampler, ...).
 
-    Registered classes carry their registry ``name`` as a class attribute, set by :meth:`register`.
+    Registered objects (classes or functions) carry their registry ``name`` as an attribute, set by
+    :meth:`register`; one with a ``Config`` dataclass gets ``Config.component = name`` so that configs can be
+    written back as ``{"name": ..., **fields}``.
     """
 
     def __init__(self, kind: str) -> None:
@@ -33,10 +35,9 @@ class Registry(Generic[T]):
             if name in self._items:
                 raise ValueError(f"{self.kind} {name!r} is already registered")
             self._items[name] = obj
-            if isinstance(obj, type):
-                obj.name = name  # type: ignore[attr-defined]
-                if hasattr(obj, "Config"):  # lets a config know which component it belongs to
-                    obj.Config.component = name  # type: ignore[attr-defined]
+            obj.name = name  # type: ignore[attr-defined]
+            if hasattr(obj, "Config"):  # lets a config know which component it belongs to
+                obj.Config.component = name  # type: ignore[attr-defined]
             return obj
 
         return decorator

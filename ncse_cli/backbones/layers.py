@@ -1,0 +1,115 @@
+"""Building blocks of the NCSN++ U-Net.
+
+Song, Sohl-Dickstein, Kingma, Kumar, Ermon, Poole, "Score-Based Generative Modeling through Stochastic
+Differential Equations", ICLR 2021, Appendix H (NCSN++): Gaussian Fourier time features, BigGAN residual blocks
+with FIR resampling (Brock et al. 2019; Karras et al. 2020), 1/sqrt(2) skip rescaling and self-attention.
+"""
+
+from __future__ import annotations
+
+import math
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+
+def group_norm(channels: int) -> nn.GroupNorm:
+    """GroupNorm with NCSN++'s group count ``min(channels // 4, 32)``."""
+    return nn.GroupNorm(num_groups=min(channels // 4, 32), num_channels=channels, eps=1e-6)
+
+
+def zero_init(module: nn.Module) -> nn.Module:
+    """Start a residual branch's last layer at zero, so each block begins as the identity."""
+    for param in module.parameters():
+        nn.init.zeros_(param)
+    return module
+
+
+class GaussianFourierProjection(nn.Module):
+    """Random Fourier features of the diffusion time (Tancik et al. 2020), fixed after initialisation."""
+
+    def __init__(self, embedding_size: int, scale: float = 16.0) -> None:
+        super().__init__()
+        self.register_buffer("W", torch.randn(embedding_size) * scale)
+
+    def forward(self, t: torch.Tensor) -> torch.Tensor:
+        proj = t[:, None] * self.W[None, :] * 2 * math.pi
+        return torch.cat([torch.sin(proj), torch.cos(proj)], dim=-1)
+
+
+class FIRResample(nn.Module):
+    """Down- or upsampling by 2 with the separable FIR kernel [1, 3, 3, 1] (upfirdn2d in NCSN++)."""
+
+    def __init__(self, channels: int, up: bool) -> None:
+        super().__init__()
+        taps = torch.tensor([1.0, 3.0, 3.0, 1.0])
+        kernel = torch.outer(taps, taps)
+        kernel = kernel / kernel.sum() * (4 if up else 1)  # upsampling keeps the signal's mean level
+        self.register_buffer("kernel", kernel.expand(channels, 1, 4, 4).contiguous())
+        self.up = up
+        self.channels = channels
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        kernel = self.kernel.to(x.dtype)
+        if self.up:
+            return F.conv_transpose2d(x, kernel, stride=2, padding=1, groups=self.channels)
+        return F.conv2d(x, kernel, stride=2, padding=1, groups=self.channels)
+
+
+class ResnetBlockBigGAN(nn.Module):
+    """BigGAN-style residual block with time embedding and optional FiLM conditioning.
+
+    ``h = conv(act(norm(x)))``, resampled when ``up``/``down``; the time embedding is added per channel; after
+    the second normalisation a FiLM ``(1 + scale) * h + shift`` (Perez et al. 2018) injects the noise condition
+    when enabled; the skip path is rescaled by ``1/sqrt(2)``.
+    """
+
+    def __init__(self, in_ch: int, out_ch: int, temb_dim: int, film_dim: int | None = None,
+                 up: bool = False, down: bool = False, dropout: float = 0.0) -> None:
+        super().__init__()
+        self.norm0 = group_norm(in_ch)
+        self.conv0 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
+        self.temb = nn.Linear(temb_dim, out_ch)
+        self.norm1 = group_norm(out_ch)
+        self.film = zero_init(nn.Linear(film_dim, 2 * out_ch)) if film_dim else None
+        self.dropout = nn.Dropout(dropout)
+        self.conv1 = zero_init(nn.Conv2d(out_ch, out_ch, 3, padding=1))
+        self.resample = FIRResample(in_ch, up=up) if (up or down) else None
+        self.skip = nn.Conv2d(in_ch, out_ch, 1) if (in_ch != out_ch or up or down) else None
+
+    def forward(self, x: torch.Tensor, temb: torch.Tensor, film: torch.Tensor | None = None) -> torch.Tensor:
+        """``film [B, 2 * out_ch]`` holds FiLM scale and shift (from :meth:`film_params`), or ``None``."""
+        h = F.silu(self.norm0(x))
+        if self.resample is not None:
+            h, x = self.resample(h), self.resample(x)
+        h = self.conv0(h) + self.temb(F.silu(temb))[:, :, None, None]
+        h = self.norm1(h)
+        if film is not None:
+            scale, shift = film[:, :, None, None].chunk(2, dim=1)
+            h = h * (1 + scale) + shift
+        h = self.conv1(self.dropout(F.silu(h)))
+        if self.skip is not None:
+            x = self.skip(x)
+        return (x + h) / math.sqrt(2.0)
+
+    def film_params(self, vector: torch.Tensor) -> torch.Tensor:
+        """FiLM scale and shift for a condition vector ``[B, film_dim]`` -> ``[B, 2 * out_ch]``."""
+        return self.film(vector)
+
+
+class AttnBlock(nn.Module):
+    """Single-head self-attention over all time-frequency positions, residual with 1/sqrt(2) rescaling."""
+
+    def __init__(self, channels: int) -> None:
+        super().__init__()
+        self.norm = group_norm(channels)
+        self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        self.out = zero_init(nn.Conv2d(channels, channels, 1))
+
+    def forward(self, x: torch.Tensor) -> torch.Tensor:
+        b, c, f, t = x.shape
+        q, k, v = self.qkv(self.norm(x)).reshape(b, 3, c, f * t).transpose(-1, -2).unbind(1)
+        h = F.scaled_dot_product_attention(q, k, v)  # [B, FT, C]
+        h = self.out(h.transpose(-1, -2).reshape(b, c, f, t))
+        return (x + h) / math.sqrt(2.0)

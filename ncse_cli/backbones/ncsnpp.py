@@ -1,0 +1,186 @@
+"""NCSN++ U-Net score network in the SGMSE+ setting, with noise conditioning.
+
+Song et al., "Score-Based Generative Modeling through Stochastic Differential Equations", ICLR 2021 (NCSN++:
+Gaussian Fourier time embedding, BigGAN residual blocks, FIR resampling, input-skip and output-skip pyramids,
+self-attention); configured as in Richter et al., "Speech Enhancement and Dereverberation with Diffusion-based
+Generative Models", TASLP 2023 (``base``: channel multipliers 1,1,2,2,2,2,2, two residual blocks per level,
+attention at resolution 16). The input is ``[x_t, y]`` as real/imaginary channels, the output the score's
+real and imaginary parts. The noise condition enters every residual block, either added to the time embedding
+(``add``) or as per-block FiLM (``film``).
+
+Resolutions count frequency bins (256 at the top level), so attention placement does not depend on the length
+of the utterance.
+"""
+
+from __future__ import annotations
+
+from dataclasses import dataclass
+from typing import Literal
+
+import torch
+import torch.nn.functional as F
+from torch import nn
+
+from ncse_cli.backbones.base import BACKBONES
+from ncse_cli.backbones.layers import (AttnBlock, FIRResample, GaussianFourierProjection, ResnetBlockBigGAN,
+                                       group_norm, zero_init)
+from ncse_cli.conditioning import Condition, ConditionSpec
+
+Injection = Literal["add", "film"]
+
+
+@BACKBONES.register("base")
+class NCSNpp(nn.Module):
+    """The NCSN++ U-Net; ``base`` is the SGMSE+ VoiceBank-DEMAND configuration (about 65 M parameters)."""
+
+    @dataclass(frozen=True)
+    class Config:
+        nf: int = 128
+        ch_mult: tuple[int, ...] = (1, 1, 2, 2, 2, 2, 2)
+        num_res_blocks: int = 2
+        attn_resolutions: tuple[int, ...] = (16,)
+        dropout: float = 0.0
+        fourier_scale: float = 16.0
+        freq_bins: int = 256
+        in_channels: int = 4
+        out_channels: int = 2
+
+        def __post_init__(self) -> None:
+            if self.freq_bins % 2 ** (len(self.ch_mult) - 1):
+                raise ValueError(f"freq_bins {self.freq_bins} is not divisible by 2^{len(self.ch_mult) - 1}")
+
+    def __init__(self, cfg: Config, cond: ConditionSpec = ConditionSpec(), injection: Injection = "add") -> None:
+        super().__init__()
+        self.cfg = cfg
+        self.injection = injection if cond.vector_dim else None
+        if injection not in ("add", "film"):
+            raise ValueError(f"unknown injection {injection!r}; choose add or film")
+        nf, levels = cfg.nf, len(cfg.ch_mult)
+        temb_dim = 4 * nf
+        film_dim = cond.vector_dim if self.injection == "film" else None
+        self.levels = levels
+        self.attn_levels = {lvl for lvl in range(levels) if cfg.freq_bins // 2**lvl in cfg.attn_resolutions}
+
+        self.time_embed = nn.Sequential(GaussianFourierProjection(nf, cfg.fourier_scale), nn.Linear(2 * nf, temb_dim),
+                                        nn.SiLU(), nn.Linear(temb_dim, temb_dim))
+        self.cond_embed = (nn.Sequential(nn.Linear(cond.vector_dim, temb_dim), nn.SiLU(),
+                                         zero_init(nn.Linear(temb_dim, temb_dim)))
+                           if self.injection == "add" else None)
+
+        def block(cin: int, cout: int, **kw) -> ResnetBlockBigGAN:
+            return ResnetBlockBigGAN(cin, cout, temb_dim, film_dim, dropout=cfg.dropout, **kw)
+
+        self.conv_in = nn.Conv2d(cfg.in_channels, nf, 3, padding=1)
+        self.down, skip_channels, ch = self._build_down(block), [nf], nf
+        self.input_skips = nn.ModuleList()
+        for lvl in range(levels):
+            out = nf * cfg.ch_mult[lvl]
+            skip_channels += [out] * cfg.num_res_blocks
+            ch = out
+            if lvl < levels - 1:
+                skip_channels.append(ch)
+                self.input_skips.append(nn.Conv2d(cfg.in_channels, ch, 1))
+        self.input_pyramid = FIRResample(cfg.in_channels, up=False)
+        self.mid = nn.ModuleList([block(ch, ch), AttnBlock(ch), block(ch, ch)])
+        self.up, self.output_heads = self._build_up(block, skip_channels, ch)
+        self.output_pyramid = FIRResample(cfg.out_channels, up=True)
+
+    def _build_down(self, block) -> nn.ModuleList:
+        cfg, nf = self.cfg, self.cfg.nf
+        stages, ch = nn.ModuleList(), nf
+        for lvl in range(self.levels):
+            out, stage = nf * cfg.ch_mult[lvl], nn.ModuleDict()
+            stage["res"] = nn.ModuleList([block(ch if i == 0 else out, out) for i in range(cfg.num_res_blocks)])
+            ch = out
+            if lvl in self.attn_levels:
+                stage["attn"] = nn.ModuleList([AttnBlock(out) for _ in range(cfg.num_res_blocks)])
+            if lvl < self.levels - 1:
+                stage["downsample"] = block(ch, ch, down=True)
+            stages.append(stage)
+        return stages
+
+    def _build_up(self, block, skip_channels: list[int], ch: int) -> tuple[nn.ModuleList, nn.ModuleList]:
+        cfg, nf = self.cfg, self.cfg.nf
+        stages, heads = nn.ModuleList(), nn.ModuleList()
+        for lvl in reversed(range(self.levels)):
+            out, stage = nf * cfg.ch_mult[lvl], nn.ModuleDict()
+            res = []
+            for _ in range(cfg.num_res_blocks + 1):
+                res.append(block(ch + skip_channels.pop(), out))
+                ch = out
+            stage["res"] = nn.ModuleList(res)
+            if lvl in self.attn_levels:
+                stage["attn"] = AttnBlock(ch)
+            if lvl > 0:
+                stage["upsample"] = block(ch, ch, up=True)
+            stages.append(stage)
+            heads.append(nn.Sequential(group_norm(ch), nn.SiLU(), nn.Conv2d(ch, cfg.out_channels, 3, padding=1)))
+        return stages, heads
+
+    @property
+    def time_multiple(self) -> int:
+        """The number of frames must be a multiple of this (one halving per level below the top)."""
+        return 2 ** (self.levels - 1)
+
+    def forward(self, x: torch.Tensor, t: torch.Tensor, cond: Condition | None = None) -> torch.Tensor:
+        """``x [B, in_channels, freq_bins, T]`` (T a multiple of :attr:`time_multiple`), ``t [B]``."""
+        temb = self._embed(t, cond)
+        film = self._film(cond)
+        hs = [self.conv_in(x)]
+        pyramid = x
+        for lvl, stage in enumerate(self.down):
+            for i, res in enumerate(stage["res"]):
+                h = res(hs[-1], temb, film(res))
+                hs.append(stage["attn"][i](h) if "attn" in stage else h)
+            if "downsample" in stage:
+                h = stage["downsample"](hs[-1], temb, film(stage["downsample"]))
+                pyramid = self.input_pyramid(pyramid)
+                hs.append(h + self.input_skips[lvl](pyramid))
+        h = self.mid[0](hs[-1], temb, film(self.mid[0]))
+        h = self.mid[2](self.mid[1](h), temb, film(self.mid[2]))
+        out = None
+        for stage, head in zip(self.up, self.output_heads):
+            for res in stage["res"]:
+                h = res(torch.cat([h, hs.pop()], dim=1), temb, film(res))
+            if "attn" in stage:
+                h = stage["attn"](h)
+            out = head(h) if out is None else self.output_pyramid(out) + head(h)
+            if "upsample" in stage:
+                h = stage["upsample"](h, temb, film(stage["upsample"]))
+        return out
+
+    def _embed(self, t: torch.Tensor, cond: Condition | None) -> torch.Tensor:
+        temb = self.time_embed(t)
+        if self.injection == "add":
+            temb = temb + cond.cached((id(self), "add"), lambda: self.cond_embed(cond.vector))
+        return temb
+
+    def _film(self, cond: Condition | None):
+        """A lookup ``block -> FiLM parameters`` (``None`` without FiLM); each block projects once per condition."""
+        if self.injection != "film":
+            return lambda block: None
+        return lambda block: cond.cached((id(block), "film"), lambda: block.film_params(cond.vector))
+
+
+@BACKBONES.register("small")
+class NCSNppSmall(NCSNpp):
+    """A mid-size NCSN++ in the spirit of NCSN++M (Lemercier et al., TASLP 2023): four levels."""
+
+    @dataclass(frozen=True)
+    class Config(NCSNpp.Config):
+        nf: int = 128
+        ch_mult: tuple[int, ...] = (1, 2, 2, 2)
+        num_res_blocks: int = 1
+        attn_resolutions: tuple[int, ...] = (32,)
+
+
+@BACKBONES.register("tiny")
+class NCSNppTiny(NCSNpp):
+    """A small NCSN++ (under 2 M parameters) for tests and the CPU demo."""
+
+    @dataclass(frozen=True)
+    class Config(NCSNpp.Config):
+        nf: int = 16
+        ch_mult: tuple[int, ...] = (1, 2, 2, 4, 4)
+        num_res_blocks: int = 1
+        attn_resolutions: tuple[int, ...] = (16,)

@@ -1,0 +1,43 @@
+"""What every forward SDE provides, and the registry they live in."""
+
+from __future__ import annotations
+
+from typing import Protocol
+
+import torch
+
+from ncse_cli.registry import Registry
+
+
+class SDE(Protocol):
+    """A forward process ``dx = f(x, y, t) dt + g(t) dw`` whose drift may pull x towards the mixture ``y``.
+
+    Tensors are complex spectrograms ``[B, 1, F, T]``; ``t`` is a ``[B]`` tensor. ``y`` is an explicit
+    argument everywhere, as in sgmse's ``sdes.py``.
+    """
+
+    T: float
+    t_eps: float
+
+    def drift(self, x: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor: ...
+
+    def diffusion(self, t: torch.Tensor) -> torch.Tensor: ...
+
+    def marginal_mean(self, x0: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor: ...
+
+    def marginal_std(self, t: torch.Tensor) -> torch.Tensor: ...
+
+    def prior_sample(self, y: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor: ...
+
+
+SDES: Registry[type] = Registry("SDE")
+
+
+def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
+    """Standard normal noise shaped like ``x``; complex noise has ``E|z|^2 = 1`` (variance 1/2 per part)."""
+    return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
+
+
+def expand(t: torch.Tensor, x: torch.Tensor) -> torch.Tensor:
+    """View a per-example ``[B]`` tensor so it broadcasts against ``x [B, ...]``."""
+    return t.reshape(-1, *([1] * (x.dim() - 1)))
