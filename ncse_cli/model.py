@@ -8,7 +8,7 @@ for classifier-free guidance (Ho & Salimans 2022).
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal
+from typing import Any, Literal, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -66,11 +66,22 @@ class ScoreModel(nn.Module):
         """False for the unconditioned baseline (encoder ``none``)."""
         return not self.encoder.spec.is_empty
 
-    def encode(self, ref: torch.Tensor | None, lengths: torch.Tensor | None = None) -> Condition:
-        """Encode a (peak-normalised) reference batch ``[B, R]``; the empty condition without encoder or reference."""
+    def encode(self, ref: torch.Tensor | None, lengths: torch.Tensor | None = None,
+               keys: Sequence[str] | None = None) -> Condition:
+        """Encode a (peak-normalised) reference batch ``[B, R]``; the empty condition without encoder or reference.
+
+        ``keys`` name each exact reference so that a frozen pre-trained encoder can cache its embeddings.
+        """
         if ref is None or not self.conditional:
             return Condition()
-        return self.encoder(ref, lengths)
+        return self.encoder(ref, lengths, keys)
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """Optimizer groups: everything trainable at ``lr``, except what the encoder groups itself
+        (a frozen tower contributes nothing; a fine-tuned one may have its own rate)."""
+        encoder_ids = {id(p) for p in self.encoder.parameters()}
+        rest = [p for p in self.parameters() if p.requires_grad and id(p) not in encoder_ids]
+        return [{"params": rest, "lr": lr}, *self.encoder.parameter_groups(lr)]
 
     def null_condition(self, cond: Condition) -> Condition:
         """The null condition shaped like ``cond``."""

@@ -8,6 +8,8 @@ per example the condition is replaced by the null condition, so the same network
 
 from __future__ import annotations
 
+from typing import Sequence
+
 import torch
 from torch import nn
 
@@ -51,11 +53,14 @@ class DenoisingScoreMatching(nn.Module):
         self.p_uncond = p_uncond
 
     def forward(self, clean: torch.Tensor, noisy: torch.Tensor, noise_ref: torch.Tensor | None = None,
-                noise_ref_lengths: torch.Tensor | None = None,
+                noise_ref_lengths: torch.Tensor | None = None, noise_ref_keys: Sequence[str] | None = None,
                 generator: torch.Generator | None = None) -> torch.Tensor:
-        """Loss for waveforms ``clean, noisy [B, L]`` and references ``[B, R]`` (peak-normalised here)."""
+        """Loss for waveforms ``clean, noisy [B, L]`` and references ``[B, R]`` (peak-normalised here).
+
+        ``noise_ref_keys`` (the datasets' ``ref_key``) let a frozen pre-trained encoder reuse embeddings.
+        """
         _, noisy, clean, noise_ref = peak_normalize(noisy, clean, noise_ref)
         x0, y = self.model.spectrogram(clean), self.model.spectrogram(noisy)
-        cond = self.model.encode(noise_ref, noise_ref_lengths)
+        cond = self.model.encode(noise_ref, noise_ref_lengths, noise_ref_keys)
         cond = drop_condition(cond, self.model.null, self.p_uncond, generator)
         return dsm_loss(self.model, x0, y, cond, generator)

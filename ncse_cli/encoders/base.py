@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 from torch import nn
@@ -25,12 +26,20 @@ class EncoderContext:
 class NoiseEncoder(nn.Module):
     """Base class of registered noise encoders.
 
-    ``forward(ref [B, R], lengths [B] | None) -> Condition``: ``ref`` is the noise-only reference at the model's
-    sample rate, already scaled by the mixture's peak-normalisation factor; ``lengths`` counts the valid samples
-    of each row (the rest is zero padding). Subclasses set :attr:`spec` to the shapes they produce.
+    ``forward(ref [B, R], lengths [B] | None, keys) -> Condition``: ``ref`` is the noise-only reference at the
+    model's sample rate, already scaled by the mixture's peak-normalisation factor; ``lengths`` counts the valid
+    samples of each row (the rest is zero padding); ``keys`` optionally names each exact reference (file and
+    segment) so that an encoder with a frozen tower may cache embeddings (an empty key never caches).
+    Subclasses set :attr:`spec` to the shapes they produce.
     """
 
     spec: ConditionSpec = ConditionSpec()
 
-    def forward(self, ref: torch.Tensor, lengths: torch.Tensor | None = None) -> Condition:
+    def forward(self, ref: torch.Tensor, lengths: torch.Tensor | None = None,
+                keys: Sequence[str] | None = None) -> Condition:
         raise NotImplementedError
+
+    def parameter_groups(self, lr: float) -> list[dict]:
+        """Optimizer groups for the encoder's trainable parameters (override for a tower with its own rate)."""
+        params = [p for p in self.parameters() if p.requires_grad]
+        return [{"params": params, "lr": lr}] if params else []

@@ -8,6 +8,7 @@ and two linear layers to the condition vector z_r.
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 import torch.nn.functional as F
@@ -66,7 +67,8 @@ class CNNEncoder(NoiseEncoder):
                                   nn.Linear(cfg.dim, cfg.dim))
         self.spec = ConditionSpec(vector_dim=cfg.dim)
 
-    def forward(self, ref: torch.Tensor, lengths: torch.Tensor | None = None) -> Condition:
+    def forward(self, ref: torch.Tensor, lengths: torch.Tensor | None = None,
+                keys: Sequence[str] | None = None) -> Condition:
         h = self.trunk(ref)  # [B, C, F', T']
         b, c, f, t = h.shape
         mask = self.trunk.frame_mask(lengths, b, t, h.device).to(h.dtype)

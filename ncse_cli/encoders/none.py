@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 from dataclasses import dataclass
+from typing import Sequence
 
 import torch
 
@@ -21,5 +22,6 @@ class NoEncoder(NoiseEncoder):
     def __init__(self, cfg: Config | None = None, ctx: EncoderContext = EncoderContext()) -> None:
         super().__init__()
 
-    def forward(self, ref: torch.Tensor, lengths: torch.Tensor | None = None) -> Condition:
+    def forward(self, ref: torch.Tensor, lengths: torch.Tensor | None = None,
+                keys: Sequence[str] | None = None) -> Condition:
         return Condition()
