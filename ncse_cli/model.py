@@ -95,7 +95,9 @@ class ScoreModel(nn.Module):
         if pad:
             inputs = F.pad(inputs, (0, pad))
         out = self.backbone(inputs, t, cond if cond is not None else Condition())[..., :frames]
-        out = torch.complex(out[:, :1].float(), out[:, 1:2].float())
+        if out.dtype in (torch.float16, torch.bfloat16):  # mixed precision: the score itself stays in float32
+            out = out.float()
+        out = torch.complex(out[:, :1], out[:, 1:2])
         if self.cfg.parameterization == "noise":
             out = -out / expand(self.sde.marginal_std(t), out)
         return out

@@ -35,7 +35,10 @@ class SpectrogramCNN(nn.Module):
         ins = (2,) + tuple(channels[:-1])
         self.blocks = nn.Sequential(*(conv_block(cin, cout) for cin, cout in zip(ins, channels)))
 
-    def forward(self, ref: torch.Tensor) -> torch.Tensor:
+    def forward(self, ref: torch.Tensor, lengths: torch.Tensor | None = None) -> torch.Tensor:
+        """Feature map of the references; samples past ``lengths`` are zeroed so padding content never matters."""
+        if lengths is not None:
+            ref = ref * (torch.arange(ref.shape[-1], device=ref.device)[None, :] < lengths.to(ref.device)[:, None])
         spec = self.spectrogram(ref)  # [B, 1, F, T] complex
         return self.blocks(torch.cat([spec.real, spec.imag], dim=1))
 
@@ -69,7 +72,7 @@ class CNNEncoder(NoiseEncoder):
 
     def forward(self, ref: torch.Tensor, lengths: torch.Tensor | None = None,
                 keys: Sequence[str] | None = None) -> Condition:
-        h = self.trunk(ref)  # [B, C, F', T']
+        h = self.trunk(ref, lengths)  # [B, C, F', T']
         b, c, f, t = h.shape
         mask = self.trunk.frame_mask(lengths, b, t, h.device).to(h.dtype)
         pooled = (h * mask[:, None, None, :]).sum(-1) / mask.sum(-1).clamp_min(1)[:, None, None]  # [B, C, F']

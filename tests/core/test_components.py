@@ -1,0 +1,134 @@
+"""Contract tests over every registered component: shapes, dtypes, determinism, config round trips."""
+
+import dataclasses
+
+import pytest
+import torch
+
+from ncse_cli.backbones import BACKBONES
+from ncse_cli.conditioning import Condition, ConditionSpec
+from ncse_cli.config import from_dict, to_dict
+from ncse_cli.encoders import ENCODERS, EncoderContext
+from ncse_cli.model import ModelConfig
+from ncse_cli.sampling import SAMPLERS
+from ncse_cli.sde import SDES
+
+from tests.core.factories import tiny_config, tiny_model
+
+#: Encoders whose default config needs a pre-trained tower are exercised by their own tests.
+CHEAP_ENCODERS = [name for name in ENCODERS.names() if name in {"none", "cnn", "sequence"}]
+
+
+def _param_count(module):
+    return sum(p.numel() for p in module.parameters())
+
+
+@pytest.mark.parametrize("name", BACKBONES.names())
+@pytest.mark.parametrize("injection", ["add", "film"])
+def test_backbone_contract(name, injection):
+    cls = BACKBONES.get(name)
+    cfg = cls.Config()
+    torch.manual_seed(0)
+    net = cls(cfg, ConditionSpec(vector_dim=16), injection).eval()
+    frames = net.time_multiple
+    x = torch.randn(2, cfg.in_channels, cfg.freq_bins, frames)
+    t = torch.tensor([0.1, 0.9])
+    cond = Condition(vector=torch.randn(2, 16))
+    with torch.no_grad():
+        out = net(x, t, cond)
+        again = net(x, t, Condition(vector=cond.vector))
+    assert out.shape == (2, cfg.out_channels, cfg.freq_bins, frames) and out.dtype == torch.float32
+    assert torch.isfinite(out).all()
+    torch.testing.assert_close(out, again, rtol=0, atol=0)
+    assert from_dict(cls.Config, {k: v for k, v in to_dict(cfg).items() if k != "name"}) == cfg
+
+
+def test_preset_sizes():
+    counts = {name: _param_count(BACKBONES.get(name)(BACKBONES.get(name).Config())) for name in ("tiny", "small", "base")}
+    assert counts["tiny"] < 2e6
+    assert 20e6 < counts["small"] < 35e6  # NCSN++M is about 27.8 M
+    assert 60e6 < counts["base"] < 70e6  # SGMSE+ reports about 65 M
+
+
+def test_backbone_rejects_bad_injection_and_shapes():
+    cls = BACKBONES.get("tiny")
+    with pytest.raises(ValueError, match="injection"):
+        cls(cls.Config(), ConditionSpec(vector_dim=4), "concat")
+    with pytest.raises(ValueError, match="freq_bins"):
+        cls.Config(freq_bins=100)
+
+
+@pytest.mark.parametrize("name", CHEAP_ENCODERS)
+def test_encoder_contract(name):
+    cls = ENCODERS.get(name)
+    torch.manual_seed(0)
+    enc = cls(cls.Config(), EncoderContext()).eval()
+    ref = torch.randn(3, 4000, generator=torch.Generator().manual_seed(1)) * 0.1
+    lengths = torch.tensor([4000, 3000, 2000])
+    with torch.no_grad():
+        cond = enc(ref, lengths)
+        again = enc(ref.clone(), lengths)
+    if enc.spec.vector_dim:
+        assert cond.vector.shape == (3, enc.spec.vector_dim) and cond.vector.dtype == torch.float32
+        torch.testing.assert_close(cond.vector, again.vector, rtol=0, atol=0)
+    if enc.spec.token_dim:
+        assert cond.tokens.shape[0] == 3 and cond.tokens.shape[-1] == enc.spec.token_dim
+    if enc.spec.is_empty:
+        assert cond.is_empty
+
+
+def test_cnn_encoder_ignores_padding_past_the_valid_length():
+    enc = ENCODERS.get("cnn")(ENCODERS.get("cnn").Config(channels=(8, 8, 8, 8), dim=8)).eval()
+    ref = torch.randn(1, 8192) * 0.1
+    padded_a = torch.cat([ref, torch.zeros(1, 8192)], dim=1)
+    padded_b = torch.cat([ref, torch.randn(1, 8192)], dim=1)
+    lengths = torch.tensor([8192])
+    with torch.no_grad():
+        a, b = enc(padded_a, lengths).vector, enc(padded_b, lengths).vector
+        full = enc(padded_b).vector
+    torch.testing.assert_close(a, b, rtol=0, atol=0)  # what lies past the valid length never matters
+    assert not torch.allclose(a, full)  # ... while without lengths the noise is part of the reference
+
+
+@pytest.mark.parametrize("name", SDES.names())
+def test_sde_contract(name):
+    sde = SDES.get(name)()
+    y = torch.randn(2, 1, 8, 6, dtype=torch.complex64)
+    a = sde.prior_sample(y, torch.Generator().manual_seed(3))
+    b = sde.prior_sample(y, torch.Generator().manual_seed(3))
+    assert a.shape == y.shape and a.dtype == y.dtype
+    torch.testing.assert_close(a, b, rtol=0, atol=0)
+    t = torch.tensor([0.2, 0.7])
+    assert sde.marginal_std(t).shape == (2,) and sde.diffusion(t).shape == (2,)
+    assert sde.drift(a, y, t).shape == y.shape
+
+
+@pytest.mark.parametrize("name", SAMPLERS.names())
+def test_sampler_contract(name):
+    sampler = SAMPLERS.get(name)
+    cfg = sampler.Config(steps=4)
+    sde = SDES.get("ouve")()
+    y = torch.randn(2, 1, 8, 6, dtype=torch.complex64)
+    score = lambda x, t, y_: -(x - y_) / sde.marginal_std(t)[:, None, None, None] ** 2  # noqa: E731
+    a = sampler(score, y, sde, cfg, generator=torch.Generator().manual_seed(0))
+    b = sampler(score, y, sde, cfg, generator=torch.Generator().manual_seed(0))
+    assert a.x.shape == y.shape and a.x.dtype == y.dtype and a.nfe > 0
+    torch.testing.assert_close(a.x, b.x, rtol=0, atol=0)
+    assert to_dict(cfg)["name"] == name
+
+
+def test_model_config_round_trip():
+    cfg = tiny_config(injection="film", null="learned")
+    assert from_dict(ModelConfig, to_dict(cfg)) == cfg
+    assert dataclasses.replace(cfg, sample_rate=8000) != cfg
+
+
+@pytest.mark.parametrize("encoder", CHEAP_ENCODERS)
+def test_score_model_contract(encoder):
+    model = tiny_model(encoder=encoder if encoder != "cnn" else "cnn")
+    x = torch.randn(2, 1, 256, 37, dtype=torch.complex64)  # any frame count: the model pads internally
+    y = torch.randn(2, 1, 256, 37, dtype=torch.complex64)
+    cond = model.encode(torch.randn(2, 4000) * 0.1)
+    with torch.no_grad():
+        s = model.score(x, torch.tensor([0.5, 0.6]), y, cond)
+    assert s.shape == x.shape and s.dtype == torch.complex64 and torch.isfinite(s).all()
