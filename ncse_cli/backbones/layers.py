@@ -113,3 +113,50 @@ class AttnBlock(nn.Module):
         h = F.scaled_dot_product_attention(q, k, v)  # [B, FT, C]
         h = self.out(h.transpose(-1, -2).reshape(b, c, f, t))
         return (x + h) / math.sqrt(2.0)
+
+
+class CrossAttnBlock(nn.Module):
+    """Residual multi-head cross-attention from the feature map to condition tokens (plan Sec. 2.3).
+
+    The latent-diffusion recipe (Rombach et al., "High-Resolution Image Synthesis with Latent Diffusion Models",
+    CVPR 2022, Sec. 3.3) on NCSN++ terms: queries are a 1x1 projection of the GroupNorm-ed feature map (one per
+    time-frequency position), keys and values a linear projection of the tokens ``[B, L, context_dim]`` to the
+    block's channels, ``heads`` heads of scaled dot-product attention (Vaswani et al. 2017) restricted to the
+    valid tokens, a zero-initialised output projection and the 1/sqrt(2) residual rescaling of NCSN++.
+
+    :meth:`context` depends on the tokens only, so a caller computes it once per condition (``Condition.cached``)
+    and reuses it at every sampler step.
+    """
+
+    def __init__(self, channels: int, context_dim: int, heads: int) -> None:
+        super().__init__()
+        if channels % heads:
+            raise ValueError(f"cross-attention: {channels} channels do not split into {heads} heads")
+        self.heads = heads
+        self.norm = group_norm(channels)
+        self.q = nn.Conv2d(channels, channels, 1)
+        self.kv = nn.Linear(context_dim, 2 * channels)
+        self.out = zero_init(nn.Conv2d(channels, channels, 1))
+
+    def context(self, tokens: torch.Tensor, mask: torch.Tensor | None = None):
+        """Keys, values ``[B, heads, L, C / heads]``, the attention mask ``[B, 1, 1, L]`` and a per-example flag
+        ``[B, 1, 1, 1]`` that is zero where no token is valid (those examples get no cross-attention update)."""
+        b, length, _ = tokens.shape
+        k, v = self.kv(tokens).reshape(b, length, 2, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
+        if mask is None:
+            return k, v, None, None
+        mask = mask.to(torch.bool)
+        any_valid = mask.any(dim=-1)
+        attend = mask | ~any_valid[:, None]  # an all-masked row would give NaN; its output is zeroed below
+        return k, v, attend[:, None, None, :], any_valid.to(k.dtype)[:, None, None, None]
+
+    def forward(self, x: torch.Tensor, context) -> torch.Tensor:
+        """``x [B, C, F, T]`` attends to the tokens behind ``context`` (from :meth:`context`)."""
+        k, v, attend, any_valid = context
+        b, c, f, t = x.shape
+        q = self.q(self.norm(x)).reshape(b, self.heads, c // self.heads, f * t).transpose(-1, -2)
+        h = F.scaled_dot_product_attention(q, k.to(q.dtype), v.to(q.dtype), attn_mask=attend)  # [B, H, FT, C/H]
+        h = self.out(h.transpose(-1, -2).reshape(b, c, f, t))
+        if any_valid is not None:
+            h = h * any_valid
+        return (x + h) / math.sqrt(2.0)

@@ -6,7 +6,9 @@ self-attention); configured as in Richter et al., "Speech Enhancement and Dereve
 Generative Models", TASLP 2023 (``base``: channel multipliers 1,1,2,2,2,2,2, two residual blocks per level,
 attention at resolution 16). The input is ``[x_t, y]`` as real/imaginary channels, the output the score's
 real and imaginary parts. The noise condition enters every residual block, either added to the time embedding
-(``add``) or as per-block FiLM (``film``).
+(``add``) or as per-block FiLM (``film``); condition tokens (the sequence encoder) enter through residual
+cross-attention blocks (:class:`~ncse_cli.backbones.layers.CrossAttnBlock`, plan Sec. 2.3) after the residual
+blocks of chosen levels and in the middle.
 
 Resolutions count frequency bins (256 at the top level), so attention placement does not depend on the length
 of the utterance.
@@ -22,9 +24,10 @@ import torch.nn.functional as F
 from torch import nn
 
 from ncse_cli.backbones.base import BACKBONES
-from ncse_cli.backbones.layers import (AttnBlock, FIRResample, GaussianFourierProjection, ResnetBlockBigGAN,
-                                       group_norm, zero_init)
+from ncse_cli.backbones.layers import (AttnBlock, CrossAttnBlock, FIRResample, GaussianFourierProjection,
+                                       ResnetBlockBigGAN, group_norm, zero_init)
 from ncse_cli.conditioning import Condition, ConditionSpec
+from ncse_cli.config import ConfigError
 
 Injection = Literal["add", "film"]
 
@@ -44,10 +47,21 @@ class NCSNpp(nn.Module):
         freq_bins: int = 256
         in_channels: int = 4
         out_channels: int = 2
+        #: Resolutions (frequency bins) with cross-attention to condition tokens. ``None`` (auto): none for an
+        #: encoder without tokens; with tokens, the self-attention resolutions and every coarser level, where
+        #: attention is affordable. An explicit list must match the encoder: tokens need at least one level.
+        xattn_resolutions: tuple[int, ...] | None = None
+        xattn_heads: int = 8
 
         def __post_init__(self) -> None:
             if self.freq_bins % 2 ** (len(self.ch_mult) - 1):
                 raise ValueError(f"freq_bins {self.freq_bins} is not divisible by 2^{len(self.ch_mult) - 1}")
+            resolutions = [self.freq_bins // 2**lvl for lvl in range(len(self.ch_mult))]
+            unknown = sorted(set(self.xattn_resolutions or ()) - set(resolutions))
+            if unknown:
+                raise ValueError(f"xattn_resolutions {unknown} are not levels of this U-Net (levels: {resolutions})")
+            if self.xattn_heads < 1:
+                raise ValueError(f"xattn_heads must be at least 1, got {self.xattn_heads}")
 
     def __init__(self, cfg: Config, cond: ConditionSpec = ConditionSpec(), injection: Injection = "add") -> None:
         super().__init__()
@@ -60,6 +74,8 @@ class NCSNpp(nn.Module):
         film_dim = cond.vector_dim if self.injection == "film" else None
         self.levels = levels
         self.attn_levels = {lvl for lvl in range(levels) if cfg.freq_bins // 2**lvl in cfg.attn_resolutions}
+        self.xattn_levels = self._xattn_levels(cond)
+        self.token_dim = cond.token_dim
 
         self.time_embed = nn.Sequential(GaussianFourierProjection(nf, cfg.fourier_scale), nn.Linear(2 * nf, temb_dim),
                                         nn.SiLU(), nn.Linear(temb_dim, temb_dim))
@@ -82,6 +98,7 @@ class NCSNpp(nn.Module):
                 self.input_skips.append(nn.Conv2d(cfg.in_channels, ch, 1))
         self.input_pyramid = FIRResample(cfg.in_channels, up=False)
         self.mid = nn.ModuleList([block(ch, ch), AttnBlock(ch), block(ch, ch)])
+        self.mid_xattn = self._cross_attention(ch) if levels - 1 in self.xattn_levels else None
         self.up, self.output_heads = self._build_up(block, skip_channels, ch)
         self.output_pyramid = FIRResample(cfg.out_channels, up=True)
 
@@ -94,6 +111,8 @@ class NCSNpp(nn.Module):
             ch = out
             if lvl in self.attn_levels:
                 stage["attn"] = nn.ModuleList([AttnBlock(out) for _ in range(cfg.num_res_blocks)])
+            if lvl in self.xattn_levels:
+                stage["xattn"] = nn.ModuleList([self._cross_attention(out) for _ in range(cfg.num_res_blocks)])
             if lvl < self.levels - 1:
                 stage["downsample"] = block(ch, ch, down=True)
             stages.append(stage)
@@ -111,11 +130,39 @@ class NCSNpp(nn.Module):
             stage["res"] = nn.ModuleList(res)
             if lvl in self.attn_levels:
                 stage["attn"] = AttnBlock(ch)
+            if lvl in self.xattn_levels:
+                stage["xattn"] = self._cross_attention(ch)
             if lvl > 0:
                 stage["upsample"] = block(ch, ch, up=True)
             stages.append(stage)
             heads.append(nn.Sequential(group_norm(ch), nn.SiLU(), nn.Conv2d(ch, cfg.out_channels, 3, padding=1)))
         return stages, heads
+
+    def _xattn_levels(self, cond: ConditionSpec) -> set[int]:
+        """Levels with cross-attention; tokens without cross-attention (or the reverse) is a config error."""
+        cfg = self.cfg
+        resolutions = [cfg.freq_bins // 2**lvl for lvl in range(self.levels)]
+        chosen = cfg.xattn_resolutions
+        if chosen is None:
+            if not cond.token_dim:
+                return set()
+            finest = max(cfg.attn_resolutions, default=resolutions[-1])
+            chosen = tuple(r for r in resolutions if r <= finest)
+        if cond.token_dim and not chosen:
+            raise ConfigError("backbone.xattn_resolutions is empty, but the encoder produces tokens that only "
+                              "cross-attention reads; list resolutions (e.g. [16]) or leave it unset (auto)")
+        if chosen and not cond.token_dim:
+            raise ConfigError(f"backbone.xattn_resolutions {list(chosen)} needs an encoder that produces tokens "
+                              "(e.g. sequence); this encoder gives none")
+        levels = {lvl for lvl, r in enumerate(resolutions) if r in chosen}
+        for lvl in levels:
+            if (cfg.nf * cfg.ch_mult[lvl]) % cfg.xattn_heads:
+                raise ConfigError(f"backbone.xattn_heads {cfg.xattn_heads} does not divide the "
+                                  f"{cfg.nf * cfg.ch_mult[lvl]} channels at resolution {resolutions[lvl]}")
+        return levels
+
+    def _cross_attention(self, channels: int) -> CrossAttnBlock:
+        return CrossAttnBlock(channels, self.token_dim, self.cfg.xattn_heads)
 
     @property
     def time_multiple(self) -> int:
@@ -124,26 +171,31 @@ class NCSNpp(nn.Module):
 
     def forward(self, x: torch.Tensor, t: torch.Tensor, cond: Condition | None = None) -> torch.Tensor:
         """``x [B, in_channels, freq_bins, T]`` (T a multiple of :attr:`time_multiple`), ``t [B]``."""
+        cond = cond if cond is not None else Condition()
         temb = self._embed(t, cond)
-        film = self._film(cond)
+        film, xattn = self._film(cond), self._xattn(cond)
         hs = [self.conv_in(x)]
         pyramid = x
         for lvl, stage in enumerate(self.down):
             for i, res in enumerate(stage["res"]):
                 h = res(hs[-1], temb, film(res))
-                hs.append(stage["attn"][i](h) if "attn" in stage else h)
+                h = stage["attn"][i](h) if "attn" in stage else h
+                hs.append(xattn(stage["xattn"][i], h) if "xattn" in stage else h)
             if "downsample" in stage:
                 h = stage["downsample"](hs[-1], temb, film(stage["downsample"]))
                 pyramid = self.input_pyramid(pyramid)
                 hs.append(h + self.input_skips[lvl](pyramid))
-        h = self.mid[0](hs[-1], temb, film(self.mid[0]))
-        h = self.mid[2](self.mid[1](h), temb, film(self.mid[2]))
+        h = self.mid[1](self.mid[0](hs[-1], temb, film(self.mid[0])))
+        h = xattn(self.mid_xattn, h) if self.mid_xattn is not None else h
+        h = self.mid[2](h, temb, film(self.mid[2]))
         out = None
         for stage, head in zip(self.up, self.output_heads):
             for res in stage["res"]:
                 h = res(torch.cat([h, hs.pop()], dim=1), temb, film(res))
             if "attn" in stage:
                 h = stage["attn"](h)
+            if "xattn" in stage:
+                h = xattn(stage["xattn"], h)
             out = head(h) if out is None else self.output_pyramid(out) + head(h)
             if "upsample" in stage:
                 h = stage["upsample"](h, temb, film(stage["upsample"]))
@@ -160,6 +212,16 @@ class NCSNpp(nn.Module):
         if self.injection != "film":
             return lambda block: None
         return lambda block: cond.cached((id(block), "film"), lambda: block.film_params(cond.vector))
+
+    def _xattn(self, cond: Condition):
+        """``(block, h) -> h`` through a cross-attention block; each block projects the tokens to keys and
+        values once per condition, so a sampler reuses them at every step."""
+        if self.xattn_levels and cond.tokens is None:
+            raise ValueError("this backbone cross-attends to condition tokens, but the condition has none")
+
+        def apply(block: CrossAttnBlock, h: torch.Tensor) -> torch.Tensor:
+            return block(h, cond.cached((id(block), "kv"), lambda: block.context(cond.tokens, cond.mask)))
+        return apply
 
 
 @BACKBONES.register("small")

@@ -1,0 +1,91 @@
+"""The plan's sequence noise encoder for cross-attention conditioning (noise_conditioning_plan.md, Sec. 2.3).
+
+Global average pooling over time (the ``cnn`` encoder) throws away how the noise changes: a door slam, passing
+traffic, babble that swells. This encoder keeps the same convolutional trunk but pools the trunk's output to a
+fixed grid of ``num_tokens`` time steps by ``freq_pool`` frequency bands and projects each time step to a token
+of the condition size; the score network attends to the tokens with cross-attention.
+
+**Variable-length references: each reference is encoded at its own length.** The batch is grouped by valid
+length and every group runs through the trunk cropped to that length (one call when all references are equally
+long, the usual training case), then pools to the fixed grid with adaptive average pooling, exactly the plan's
+``AdaptiveAvgPool2d((4, num_tokens))`` on the reference alone. Pooling the zero-padded batch instead would blur
+padding into the last tokens, let padding into the trunk's GroupNorm statistics and make a reference's tokens
+depend on what else is in its batch. So no token is made of padding and the mask is all true. One trunk frame is
+16 STFT hops (128 ms at 16 kHz): a reference shorter than ``num_tokens`` trunk frames (2 s for 16 tokens) gives
+repeated neighbouring tokens, a warning says so once.
+
+The tokens carry no positional encoding: the reference is not time-aligned with the mixture, so cross-attention
+treats them as a set of noise events to pick from, not as a timeline.
+"""
+
+from __future__ import annotations
+
+import logging
+from dataclasses import dataclass
+from typing import Sequence
+
+import torch
+import torch.nn.functional as F
+
+from ncse_cli.conditioning import Condition, ConditionSpec
+from ncse_cli.encoders.base import ENCODERS, EncoderContext
+from ncse_cli.encoders.cnn import CNNEncoder
+
+log = logging.getLogger("ncse")
+
+
+@ENCODERS.register("sequence")
+class SequenceEncoder(CNNEncoder):
+    """CNN trunk without global pooling -> ``num_tokens`` tokens of size ``dim`` (and optionally their mean).
+
+    The trunk and the two-layer head are the global-pool encoder's (the head runs on every token); only the
+    pooling differs, so ``sequence`` against ``cnn`` is a clean ablation of the plan's Solution C. With
+    ``vector: true`` the mean token also feeds the backbone's global injection (``add`` / ``film``), combining
+    global and cross-attention conditioning; by default the tokens feed cross-attention alone.
+    """
+
+    @dataclass(frozen=True)
+    class Config(CNNEncoder.Config):
+        num_tokens: int = 16
+        vector: bool = False
+
+        def __post_init__(self) -> None:
+            if self.num_tokens < 1 or self.freq_pool < 1:
+                raise ValueError(f"num_tokens and freq_pool must be positive, got {self.num_tokens}, "
+                                 f"{self.freq_pool}")
+
+    def __init__(self, cfg: Config | None = None, ctx: EncoderContext = EncoderContext()) -> None:
+        cfg = cfg or self.Config()
+        super().__init__(cfg, ctx)
+        self.spec = ConditionSpec(vector_dim=cfg.dim if cfg.vector else None, token_dim=cfg.dim,
+                                  num_tokens=cfg.num_tokens)
+        self._warned_short = False
+
+    def forward(self, ref: torch.Tensor, lengths: torch.Tensor | None = None,
+                keys: Sequence[str] | None = None) -> Condition:
+        """``ref [B, R]`` -> ``tokens [B, num_tokens, dim]``, an all-true ``mask`` and, if configured, ``vector``."""
+        groups = _length_groups(ref, lengths)
+        grid = torch.cat([self._grid(ref[rows, :length]) for rows, length in groups])
+        grid = grid[torch.argsort(torch.cat([rows for rows, _ in groups]))]  # back to batch order
+        tokens = self.head(grid.flatten(2))
+        mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
+        return Condition(vector=tokens.mean(1) if self.cfg.vector else None, tokens=tokens, mask=mask)
+
+    def _grid(self, ref: torch.Tensor) -> torch.Tensor:
+        """Equal-length references ``[b, R]`` -> the pooled grid ``[b, num_tokens, C, freq_pool]``."""
+        h = self.trunk(ref)  # [b, C, F', T']
+        if h.shape[-1] < self.cfg.num_tokens and not self._warned_short:
+            self._warned_short = True
+            log.warning("sequence encoder: a %d-sample reference gives %d trunk frames for %d tokens, so "
+                        "neighbouring tokens repeat; longer references resolve more of how the noise changes",
+                        ref.shape[-1], h.shape[-1], self.cfg.num_tokens)
+        return F.adaptive_avg_pool2d(h, (self.cfg.freq_pool, self.cfg.num_tokens)).permute(0, 3, 1, 2)
+
+
+def _length_groups(ref: torch.Tensor, lengths: torch.Tensor | None) -> list[tuple[torch.Tensor, int]]:
+    """Rows of the batch grouped by valid length: ``[(row indices, length), ...]``."""
+    rows = torch.arange(ref.shape[0], device=ref.device)
+    if lengths is None:
+        return [(rows, ref.shape[-1])]
+    lengths = lengths.to(ref.device).clamp(1, ref.shape[-1])
+    return [(rows[lengths == n], int(n)) for n in torch.unique(lengths)]
