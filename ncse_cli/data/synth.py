@@ -161,8 +161,9 @@ def _fricatives(bursts: list[tuple[int, int, int]], n: int, sr: int, rng: np.ran
     out = np.zeros(n)
     for start, length, band in bursts:
         length = min(length, n - start)
-        low, high = FRICATIVE_BANDS[band]
-        sos = signal.butter(4, [low, min(high, 0.45 * sr)], btype="bandpass", fs=sr, output="sos")
+        high = min(FRICATIVE_BANDS[band][1], 0.45 * sr)  # low sample rates keep a band below Nyquist
+        low = FRICATIVE_BANDS[band][0] if FRICATIVE_BANDS[band][0] < high else 0.5 * high
+        sos = signal.butter(4, [low, high], btype="bandpass", fs=sr, output="sos")
         burst = signal.sosfilt(sos, rng.standard_normal(length)) * signal.windows.tukey(length, 0.6)
         out[start:start + length] += burst * rng.uniform(0.15, 0.35)
     return out

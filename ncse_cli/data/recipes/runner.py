@@ -13,7 +13,6 @@ import logging
 import multiprocessing
 import os
 import time
-from collections import Counter
 from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -69,7 +68,7 @@ class PrepareResult:
     config_path: Path
     manifests: list[ManifestSummary]
     skipped: list[tuple[str, str, str]] = field(default_factory=list)
-    notices: dict[str, int] = field(default_factory=dict)
+    notices: dict[str, int] = field(default_factory=dict)  # notice -> number of distinct files
     elapsed: float = 0.0
 
     @property
@@ -109,12 +108,17 @@ class _Notices(logging.Filter):
         self.messages: list[str] = []
 
     def filter(self, record: logging.LogRecord) -> bool:
-        self.messages.append(_notice_kind(record.getMessage()))
+        self.messages.append(record.getMessage())
         return False
 
 
-def _notice_kind(message: str) -> str:
-    return message.split(": ", 1)[-1] if ": " in message else message
+def _count_notices(messages: list[str]) -> dict[str, int]:
+    """``"<file>: <what>"`` notices -> {what: number of distinct files}."""
+    files: dict[str, set[str]] = {}
+    for message in messages:
+        where, _, what = message.rpartition(": ")
+        files.setdefault(what, set()).add(where)
+    return {what: len(where) for what, where in sorted(files.items())}
 
 
 def _execute(make_row: RowFn, job: Job, out_dir: Path) -> dict:
@@ -204,8 +208,8 @@ def run_recipe(recipe: str, out_dir: Path, config: dict, jobs: list[Job], make_r
     skipped = [(e["manifest"], e["key"], e["skipped"]) for e in entries if "skipped" in e]
     state.save(config, names, complete=True, skipped=skipped)
     state.journal.unlink(missing_ok=True)
-    notices = Counter(n for e in entries for n in e.get("notices", []))
-    return PrepareResult(recipe, out_dir, state.path, summaries, skipped, dict(notices),
+    notices = _count_notices([n for e in entries for n in e.get("notices", [])])
+    return PrepareResult(recipe, out_dir, state.path, summaries, skipped, notices,
                          time.perf_counter() - start)
 
 

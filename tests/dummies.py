@@ -1,0 +1,207 @@
+"""Dummy factories for tests: synthetic audio, tiny manifests, and small corpus trees in each official layout.
+
+Everything is deterministic for its ``seed`` and small enough to build in well under a second. Colleagues'
+tests import from here (``from tests.dummies import make_manifest``); keep it general.
+
+Layouts built here (``root`` is the corpus folder a user would pass on the command line):
+
+* :func:`make_voicebank_tree` - VoiceBank-DEMAND, 28 speakers: ``clean_trainset_28spk_wav/``,
+  ``noisy_trainset_28spk_wav/``, ``clean_testset_wav/``, ``noisy_testset_wav/``, ``logfiles/log_trainset_28spk.txt``,
+  ``logfiles/log_testset.txt``
+* :func:`make_esc50_tree` - ESC-50: ``meta/esc50.csv`` + ``audio/<fold>-<src>-<take>-<target>.wav``
+* :func:`make_urbansound_tree` - UrbanSound8K: ``metadata/UrbanSound8K.csv`` + ``audio/fold<k>/...``
+* :func:`make_wham_tree` - WHAM! noise: ``tr/``, ``cv/``, ``tt/``
+* :func:`make_demand_tree` - DEMAND: ``<ENV>/ch01.wav`` ...
+"""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Sequence
+
+import numpy as np
+import pandas as pd
+import soundfile as sf
+
+from ncse_cli.data.manifest import Utterance, write_manifest
+from ncse_cli.data.mixing import mix_at_snr
+from ncse_cli.data.synth import make_talkers, synth_noise, synth_speech
+
+
+def rng_for(seed: int) -> np.random.Generator:
+    """The generator every factory uses."""
+    return np.random.default_rng(seed)
+
+
+def speech(seconds: float = 1.0, sample_rate: int = 16000, seed: int = 0, talker: int = 0) -> np.ndarray:
+    """Speech-like float32 audio (a synthetic talker; ``talker`` picks one of eight voices)."""
+    voices = make_talkers(8, rng_for(1234))
+    return synth_speech(voices[talker % 8], int(round(seconds * sample_rate)), sample_rate, rng_for(seed))
+
+
+def noise(seconds: float = 1.0, sample_rate: int = 16000, seed: int = 0, kind: str = "pink",
+          level: float = 0.1) -> np.ndarray:
+    """Synthetic noise (``white``, ``pink``, ``brown``, ``babble``, ``hum``, ``clicks``) at RMS ``level``."""
+    return (synth_noise(kind, int(round(seconds * sample_rate)), sample_rate, rng_for(seed)) * level).astype(
+        np.float32)
+
+
+def sine(seconds: float = 1.0, sample_rate: int = 16000, freq: float = 440.0, amplitude: float = 0.3) -> np.ndarray:
+    """A sine tone."""
+    t = np.arange(int(round(seconds * sample_rate))) / sample_rate
+    return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
+
+
+def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT",
+              channels: int = 1) -> Path:
+    """Write audio (duplicated to ``channels`` channels; ``subtype`` ``PCM_16`` like most corpora)."""
+    path = Path(path)
+    path.parent.mkdir(parents=True, exist_ok=True)
+    data = np.asarray(samples, dtype=np.float32)
+    if channels > 1:
+        data = np.stack([data] * channels, axis=1)
+    sf.write(str(path), data, sample_rate, subtype=subtype)
+    return path
+
+
+def read_wav(path: str | Path) -> np.ndarray:
+    """A file's samples exactly as stored (float32; mono files as 1-D)."""
+    data, _ = sf.read(str(path), dtype="float32")
+    return data
+
+
+def make_manifest(folder: str | Path, count: int = 4, *, sample_rate: int = 16000, seconds: float = 1.0,
+                  ref_seconds: float = 0.25, name: str = "tiny", split: str = "train", seed: int = 0,
+                  with_ref: bool = True, with_clean: bool = True) -> Path:
+    """A manifest of ``count`` mixtures (speech + pink noise at 5 dB) with references, files beside it; ``with_ref`` /
+    ``with_clean`` False leave those fields null (a noisy-only row)."""
+    folder = Path(folder)
+    rows = []
+    for i in range(count):
+        key = f"{name}_{i:03d}"
+        mix = mix_at_snr(speech(seconds, sample_rate, seed + i, talker=i),
+                         noise(seconds, sample_rate, seed + 100 + i), 5.0)
+        clean = mix.clean
+        write_wav(folder / name / "clean" / f"{key}.wav", clean, sample_rate)
+        write_wav(folder / name / "noisy" / f"{key}.wav", mix.noisy, sample_rate)
+        ref = None
+        if with_ref:
+            ref_audio = noise(ref_seconds, sample_rate, seed + 200 + i) * mix.reference_scale
+            write_wav(folder / name / "noise_ref" / f"{key}.wav", ref_audio, sample_rate)
+            ref = f"{name}/noise_ref/{key}.wav"
+        rows.append(Utterance(id=key, noisy=f"{name}/noisy/{key}.wav",
+                              clean=f"{name}/clean/{key}.wav" if with_clean else None,
+                              noise_ref=ref, snr_db=5.0, noise_type="pink", noise_source="synthetic",
+                              split=split, sample_rate=sample_rate, num_samples=len(clean)))
+    return write_manifest(folder / f"{name}.jsonl", rows)
+
+
+def make_clean_dir(folder: str | Path, count: int = 3, *, sample_rate: int = 16000, seconds: float = 1.0,
+                   speaker: str = "p232", seed: int = 0) -> Path:
+    """A folder of clean speech files named like VoiceBank's (``p232_001.wav`` ...)."""
+    folder = Path(folder)
+    for i in range(count):
+        write_wav(folder / f"{speaker}_{i + 1:03d}.wav", speech(seconds, sample_rate, seed + i, talker=i),
+                  sample_rate, subtype="PCM_16")
+    return folder
+
+
+def _vb_split(root: Path, clean_dir: str, noisy_dir: str, speakers: Sequence[str], per_speaker: int,
+              noise_types: Sequence[str], snrs: Sequence[float], sample_rate: int, seconds: float,
+              seed: int) -> list[str]:
+    lines, rng = [], rng_for(seed)
+    for s, spk in enumerate(speakers):
+        for i in range(per_speaker):
+            utt = f"{spk}_{i + 1:03d}"
+            clean = speech(seconds * rng.uniform(0.9, 1.1), sample_rate, seed + 31 * s + i, talker=s)
+            kind = noise_types[(s + i // 2) % len(noise_types)]
+            snr = snrs[(s * per_speaker + i) % len(snrs)]
+            noise_part = synth_noise("pink" if i % 2 else "brown", len(clean), sample_rate, rng)
+            noise_part *= np.sqrt(np.mean(clean ** 2) / 10 ** (snr / 10))
+            write_wav(root / clean_dir / f"{utt}.wav", clean, sample_rate, "PCM_16")
+            write_wav(root / noisy_dir / f"{utt}.wav", clean + noise_part, sample_rate, "PCM_16")
+            lines.append(f"{utt} {kind} {snr:g}")
+    return lines
+
+
+def make_voicebank_tree(root: str | Path, *, train_speakers: Sequence[str] = ("p226", "p227", "p228", "p287"),
+                        test_speakers: Sequence[str] = ("p232",), per_speaker: int = 2, sample_rate: int = 48000,
+                        seconds: float = 1.2, seed: int = 0) -> Path:
+    """VoiceBank-DEMAND in its official layout (48 kHz 16-bit files, log lines ``p226_001 cafe 5``)."""
+    root = Path(root)
+    train = _vb_split(root, "clean_trainset_28spk_wav", "noisy_trainset_28spk_wav", train_speakers, per_speaker,
+                      ("cafe", "car"), (0, 5, 10, 15), sample_rate, seconds, seed)
+    test = _vb_split(root, "clean_testset_wav", "noisy_testset_wav", test_speakers, per_speaker,
+                     ("living", "bus"), (2.5, 7.5, 12.5, 17.5), sample_rate, seconds, seed + 1)
+    (root / "logfiles").mkdir(parents=True, exist_ok=True)
+    (root / "logfiles" / "log_trainset_28spk.txt").write_text("\n".join(train) + "\n")
+    (root / "logfiles" / "log_testset.txt").write_text("\n".join(test) + "\n")
+    return root
+
+
+def _clip(kind: str, seconds: float, sample_rate: int, seed: int, pad: float) -> np.ndarray:
+    audio = noise(seconds, sample_rate, seed, kind=kind, level=0.1)
+    return np.concatenate([audio, np.zeros(int(pad * sample_rate), np.float32)])
+
+
+def make_esc50_tree(root: str | Path, *, categories: Sequence[str] = ("rain", "dog", "door_wood_knock"),
+                    clips_per_category: int = 2, folds: Sequence[int] = (1, 2), sample_rate: int = 44100,
+                    seconds: float = 2.0, pad_seconds: float = 0.5, seed: int = 0) -> Path:
+    """ESC-50: ``meta/esc50.csv`` (official columns) and ``audio/``; clips end in digital silence like ESC-50's
+    (``pad_seconds`` of zeros). Category i uses synthetic kind ``white/pink/brown/...`` by position."""
+    root, rows = Path(root), []
+    kinds = ("white", "pink", "brown", "hum", "clicks", "babble")
+    for target, category in enumerate(categories):
+        for j in range(clips_per_category):
+            fold = folds[j % len(folds)]
+            name = f"{fold}-{100000 + 10 * target + j}-A-{target}.wav"
+            write_wav(root / "audio" / name, _clip(kinds[target % len(kinds)], seconds, sample_rate,
+                                                   seed + 10 * target + j, pad_seconds), sample_rate, "PCM_16")
+            rows.append({"filename": name, "fold": fold, "target": target, "category": category,
+                         "esc10": "False", "src_file": 100000 + 10 * target + j, "take": "A"})
+    (root / "meta").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(root / "meta" / "esc50.csv", index=False)
+    return root
+
+
+def make_urbansound_tree(root: str | Path, *, classes: Sequence[str] = ("siren", "dog_bark", "drilling"),
+                         clips_per_class: int = 2, folds: Sequence[int] = (1, 10), sample_rate: int = 22050,
+                         seconds: float = 1.5, stereo: bool = True, seed: int = 0) -> Path:
+    """UrbanSound8K: ``metadata/UrbanSound8K.csv`` (official columns), ``audio/fold<k>/``; the first clip of each
+    class is stereo when ``stereo`` (the real corpus mixes mono and stereo files)."""
+    root, rows = Path(root), []
+    kinds = ("hum", "clicks", "white", "pink", "brown")
+    for class_id, label in enumerate(classes):
+        for j in range(clips_per_class):
+            fold = folds[j % len(folds)]
+            name = f"{200 + class_id}-{class_id}-0-{j}.wav"
+            audio = noise(seconds, sample_rate, seed + 7 * class_id + j, kind=kinds[class_id % len(kinds)])
+            write_wav(root / "audio" / f"fold{fold}" / name, audio, sample_rate, "PCM_16",
+                      channels=2 if stereo and j == 0 else 1)
+            rows.append({"slice_file_name": name, "fsID": 200 + class_id, "start": 0.0, "end": seconds,
+                         "salience": 1, "fold": fold, "classID": class_id, "class": label})
+    (root / "metadata").mkdir(parents=True, exist_ok=True)
+    pd.DataFrame(rows).to_csv(root / "metadata" / "UrbanSound8K.csv", index=False)
+    return root
+
+
+def make_wham_tree(root: str | Path, *, subsets: Sequence[str] = ("tr", "cv", "tt"), files_per_subset: int = 2,
+                   sample_rate: int = 16000, seconds: float = 3.0, seed: int = 0) -> Path:
+    """WHAM! noise: ``tr/ cv/ tt/`` with two-channel files like the real corpus."""
+    root = Path(root)
+    for s, subset in enumerate(subsets):
+        for j in range(files_per_subset):
+            write_wav(root / subset / f"{subset}_{j:02d}.wav", noise(seconds, sample_rate, seed + 10 * s + j,
+                                                                     kind="babble"), sample_rate, channels=2)
+    return root
+
+
+def make_demand_tree(root: str | Path, *, environments: Sequence[str] = ("DKITCHEN", "STRAFFIC"),
+                     channels: int = 2, sample_rate: int = 16000, seconds: float = 3.0, seed: int = 0) -> Path:
+    """DEMAND: ``<ENV>/ch01.wav`` .. ``ch<channels>.wav``."""
+    root = Path(root)
+    for e, env in enumerate(environments):
+        for ch in range(1, channels + 1):
+            write_wav(root / env / f"ch{ch:02d}.wav", noise(seconds, sample_rate, seed + 20 * e + ch,
+                                                            kind=("brown", "pink")[e % 2]), sample_rate, "PCM_16")
+    return root
