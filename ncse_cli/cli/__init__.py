@@ -7,7 +7,7 @@ from typing import Annotated, Optional
 import typer
 
 from ncse_cli import __version__
-from ncse_cli.cli import prepare
+from ncse_cli.cli import prepare, train
 from ncse_cli.cli._common import console, setup_logging
 
 app = typer.Typer(
@@ -18,6 +18,7 @@ app = typer.Typer(
     pretty_exceptions_show_locals=False,
 )
 app.add_typer(prepare.app, name="prepare")
+app.command("train")(train.train_command)
 
 
 def _version(value: bool) -> None:

@@ -1,0 +1,120 @@
+"""``ncse train``: train a named model of the workspace (one process, or data-parallel under ``accelerate launch``)."""
+
+from __future__ import annotations
+
+import math
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+from rich.syntax import Syntax
+from rich.table import Table
+
+from ncse_cli.backbones import BACKBONES
+from ncse_cli.cli._common import console, user_errors
+from ncse_cli.config import ConfigError, dotted
+from ncse_cli.encoders import ENCODERS
+from ncse_cli.training import (EncoderOptions, RunSummary, config_yaml, is_main_process, run_config_for,
+                               summarize_run, train)
+
+
+def _choices(names: list[str]) -> str:
+    return "[" + "|".join(names) + "]"
+
+
+@user_errors
+def train_command(
+    name: Annotated[Optional[str], typer.Option("--name", "-n", help="Model name in the workspace "
+                                                "(letters, digits, . _ + -).", show_default=False)] = None,
+    data: Annotated[Optional[Path], typer.Option(help="Training data: a manifest [dim](X_train.jsonl; X_valid.jsonl "
+                                                 "beside it validates)[/], a prepared folder, or a data YAML "
+                                                 "(static or dynamic mixing).", show_default=False)] = None,
+    recipe: Annotated[Optional[Path], typer.Option(help="Recipe YAML (see recipes/); flags override its values.",
+                                                   show_default=False)] = None,
+    encoder: Annotated[Optional[str], typer.Option(metavar=_choices(ENCODERS.names()),
+                                                   help="Noise encoder ([bold]none[/]: the unconditioned "
+                                                        "baseline).", show_default=False)] = None,
+    backbone: Annotated[Optional[str], typer.Option(metavar=_choices(BACKBONES.names()),
+                                                    help="NCSN++ size.", show_default=False)] = None,
+    injection: Annotated[Optional[str], typer.Option(metavar="[add|film]", help="How the condition enters the "
+                                                     "backbone: added to the time embedding, or FiLM per block.",
+                                                     show_default=False)] = None,
+    p_uncond: Annotated[Optional[float], typer.Option(help="Classifier-free-guidance condition dropout "
+                                                      "probability (the plan's best: 0.2).",
+                                                      show_default=False)] = None,
+    steps: Annotated[Optional[int], typer.Option(help="Optimizer steps in total (with --resume: extends the run).",
+                                                 show_default=False)] = None,
+    batch_size: Annotated[Optional[int], typer.Option(help="Examples per process and step.",
+                                                      show_default=False)] = None,
+    lr: Annotated[Optional[float], typer.Option(help="Adam learning rate.", show_default=False)] = None,
+    crop_frames: Annotated[Optional[int], typer.Option(help="Random training crops, in STFT frames.",
+                                                       show_default=False)] = None,
+    mixed_precision: Annotated[Optional[str], typer.Option(metavar="[no|bf16|fp16]", help="Autocast precision "
+                                                           "(bf16 also on CPUs; fp16 with loss scaling, for GPUs).",
+                                                           show_default=False)] = None,
+    num_workers: Annotated[Optional[int], typer.Option(help="Data-loader workers per process.",
+                                                       show_default=False)] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of data order, crops, mixing and the objective's noise.",
+                                                show_default=False)] = None,
+    tracker: Annotated[Optional[list[str]], typer.Option(metavar="[tensorboard|wandb]", help="Also log to "
+                                                         "TensorBoard or W&B (repeatable); train_log.csv is "
+                                                         "always written.", show_default=False)] = None,
+    clap_ckpt: Annotated[Optional[Path], typer.Option(help="Official LAION-CLAP checkpoint file "
+                                                      "(with --encoder clap).", show_default=False)] = None,
+    panns_ckpt: Annotated[Optional[Path], typer.Option(help="Official PANNs Cnn14 checkpoint file "
+                                                       "(with --encoder panns).", show_default=False)] = None,
+    freeze_encoder: Annotated[Optional[bool], typer.Option("--freeze-encoder/--finetune-encoder",
+                                                           help="Keep a pre-trained encoder tower fixed, or "
+                                                                "fine-tune it.", show_default=False)] = None,
+    encoder_lr: Annotated[Optional[float], typer.Option(help="Learning rate of a fine-tuned encoder tower.",
+                                                        show_default=False)] = None,
+    workdir: Annotated[Optional[Path], typer.Option(help="Workspace folder [dim](default: $NCSE_HOME or "
+                                                    "./ncse-runs)[/].", show_default=False)] = None,
+    resume: Annotated[bool, typer.Option("--resume", help="Continue the run NAME from its newest checkpoint.")] = False,
+    overwrite: Annotated[bool, typer.Option("--overwrite", help="Replace an existing model NAME.")] = False,
+    dry_run: Annotated[bool, typer.Option("--dry-run", help="Print the resolved config and exit.")] = False,
+    progress: Annotated[bool, typer.Option(help="Show the progress bar.")] = True,
+) -> None:
+    """Train a noise-conditioned score model. Precedence: built-in defaults < --recipe < flags.
+
+    Multi-GPU: [bold]accelerate launch --num_processes 4 -m ncse_cli train ...[/] (or torchrun).
+    """
+    overrides = dotted({"model.encoder": encoder, "model.backbone": backbone,
+                        "model.conditioning.injection": injection, "train.p_uncond": p_uncond,
+                        "train.steps": steps, "train.batch_size": batch_size, "train.lr": lr,
+                        "train.crop_frames": crop_frames, "train.mixed_precision": mixed_precision,
+                        "train.num_workers": num_workers, "train.seed": seed,
+                        "train.trackers": list(tracker) if tracker else None})
+    options = _encoder_options(clap_ckpt, panns_ckpt, freeze_encoder, encoder_lr)
+    cfg = run_config_for(workdir, name, resume=resume, recipe=recipe, data=data, overrides=overrides,
+                         encoder_options=options)
+    if dry_run:
+        console.print(Syntax(config_yaml(cfg), "yaml", background_color="default"))
+        return
+    run_dir = train(cfg, workdir, name, resume=resume, overwrite=overwrite, progress=progress)
+    if is_main_process():
+        console.print(_summary_table(name, summarize_run(run_dir)))
+
+
+def _encoder_options(clap_ckpt: Path | None, panns_ckpt: Path | None, freeze: bool | None,
+                     lr: float | None) -> EncoderOptions:
+    if clap_ckpt is not None and panns_ckpt is not None:
+        raise ConfigError("give --clap-ckpt or --panns-ckpt, not both")
+    ckpt_for = "clap" if clap_ckpt is not None else "panns" if panns_ckpt is not None else None
+    return EncoderOptions(ckpt=clap_ckpt or panns_ckpt, ckpt_for=ckpt_for, freeze=freeze, lr=lr)
+
+
+def _summary_table(name: str | None, summary: RunSummary) -> Table:
+    def fmt(value: float, spec: str = ".4f") -> str:
+        return "-" if math.isnan(value) else format(value, spec)
+
+    table = Table(title=f"Trained {name}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    for label, value in [("model directory", str(summary.run_dir)), ("steps", str(summary.steps)),
+                         ("training loss", fmt(summary.loss)), ("validation loss", fmt(summary.val_loss)),
+                         ("best validation loss", fmt(summary.best_val_loss)),
+                         ("validation SI-SDR (dB)", fmt(summary.val_si_sdr, ".2f")),
+                         ("training time", f"{fmt(summary.seconds, '.1f')} s")]:
+        table.add_row(label, value)
+    return table

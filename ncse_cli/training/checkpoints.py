@@ -1,0 +1,77 @@
+"""Saving and restoring a whole :class:`~ncse_cli.training.session.Session` (see :mod:`ncse_cli.training.state`).
+
+Saving also exports the EMA weights as the run's ``model.safetensors`` next to ``config.yaml``, so the run
+directory is a loadable model directory (``ncse_cli.checkpoint.load_model``) after every checkpoint.
+"""
+
+from __future__ import annotations
+
+import os
+import shutil
+from pathlib import Path
+
+from ncse_cli.checkpoint import save_model, save_weights
+from ncse_cli.config import to_dict
+from ncse_cli.training.session import Session, TrainingError
+from ncse_cli.training.state import (TrainingState, checkpoint_dir, flatten_optimizer_state,
+                                     prune_checkpoints, read_rng_state, read_state, read_tensors,
+                                     unflatten_optimizer_state, write_rng_state, write_state)
+
+
+def save(session: Session) -> Path:
+    """Write the checkpoint of the current step atomically (every process joins), then export the EMA model."""
+    acc = session.accelerator
+    final = checkpoint_dir(session.run_dir, session.step)
+    tmp = final.parent / f".tmp-{final.name}"
+    if acc.is_main_process:
+        shutil.rmtree(tmp, ignore_errors=True)
+        tmp.mkdir(parents=True)
+    acc.wait_for_everyone()
+    write_rng_state(tmp, acc.process_index)
+    if acc.is_main_process:
+        _write_main_files(session, tmp)
+    acc.wait_for_everyone()
+    if acc.is_main_process:
+        shutil.rmtree(final, ignore_errors=True)
+        os.replace(tmp, final)
+        save_model(session.ema.module, session.run_dir, to_dict(session.cfg))
+        prune_checkpoints(session.run_dir, session.cfg.train.keep_checkpoints)
+    acc.wait_for_everyone()
+    return final
+
+
+def _write_main_files(session: Session, folder: Path) -> None:
+    save_weights(session.model.state_dict(), folder / "model.safetensors")
+    save_weights(session.ema.state_dict(), folder / "ema.safetensors")
+    tensors, meta = flatten_optimizer_state(session.optimizer.state_dict())
+    save_weights(tensors, folder / "optimizer.safetensors")
+    scaler = session.accelerator.scaler
+    meta = {**meta, "scaler": None if scaler is None else scaler.state_dict()}
+    state = TrainingState(session.step, session.position, session.accelerator.num_processes,
+                          session.seconds)
+    write_state(folder, state, meta)
+
+
+def restore(session: Session, folder: Path) -> None:
+    """Load model, EMA, optimizer (and fp16 scaler), step, data position and this process's RNG states."""
+    state, meta = read_state(folder)
+    if state.num_processes != session.accelerator.num_processes:
+        raise TrainingError(f"{folder}: written by {state.num_processes} process(es); resume with the same number "
+                            f"(accelerate launch --num_processes {state.num_processes})")
+    _load_strict(session.model, read_tensors(folder / "model.safetensors"), folder / "model.safetensors")
+    _load_strict(session.ema, read_tensors(folder / "ema.safetensors"), folder / "ema.safetensors")
+    optimizer_state = unflatten_optimizer_state(read_tensors(folder / "optimizer.safetensors"), meta)
+    session.optimizer.load_state_dict(optimizer_state)
+    if session.accelerator.scaler is not None and meta.get("scaler"):
+        session.accelerator.scaler.load_state_dict(meta["scaler"])
+    read_rng_state(folder, session.accelerator.process_index)
+    session.step, session.position, session.seconds = state.step, state.position, state.seconds
+
+
+def _load_strict(module, tensors, path: Path) -> None:
+    device = next(module.parameters()).device
+    try:
+        module.load_state_dict({k: v.to(device) for k, v in tensors.items()})
+    except RuntimeError as err:
+        raise TrainingError(f"{path}: does not match the run's model ({str(err).splitlines()[0]})") from None
+

@@ -1,0 +1,211 @@
+"""The run config: model, data, training and sampler sections, resolved as defaults < recipe < flags.
+
+A run directory's ``config.yaml`` is :func:`~ncse_cli.config.to_dict` of a :class:`RunConfig`. The training
+defaults follow SGMSE+ (Richter et al., TASLP 2023, Sec. V): Adam at 1e-4, an exponential moving average of the
+weights with decay 0.999, random crops of 256 spectrogram frames, batch 8.
+"""
+
+from __future__ import annotations
+
+import dataclasses
+import os
+from dataclasses import dataclass, field
+from pathlib import Path
+from typing import Any, Literal, Mapping, Optional
+
+import yaml
+
+from ncse_cli.config import ConfigError, component_field, component_name, from_dict, load_yaml, merge, to_dict
+from ncse_cli.data.config import DataConfig, resolve_paths
+from ncse_cli.encoders import ENCODERS
+from ncse_cli.model import ModelConfig
+from ncse_cli.sampling import SAMPLERS
+
+MixedPrecision = Literal["no", "bf16", "fp16"]
+Tracker = Literal["tensorboard", "wandb"]
+
+#: ``train`` keys that may differ when resuming: they change how long the run goes and what it logs, not the
+#: weights a given step produces.
+RESUMABLE_KEYS = frozenset({"steps", "log_every", "val_every", "val_items", "val_utterances", "val_steps",
+                            "save_every", "keep_checkpoints", "trackers", "num_workers"})
+
+
+@dataclass(frozen=True)
+class TrainConfig:
+    """Optimisation, EMA, cropping, CFG dropout, precision, validation, checkpoint and logging settings.
+
+    ``grad_clip`` bounds the global gradient norm (1.0, the NCSN++ setting of Song et al., ICLR 2021; SGMSE+
+    trains the same network); ``None`` disables clipping but the norm is still logged. ``ema_warmup`` uses
+    ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` updates, as the ``torch_ema`` package SGMSE+ relies on
+    does, so short runs do not export weights that are mostly the initialisation.
+    """
+
+    steps: int = 50_000  #: optimizer steps
+    batch_size: int = 8  #: examples per process and micro-batch
+    grad_accum: int = 1  #: micro-batches per optimizer step
+    lr: float = 1e-4
+    ema_decay: float = 0.999
+    ema_warmup: bool = True
+    grad_clip: float | None = 1.0
+    crop_frames: int = 256  #: random training crops, in spectrogram frames
+    p_uncond: float = 0.0  #: classifier-free-guidance condition dropout (Ho & Salimans 2022)
+    num_workers: int = 4  #: data-loader worker processes per training process
+    seed: int = 0
+    mixed_precision: MixedPrecision = "no"
+    log_every: int = 50
+    val_every: int = 1000
+    val_items: int = 256  #: validation examples scored for the validation loss
+    val_utterances: int = 4  #: validation examples enhanced for SI-SDR
+    val_steps: int = 10  #: sampler steps for the validation enhancements
+    save_every: int = 1000
+    keep_checkpoints: int = 3
+    trackers: tuple[Tracker, ...] = ()  #: besides train_log.csv, which is always written
+
+    def __post_init__(self) -> None:
+        positive = ("steps", "batch_size", "grad_accum", "crop_frames", "log_every", "val_every", "val_steps",
+                    "save_every", "keep_checkpoints")
+        for name in positive:
+            if getattr(self, name) < 1:
+                raise ConfigError(f"train.{name} must be at least 1, got {getattr(self, name)}")
+        for name in ("num_workers", "val_items", "val_utterances"):
+            if getattr(self, name) < 0:
+                raise ConfigError(f"train.{name} must not be negative, got {getattr(self, name)}")
+        if not self.lr > 0:
+            raise ConfigError(f"train.lr must be positive, got {self.lr}")
+        if not 0 <= self.ema_decay < 1:
+            raise ConfigError(f"train.ema_decay must lie in [0, 1), got {self.ema_decay}")
+        if not 0 <= self.p_uncond <= 1:
+            raise ConfigError(f"train.p_uncond must lie in [0, 1], got {self.p_uncond}")
+        if self.grad_clip is not None and not self.grad_clip > 0:
+            raise ConfigError(f"train.grad_clip must be positive or null, got {self.grad_clip}")
+
+
+@dataclass(frozen=True)
+class RunConfig:
+    """Everything a training run needs; saved as the run directory's ``config.yaml``."""
+
+    model: ModelConfig = field(default_factory=ModelConfig)
+    data: Optional[DataConfig] = None  #: required to train; ``--data`` or the recipe's ``data:`` section
+    train: TrainConfig = field(default_factory=TrainConfig)
+    sampler: Any = component_field(SAMPLERS, lambda: SAMPLERS.get("pc").Config())
+
+
+@dataclass(frozen=True)
+class EncoderOptions:
+    """Encoder settings given as flags; each maps onto the chosen encoder's config field of the same name."""
+
+    ckpt: Path | None = None  #: a local checkpoint file of a pre-trained tower
+    ckpt_for: str | None = None  #: the encoder the checkpoint flag belongs to (``--clap-ckpt``: clap)
+    freeze: bool | None = None
+    lr: float | None = None
+
+    def flag(self, name: str) -> str:
+        """The command-line spelling of option ``name`` (for error messages)."""
+        return {"ckpt": f"--{self.ckpt_for}-ckpt", "freeze": "--freeze-encoder/--finetune-encoder",
+                "lr": "--encoder-lr"}[name]
+
+
+def resolve_run_config(recipe: str | os.PathLike | None = None, overrides: Mapping[str, Any] | None = None, *,
+                       data: DataConfig | None = None, encoder_options: EncoderOptions | None = None,
+                       base: Mapping[str, Any] | None = None) -> RunConfig:
+    """Built-in defaults (or ``base``, a saved run's config) < ``recipe`` YAML < ``overrides`` < ``data`` <
+    encoder options.
+
+    ``overrides`` is nested (see :func:`ncse_cli.config.dotted`); a component given by name alone
+    (``{"model": {"encoder": "cnn"}}``) keeps the recipe's options when the name is unchanged. ``data`` (from
+    ``--data``) replaces the whole data section. Relative data paths in a recipe are taken from the recipe's
+    folder. Every stage is validated, so an error names the recipe file when the recipe is at fault.
+    """
+    tree = dict(base) if base is not None else to_dict(RunConfig())
+    if recipe is not None:
+        tree = merge(tree, _normalise(load_yaml(recipe)))
+        try:
+            cfg = from_dict(RunConfig, tree)
+        except ConfigError as err:
+            raise ConfigError(f"{recipe}: {err}") from None
+        if cfg.data is not None:
+            cfg = dataclasses.replace(cfg, data=resolve_paths(cfg.data, Path(recipe).parent))
+        tree = to_dict(cfg)
+    tree = merge(tree, _normalise(dict(overrides or {})))
+    if data is not None:
+        tree["data"] = to_dict(data)
+    cfg = from_dict(RunConfig, tree)
+    if encoder_options is not None:
+        cfg = apply_encoder_options(cfg, encoder_options)
+    return cfg
+
+
+def _normalise(data: Mapping[str, Any]) -> dict[str, Any]:
+    """Components given by name alone become ``{"name": ...}`` so that merging keeps their other options."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        if isinstance(value, Mapping):
+            value = _normalise(value)
+        elif isinstance(value, str) and key in _COMPONENT_KEYS:
+            value = {"name": value}
+        out[key] = value
+    return out
+
+
+_COMPONENT_KEYS = frozenset({"encoder", "backbone", "sde", "sampler"})
+
+
+def apply_encoder_options(cfg: RunConfig, options: EncoderOptions) -> RunConfig:
+    """Set ``ckpt`` / ``freeze`` / ``lr`` on the run's encoder config, refusing options it does not have."""
+    encoder = cfg.model.encoder
+    name = component_name(encoder)
+    fields = {f.name for f in dataclasses.fields(encoder)}
+    if options.ckpt is not None and options.ckpt_for != name:
+        raise ConfigError(f"{options.flag('ckpt')} applies only to --encoder {options.ckpt_for} "
+                          f"(this run uses encoder {name})")
+    values = {"ckpt": None if options.ckpt is None else str(options.ckpt), "freeze": options.freeze,
+              "lr": options.lr}
+    changes = {key: value for key, value in values.items() if value is not None}
+    for key in changes:
+        if key not in fields:
+            raise ConfigError(f"{options.flag(key)} does not apply to encoder {name}")
+    if not changes:
+        return cfg
+    current = {k: v for k, v in to_dict(encoder).items() if k != "name"}
+    new_encoder = from_dict(ENCODERS.get(name).Config, {**current, **changes}, "model.encoder")
+    return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, encoder=new_encoder))
+
+
+def load_run_config(path: str | os.PathLike) -> RunConfig:
+    """A run config from a YAML file (a recipe or a run directory's ``config.yaml``), strictly."""
+    try:
+        return from_dict(RunConfig, load_yaml(path))
+    except ConfigError as err:
+        if str(err).startswith(str(path)):
+            raise
+        raise ConfigError(f"{path}: {err}") from None
+
+
+def config_yaml(cfg: RunConfig) -> str:
+    """The resolved config as YAML text (what ``--dry-run`` prints and the run saves)."""
+    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
+
+
+def resume_conflicts(saved: RunConfig, new: RunConfig) -> list[str]:
+    """Dotted keys whose values differ between a run's saved config and a resume request (harmless ones aside)."""
+    old_flat, new_flat = flat_config(to_dict(saved)), flat_config(to_dict(new))
+    allowed = {f"train.{key}" for key in RESUMABLE_KEYS}
+    keys = sorted(set(old_flat) | set(new_flat))
+    return [key for key in keys if key not in allowed and old_flat.get(key) != new_flat.get(key)]
+
+
+def flat_config(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as ``{"model.backbone.nf": 16, ...}``."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flat_config(value, f"{path}."))
+        else:
+            out[path] = value
+    return out
+
+
+def segment_samples(cfg: RunConfig) -> int:
+    """Waveform samples of a training crop of ``train.crop_frames`` centred STFT frames (SGMSE+'s rule)."""
+    return (cfg.train.crop_frames - 1) * cfg.model.stft.hop_length

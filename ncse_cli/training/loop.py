@@ -1,0 +1,160 @@
+"""The training loop: ``train(cfg, workspace, name)`` trains a named model of the workspace with Accelerate.
+
+Single process by default; under ``accelerate launch`` or ``torchrun`` the same code runs data-parallel (each
+process draws different batches of one shared, seeded order; gradients are averaged). Randomness of the
+objective (diffusion times, noise, condition dropout) comes from a generator seeded by (seed, step, micro-batch,
+process), so a resumed run draws exactly what an uninterrupted one would.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+import os
+import shutil
+import time
+from pathlib import Path
+from typing import Iterator
+
+import numpy as np
+import torch
+from accelerate import PartialState
+
+from ncse_cli.training.checkpoints import restore, save
+from ncse_cli.training.config import RunConfig
+from ncse_cli.training.metrics_log import MetricsLog
+from ncse_cli.training.progress import TrainProgress
+from ncse_cli.training.rundir import check_run_dir, run_dir_for, start_run_dir, tracker_config
+from ncse_cli.training.session import Session, TrainingError, build_session, clip_value
+from ncse_cli.training.state import DataPosition, latest_checkpoint
+from ncse_cli.training.validation import validate
+from ncse_cli.workspace import Workspace
+
+log = logging.getLogger("ncse")
+
+
+def is_main_process() -> bool:
+    """True in a single-process run and on the main process of a distributed one."""
+    return PartialState().is_main_process
+
+
+def step_generator(seed: int, step: int, micro: int, rank: int, device: torch.device) -> torch.Generator:
+    """The generator of one micro-batch's objective: a pure function of where it is in the run."""
+    state = np.random.SeedSequence([seed, step, micro, rank]).generate_state(2, dtype=np.uint32)
+    return torch.Generator(device).manual_seed(int(state[0]) << 32 | int(state[1]))
+
+
+def batches(session: Session) -> Iterator[dict]:
+    """The endless batch stream from ``session.position``, advancing the position as batches are taken."""
+    loader, acc = session.train_loader, session.accelerator
+    epoch, skip = session.position.epoch, session.position.batch
+    while True:
+        loader.set_epoch(epoch)  # the sampler's shuffle order
+        loader.dataset.set_epoch(epoch)  # the dataset's crops and mixtures
+        source = acc.skip_first_batches(loader, skip) if skip else loader
+        for index, batch in enumerate(source, start=skip):
+            done = index + 1 == len(loader)
+            session.position = DataPosition(epoch + 1, 0) if done else DataPosition(epoch, index + 1)
+            yield batch
+        epoch, skip = epoch + 1, 0
+
+
+def train_step(session: Session, stream: Iterator[dict]) -> tuple[torch.Tensor, torch.Tensor]:
+    """One optimizer step over ``train.grad_accum`` micro-batches; returns (mean loss, gradient norm)."""
+    acc, train = session.accelerator, session.cfg.train
+    losses, norm = [], torch.tensor(math.nan)
+    for micro in range(train.grad_accum):
+        batch = next(stream)
+        generator = step_generator(train.seed, session.step, micro, acc.process_index, acc.device)
+        with acc.accumulate(session.objective):
+            loss = session.objective(batch["clean"], batch["noisy"], batch["noise_ref"], batch["noise_ref_length"],
+                                     batch["ref_key"], generator=generator)
+            acc.backward(loss)
+            if acc.sync_gradients:
+                norm = acc.clip_grad_norm_(session.model.parameters(), clip_value(train))
+            session.optimizer.step()
+            session.optimizer.zero_grad(set_to_none=True)
+        losses.append(loss.detach())
+    if not (torch.isfinite(norm) or acc.optimizer_step_was_skipped):
+        raise TrainingError(f"the gradient became {float(norm)} at step {session.step + 1}; "
+                            f"lower --lr or train.grad_clip, or use --mixed-precision no")
+    session.ema.update_parameters(session.model)
+    return torch.stack(losses).mean(), norm.detach()
+
+
+class Window:
+    """Running sums of loss and gradient norm between two log rows."""
+
+    def __init__(self) -> None:
+        self.loss, self.norm, self.count = 0.0, 0.0, 0
+
+    def add(self, loss: torch.Tensor, norm: torch.Tensor) -> None:
+        self.loss, self.norm, self.count = self.loss + loss, self.norm + norm, self.count + 1
+
+    def flush(self, session: Session) -> dict[str, float]:
+        """Loss averaged over the window and the processes, mean gradient norm, current learning rate."""
+        loss = session.accelerator.reduce(torch.as_tensor(self.loss / self.count, device=session.accelerator.device),
+                                          "mean")
+        values = {"loss": float(loss), "grad_norm": float(self.norm / self.count),
+                  "lr": session.optimizer.param_groups[0]["lr"]}
+        self.__init__()
+        return values
+
+
+def run(session: Session, progress: bool = True) -> None:
+    """Train from ``session.step`` to ``train.steps``: log, validate and checkpoint at their intervals."""
+    train, acc = session.cfg.train, session.accelerator
+    metrics = MetricsLog(session.run_dir, session.step) if session.is_main else None
+    stream, window, start = batches(session), Window(), time.perf_counter() - session.seconds
+    with TrainProgress(train.steps, session.step, enabled=progress and session.is_main) as bar:
+        while session.step < train.steps:
+            loss, norm = train_step(session, stream)
+            session.step += 1
+            window.add(loss, norm)
+            last = session.step == train.steps
+            row = window.flush(session) if session.step % train.log_every == 0 or last else {}
+            if session.step % train.val_every == 0 or last:
+                row.update(validate(session.ema.module, session.val_set, session.cfg) if session.is_main else {})
+                acc.wait_for_everyone()
+            session.seconds = time.perf_counter() - start
+            if row and metrics is not None:
+                metrics.write(session.step, {**row, "seconds": session.seconds})
+                acc.log(row, step=session.step)
+            if session.step % train.save_every == 0 or last:
+                save(session)
+            bar.advance(session.step, row.get("loss"))
+
+
+def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name: str, *, resume: bool = False,
+          overwrite: bool = False, progress: bool = True) -> Path:
+    """Train (or with ``resume`` continue) the model ``name`` of ``workspace``; returns its model directory.
+
+    The directory holds ``config.yaml``, ``model.safetensors`` (EMA weights), ``checkpoints/`` and
+    ``train_log.csv``. Errors in the config, data or workspace are raised before anything is written.
+    """
+    run_dir = run_dir_for(workspace, name)
+    check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
+    session = build_session(cfg, run_dir)
+    try:
+        if resume:
+            restore(session, latest_checkpoint(run_dir))
+            log.info("resuming %s from step %d", name, session.step)
+        elif session.is_main:
+            start_run_dir(run_dir, cfg, overwrite)
+        session.accelerator.wait_for_everyone()
+        session.accelerator.init_trackers("ncse", config=tracker_config(cfg, name))
+        _run_guarded(session, progress, fresh=not resume)
+    finally:
+        session.accelerator.end_training()
+    return run_dir
+
+
+def _run_guarded(session: Session, progress: bool, fresh: bool) -> None:
+    """Run; a fresh run that fails before its first checkpoint leaves no directory behind."""
+    try:
+        run(session, progress)
+    except BaseException:
+        if fresh and session.is_main and latest_checkpoint(session.run_dir) is None:
+            shutil.rmtree(session.run_dir, ignore_errors=True)
+        raise
+

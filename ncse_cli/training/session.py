@@ -1,0 +1,123 @@
+"""Building a training session in Accelerate's canonical order: accelerator, seed, data, model, optimizer, prepare.
+
+A :class:`Session` holds what the loop, validation and checkpointing share. Only the main process writes files,
+logs and shows progress; every process holds the same model, optimizer and EMA.
+"""
+
+from __future__ import annotations
+
+import logging
+import math
+from dataclasses import dataclass, field
+from pathlib import Path
+
+import torch
+from accelerate import Accelerator
+from accelerate.state import AcceleratorState, GradientState
+from accelerate.utils import DataLoaderConfiguration, GradientAccumulationPlugin, ProjectConfiguration, set_seed
+from torch.optim.swa_utils import AveragedModel
+from torch.utils.data import DataLoader, Dataset, Subset
+
+from ncse_cli.data.datasets import build_dataset
+from ncse_cli.errors import NcseError
+from ncse_cli.model import ScoreModel, build_model
+from ncse_cli.objective import DenoisingScoreMatching
+from ncse_cli.training.config import RunConfig, TrainConfig, segment_samples
+from ncse_cli.training.ema import build_ema
+from ncse_cli.training.state import DataPosition
+
+log = logging.getLogger("ncse")
+
+
+class TrainingError(NcseError):
+    """A training run that cannot start or continue; the message says why and what to do."""
+
+
+@dataclass
+class Session:
+    """The live state of a run. ``objective``, ``optimizer`` and ``train_loader`` are Accelerate-prepared."""
+
+    cfg: RunConfig
+    run_dir: Path
+    accelerator: Accelerator
+    model: ScoreModel  #: the unwrapped model (the objective's ``model``)
+    objective: torch.nn.Module
+    optimizer: torch.optim.Optimizer
+    ema: AveragedModel
+    train_loader: DataLoader
+    val_set: Dataset | None  #: validation examples (main process only)
+    step: int = 0
+    position: DataPosition = field(default_factory=DataPosition)
+    seconds: float = 0.0  #: training time of earlier sessions of this run
+
+    @property
+    def is_main(self) -> bool:
+        return self.accelerator.is_main_process
+
+
+def build_accelerator(train: TrainConfig, run_dir: Path) -> Accelerator:
+    """An Accelerator for this run (mixed precision, accumulation, trackers, seeded data order)."""
+    # Accelerate keeps process-wide singletons; a second run in one process (the demo trains two models)
+    # must not inherit the first run's precision or accumulation settings. The process group is kept.
+    AcceleratorState._reset_state(reset_partial_state=False)
+    GradientState._reset_state()
+    try:
+        return Accelerator(
+            mixed_precision=train.mixed_precision,
+            gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=train.grad_accum,
+                                                                    sync_with_dataloader=False),
+            log_with=list(train.trackers) or None,
+            project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=train.seed))
+    except (ValueError, RuntimeError) as err:
+        hint = " (fp16 needs a GPU; on the CPU use --mixed-precision bf16)" if train.mixed_precision == "fp16" else ""
+        raise TrainingError(f"cannot set up --mixed-precision {train.mixed_precision}: {err}{hint}") from None
+
+
+def build_loaders(cfg: RunConfig, accelerator: Accelerator) -> tuple[DataLoader, Dataset | None]:
+    """The shuffled training loader (whole batches only) and, on the main process, the validation examples."""
+    if cfg.data is None:
+        raise TrainingError("no training data: pass --data (a manifest, a prepared folder or a data YAML) "
+                            "or give the recipe a data: section")
+    segment = segment_samples(cfg)
+    rate, seed = cfg.model.sample_rate, cfg.train.seed
+    train_set = build_dataset(cfg.data, "train", segment, rate, seed)
+    per_step = cfg.train.batch_size * accelerator.num_processes
+    if len(train_set) < per_step:
+        raise TrainingError(f"the training data has {len(train_set)} examples, fewer than one batch "
+                            f"({cfg.train.batch_size} x {accelerator.num_processes} processes); lower --batch-size")
+    # Workers are not persistent: each epoch's workers copy the dataset after its set_epoch (fresh crops).
+    loader = DataLoader(train_set, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True,
+                        num_workers=cfg.train.num_workers)
+    wanted = max(cfg.train.val_items, cfg.train.val_utterances)
+    val_set = None
+    if cfg.data.valid is None:
+        log.info("no validation manifest (data.valid): training without validation")
+    elif accelerator.is_main_process and wanted:
+        full = build_dataset(cfg.data, "valid", segment, rate, seed)
+        val_set = Subset(full, range(min(wanted, len(full))))
+    return loader, val_set
+
+
+def build_optimizer(model: ScoreModel, train: TrainConfig) -> torch.optim.Optimizer:
+    """Adam over the model's parameter groups (a frozen encoder tower brings none; a fine-tuned one its own lr)."""
+    groups = [g for g in model.parameter_groups(train.lr) if g["params"]]
+    return torch.optim.Adam(groups, lr=train.lr)
+
+
+def build_session(cfg: RunConfig, run_dir: Path) -> Session:
+    """Accelerator, seed, data, model, optimizer and EMA, then ``prepare``; nothing is written to disk."""
+    accelerator = build_accelerator(cfg.train, run_dir)
+    set_seed(cfg.train.seed)
+    train_loader, val_set = build_loaders(cfg, accelerator)
+    model = build_model(cfg.model)
+    objective = DenoisingScoreMatching(model, cfg.train.p_uncond)
+    optimizer = build_optimizer(model, cfg.train)
+    objective, optimizer, train_loader = accelerator.prepare(objective, optimizer, train_loader)
+    ema = build_ema(model, cfg.train.ema_decay, cfg.train.ema_warmup).to(accelerator.device)
+    return Session(cfg, run_dir, accelerator, model, objective, optimizer, ema, train_loader, val_set)
+
+
+def clip_value(train: TrainConfig) -> float:
+    """The max-norm handed to gradient clipping (infinite when clipping is off: the norm is still measured)."""
+    return math.inf if train.grad_clip is None else train.grad_clip

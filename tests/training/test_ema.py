@@ -1,0 +1,58 @@
+"""EMA of the weights: closed forms of the decay schedule and of the average itself."""
+
+from __future__ import annotations
+
+import pytest
+import torch
+from torch import nn
+
+from ncse_cli.training.ema import build_ema, ema_decay_at
+
+
+class Toy(nn.Module):
+    def __init__(self) -> None:
+        super().__init__()
+        self.w = nn.Parameter(torch.zeros(3))
+        self.register_buffer("running", torch.zeros(2))
+        self.register_buffer("count", torch.zeros((), dtype=torch.long))
+
+
+def test_decay_schedule_is_the_torch_ema_rule():
+    assert ema_decay_at(0.999, 0) == pytest.approx(1 / 10)
+    assert ema_decay_at(0.999, 1) == pytest.approx(2 / 11)
+    assert ema_decay_at(0.999, 10**6) == 0.999  # capped at the configured decay
+    assert ema_decay_at(0.999, 0, warmup=False) == 0.999
+
+
+def test_first_update_copies_then_average_follows_the_closed_form():
+    model = Toy()
+    ema = build_ema(model, decay=0.9, warmup=False)
+    values = [1.0, 2.0, 4.0, 8.0]
+    expected = None
+    for v in values:
+        model.w.data.fill_(v)
+        model.running.fill_(-v)
+        model.count.fill_(int(v))
+        ema.update_parameters(model)
+        expected = v if expected is None else 0.9 * expected + 0.1 * v
+    assert torch.allclose(ema.module.w, torch.full((3,), expected))
+    assert torch.allclose(ema.module.running, torch.full((2,), -expected))  # float buffers are averaged
+    assert int(ema.module.count) == 8  # integer buffers are copied
+    assert int(ema.n_averaged) == len(values)
+
+
+def test_warmup_tracks_fast_early():
+    model = Toy()
+    ema = build_ema(model, decay=0.999, warmup=True)
+    model.w.data.fill_(0.0)
+    ema.update_parameters(model)
+    model.w.data.fill_(1.0)
+    ema.update_parameters(model)  # decay min(0.999, 2/11)
+    assert torch.allclose(ema.module.w, torch.full((3,), 9 / 11))
+
+
+def test_ema_is_a_frozen_copy():
+    model = Toy()
+    ema = build_ema(model, 0.999)
+    assert not any(p.requires_grad for p in ema.parameters())
+    assert ema.module.w is not model.w and not ema.training

@@ -1,0 +1,119 @@
+"""The training loop end to end on tiny data: run directory, exact resume, refusals, precision, trackers."""
+
+from __future__ import annotations
+
+import dataclasses
+import math
+
+import pytest
+import torch
+import yaml
+from safetensors.torch import load_file
+
+from ncse_cli.checkpoint import load_model
+from ncse_cli.config import to_dict
+from ncse_cli.data.config import DataConfig, DynamicMixingConfig
+from ncse_cli.enhancement import enhance
+from ncse_cli.errors import NcseError
+from ncse_cli.sampling.pc import PCConfig
+from ncse_cli.training import TrainingError, read_train_log, train
+from ncse_cli.training.state import list_checkpoints, read_state
+from tests.dummies import make_manifest
+from tests.training.conftest import tiny_run_config
+
+
+def with_train(cfg, **changes):
+    return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))
+
+
+def assert_same_tensors(a: dict, b: dict) -> None:
+    assert a.keys() == b.keys()
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+def test_a_run_is_a_loadable_model_directory(tiny_cfg, tmp_path):
+    run_dir = train(tiny_cfg, tmp_path, "m", progress=False)
+    assert run_dir == tmp_path / "models" / "m"
+    assert yaml.safe_load((run_dir / "config.yaml").read_text()) == to_dict(tiny_cfg)
+    assert [s for s, _ in list_checkpoints(run_dir)] == [2, 4]  # save_every 2, keep 2
+    last = run_dir / "checkpoints" / "step-0000004"
+    ema = {k.removeprefix("module."): v for k, v in load_file(last / "ema.safetensors").items() if k != "n_averaged"}
+    assert_same_tensors(load_file(run_dir / "model.safetensors"), ema)  # the export is the EMA
+    assert int(load_file(last / "ema.safetensors")["n_averaged"]) == 4
+    model = load_model(run_dir)
+    noisy = torch.randn(1, 2048) * 0.1
+    out = enhance(model, noisy, torch.randn(1, 800) * 0.1, sampler=PCConfig(steps=2)).waveform
+    assert out.shape == noisy.shape and torch.isfinite(out).all()
+
+
+def test_the_log_has_a_row_per_step_and_validation_at_its_interval(tiny_cfg, tmp_path):
+    rows = read_train_log(train(tiny_cfg, tmp_path, "m", progress=False) / "train_log.csv")
+    assert [r["step"] for r in rows] == [1, 2, 3, 4]
+    assert all(math.isfinite(r["loss"]) and r["lr"] == 1e-4 and r["grad_norm"] > 0 for r in rows)
+    assert [math.isfinite(r["val_loss"]) for r in rows] == [False, True, False, True]
+    assert all(math.isfinite(r["val_si_sdr"]) for r in rows if math.isfinite(r["val_loss"]))
+    assert [r["seconds"] for r in rows] == sorted(r["seconds"] for r in rows)
+
+
+def test_resume_gives_exactly_the_uninterrupted_run(tiny_data, tmp_path):
+    # 6 examples, batch 2, 2 micro-batches per step: 4 steps cross an epoch boundary mid-step
+    cfg = tiny_run_config(tiny_data, steps=4, grad_accum=2, p_uncond=0.5, val_every=100)
+    straight = train(cfg, tmp_path, "straight", progress=False)
+    train(with_train(cfg, steps=2), tmp_path, "resumed", progress=False)
+    resumed = train(cfg, tmp_path, "resumed", resume=True, progress=False)
+    for name in ("model.safetensors", "ema.safetensors", "optimizer.safetensors"):
+        assert_same_tensors(load_file(straight / "checkpoints/step-0000004" / name),
+                            load_file(resumed / "checkpoints/step-0000004" / name))
+    state, _ = read_state(resumed / "checkpoints/step-0000004")
+    assert (state.step, state.position.epoch, state.position.batch) == (4, 2, 2)  # 8 batches, 3 per epoch
+    assert [r["step"] for r in read_train_log(resumed / "train_log.csv")] == [1, 2, 3, 4]
+
+
+def test_existing_names_are_protected(tiny_cfg, tmp_path):
+    train(tiny_cfg, tmp_path, "m", progress=False)
+    with pytest.raises(TrainingError, match="already exists.*--resume.*--overwrite"):
+        train(tiny_cfg, tmp_path, "m", progress=False)
+    with pytest.raises(TrainingError, match=r"different config \(train.lr: 0.0001 -> 0.001\)"):
+        train(with_train(tiny_cfg, lr=1e-3, steps=6), tmp_path, "m", resume=True, progress=False)
+    with pytest.raises(TrainingError, match="no checkpoint"):
+        train(tiny_cfg, tmp_path, "other", resume=True, progress=False)
+    (tmp_path / "models" / "m" / "stale.txt").write_text("old run")
+    run_dir = train(with_train(tiny_cfg, steps=2), tmp_path, "m", overwrite=True, progress=False)
+    assert not (run_dir / "stale.txt").exists() and read_train_log(run_dir / "train_log.csv")[-1]["step"] == 2
+
+
+def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path):
+    make_manifest(tmp_path / "data", 4, seconds=0.5, name="train")
+    (tmp_path / "data" / "train" / "clean" / "train_002.wav").unlink()
+    cfg = tiny_run_config(tmp_path / "data")
+    with pytest.raises(NcseError, match="train_002.wav"):
+        train(cfg, tmp_path / "ws", "broken", progress=False)
+    assert not (tmp_path / "ws" / "models" / "broken").exists()
+
+
+def test_too_little_data_for_one_batch_is_refused_before_writing(tiny_data, tmp_path):
+    with pytest.raises(TrainingError, match="fewer than one batch"):
+        train(tiny_run_config(tiny_data, batch_size=7), tmp_path, "m", progress=False)
+    assert not (tmp_path / "models").exists()
+
+
+def test_bf16_mixed_precision_trains_on_the_cpu(tiny_data, tmp_path):
+    cfg = tiny_run_config(tiny_data, steps=2, mixed_precision="bf16")
+    rows = read_train_log(train(cfg, tmp_path, "bf16", progress=False) / "train_log.csv")
+    assert all(math.isfinite(r["loss"]) for r in rows)
+    assert next(load_model(tmp_path / "models" / "bf16").parameters()).dtype == torch.float32
+
+
+def test_tensorboard_tracker_writes_events(tiny_data, tmp_path):
+    cfg = tiny_run_config(tiny_data, steps=2, trackers=("tensorboard",))
+    run_dir = train(cfg, tmp_path, "tb", progress=False)
+    assert list((run_dir / "logs").rglob("events.out.tfevents.*"))
+
+
+def test_dynamic_mixing_data_trains(tiny_data, tmp_path):
+    data = DataConfig(train=str(tiny_data / "train.jsonl"), valid=str(tiny_data / "valid.jsonl"),
+                      dynamic=DynamicMixingConfig())  # synthetic noise pool
+    cfg = dataclasses.replace(tiny_run_config(tiny_data, steps=2), data=data)
+    rows = read_train_log(train(cfg, tmp_path, "dyn", progress=False) / "train_log.csv")
+    assert [r["step"] for r in rows] == [1, 2] and all(math.isfinite(r["loss"]) for r in rows)

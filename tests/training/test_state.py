@@ -1,0 +1,71 @@
+"""Checkpoint primitives: optimizer and RNG states survive safetensors + JSON exactly; listing and pruning."""
+
+from __future__ import annotations
+
+import json
+import random
+
+import numpy as np
+import torch
+from torch import nn
+
+from ncse_cli.training.state import (DataPosition, TrainingState, checkpoint_dir, flatten_optimizer_state,
+                                     latest_checkpoint, list_checkpoints, prune_checkpoints, read_rng_state,
+                                     read_state, unflatten_optimizer_state, write_rng_state, write_state)
+
+
+def stepped_adam() -> tuple[nn.Module, torch.optim.Adam]:
+    torch.manual_seed(0)
+    model = nn.Sequential(nn.Linear(3, 4), nn.Linear(4, 2))
+    groups = [{"params": model[0].parameters()}, {"params": model[1].parameters(), "lr": 1e-3}]
+    opt = torch.optim.Adam(groups, lr=1e-4, betas=(0.8, 0.99))
+    for _ in range(3):
+        model(torch.randn(5, 3)).square().sum().backward()
+        opt.step()
+        opt.zero_grad()
+    return model, opt
+
+
+def test_optimizer_state_round_trips_through_tensors_and_json():
+    model, opt = stepped_adam()
+    tensors, meta = flatten_optimizer_state(opt.state_dict())
+    meta = json.loads(json.dumps(meta))  # what state.json holds
+    assert all(k.startswith("state.") for k in tensors)
+    fresh = torch.optim.Adam([{"params": model[0].parameters()}, {"params": model[1].parameters()}], lr=5.0)
+    fresh.load_state_dict(unflatten_optimizer_state(tensors, meta))
+    a, b = opt.state_dict(), fresh.state_dict()
+    assert a["param_groups"] == b["param_groups"]  # lr, betas (a tuple again), eps, ...
+    for index, entry in a["state"].items():
+        for name, value in entry.items():
+            assert torch.equal(value, b["state"][index][name])
+
+
+def test_rng_states_round_trip(tmp_path):
+    torch.manual_seed(1)
+    random.seed(2)
+    np.random.seed(3)
+    np.random.randn()  # leaves a cached Gaussian in NumPy's legacy state
+    write_rng_state(tmp_path, rank=0)
+    expected = (torch.rand(4), random.random(), np.random.randn(3))
+    torch.manual_seed(99), random.seed(99), np.random.seed(99)
+    read_rng_state(tmp_path, rank=0)
+    got = (torch.rand(4), random.random(), np.random.randn(3))
+    assert torch.equal(expected[0], got[0]) and expected[1] == got[1] and np.array_equal(expected[2], got[2])
+
+
+def test_state_json_round_trip(tmp_path):
+    state = TrainingState(step=12, position=DataPosition(epoch=3, batch=1), num_processes=2, seconds=4.5)
+    write_state(tmp_path, state, {"param_groups": [], "scalars": {}})
+    assert read_state(tmp_path) == (state, {"param_groups": [], "scalars": {}})
+
+
+def test_listing_ignores_temporary_dirs_and_pruning_keeps_the_newest(tmp_path):
+    for step in (2, 10, 4):
+        checkpoint_dir(tmp_path, step).mkdir(parents=True)
+    (tmp_path / "checkpoints" / ".tmp-step-0000012").mkdir()
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [2, 4, 10]
+    assert latest_checkpoint(tmp_path) == checkpoint_dir(tmp_path, 10)
+    prune_checkpoints(tmp_path, keep=2)
+    assert [s for s, _ in list_checkpoints(tmp_path)] == [4, 10]
+    assert not (tmp_path / "checkpoints" / ".tmp-step-0000012").exists()
+    assert latest_checkpoint(tmp_path / "nowhere") is None
