@@ -4,10 +4,13 @@ workers, dynamic mixing from every pool kind, and strict configs."""
 from __future__ import annotations
 
 import random
+import re
+from pathlib import Path
 
 import numpy as np
 import pytest
 import torch
+import yaml
 from torch.utils.data import DataLoader
 
 from ncse_cli.config import ConfigError, from_dict, save_yaml
@@ -177,3 +180,11 @@ def test_data_config_is_strict_and_loads_from_yaml(tmp_path, demo):
     assert data_config_from_path(demo).train == str(demo / "train.jsonl")
     with pytest.raises(ConfigError, match="no train.jsonl"):
         data_config_from_path(tmp_path)
+
+
+def test_readme_dynamic_mixing_example_is_a_valid_data_config():
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text().split("## Data", 1)[1]
+    block = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)
+    cfg = from_dict(DataConfig, yaml.safe_load(block)["data"], "data")
+    assert [p.corpus for p in cfg.dynamic.noise_pools] == ["demand", "esc50", "urbansound8k", "wham", "synthetic",
+                                                           "babble", "mix2"]

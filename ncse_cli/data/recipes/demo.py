@@ -2,11 +2,13 @@
 
 Talkers are split speaker-disjointly (train: all but three, valid: one, test: two). Every mixture's noise and
 its reference are disjoint segments of one generated noise. Train and valid SNRs are uniform in ``snr_range``;
-the test set cycles through every noise kind and every level of ``test_snrs`` so each cell is populated.
+the test set takes the noise kinds in turn and the ``test_snrs`` levels shifted by one each round, so with the
+defaults (12 test utterances, 6 kinds, 4 levels) every level occurs (2-4 times) and every kind at two levels.
 """
 
 from __future__ import annotations
 
+import dataclasses
 import os
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -34,7 +36,7 @@ class DemoConfig:
     seconds: float = 2.0
     ref_seconds: float = 0.5
     snr_range: tuple[float, float] = (-5.0, 15.0)
-    test_snrs: tuple[float, ...] = (0.0, 5.0, 10.0)
+    test_snrs: tuple[float, ...] = (0.0, 5.0, 10.0, 15.0)
     noise_kinds: tuple[str, ...] = tuple(SYNTH_NOISES.names())
     num_talkers: int = 8
     snr_method: str = "power"
@@ -80,8 +82,9 @@ def plan_demo(cfg: DemoConfig) -> list[Job]:
     for split in SPLITS:
         rng = item_rng(cfg.seed, "plan", split)
         for i in range(counts[split]):
-            if split == "test":  # every kind x every SNR level, in turn
-                kind, snr = kinds[i % len(kinds)], cfg.test_snrs[(i // len(kinds)) % len(cfg.test_snrs)]
+            if split == "test":  # kinds in turn; SNR levels shifted each round so every kind meets several
+                kind = kinds[i % len(kinds)]
+                snr = cfg.test_snrs[(i + i // len(kinds)) % len(cfg.test_snrs)]
             else:
                 kind, snr = kinds[int(rng.integers(len(kinds)))], round(float(rng.uniform(*cfg.snr_range)), 2)
             talker = talkers[split][int(rng.integers(len(talkers[split])))]
@@ -111,7 +114,7 @@ def prepare_demo(out_dir: str | os.PathLike, seed: int = 0, *, config: DemoConfi
     ``config`` sets sizes and levels (its seed is replaced by ``seed``). Deterministic for a seed; a re-run
     with the same configuration is a no-op; another configuration is refused unless ``overwrite``.
     """
-    cfg = DemoConfig(**{**to_dict(config or DemoConfig()), "seed": seed})
+    cfg = dataclasses.replace(config or DemoConfig(), seed=seed)
     resolved = {**to_dict(cfg), "synth_version": SYNTH_VERSION}
     return run_recipe("demo", Path(out_dir), resolved, plan_demo(cfg), make_demo_row, workers=jobs,
                       progress=progress, overwrite=overwrite)
