@@ -47,6 +47,8 @@ def multi_value_command(*options: str) -> type[TyperCommand]:
     """A Typer command class whose listed options accept several numbers after one flag."""
 
     class MultiValueCommand(TyperCommand):
+        """A command that expands several values after one flag before parsing."""
+
         def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
             return super().parse_args(ctx, expand_multi_values(args, options))
 

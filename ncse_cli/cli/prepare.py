@@ -24,11 +24,15 @@ app = typer.Typer(help="Prepare data: write JSONL manifests (and mixtures) for t
 
 
 class SnrMethod(str, Enum):
+    """Choices of ``--snr-method``."""
+
     power = "power"
     active = "active"
 
 
 class RefSource(str, Enum):
+    """Choices of ``--ref-source``."""
+
     same = "same"
     other = "other"
     oracle = "oracle"

@@ -46,6 +46,7 @@ class NoiseClip:
 
     @property
     def is_synthetic(self) -> bool:
+        """Whether the clip is generated rather than read from a file."""
         return self.source.startswith(SYNTH_PREFIX)
 
     @property
@@ -174,6 +175,7 @@ class NoiseBank:
 
     @property
     def categories(self) -> list[str]:
+        """Category names, sorted."""
         return list(self._groups)
 
     def __len__(self) -> int:

@@ -51,6 +51,9 @@ class Process:
 
 
 class Kind(Protocol):
+    """A non-stationary process kind: ``plan`` picks its clips (seeded), ``build`` makes mixture noise and
+    reference of ``n`` and ``r`` samples."""
+
     name: str
 
     def plan(self, banks: NoiseBanks, rng: np.random.Generator) -> list[ClipChoice]: ...

@@ -48,10 +48,12 @@ class PrepareState:
 
     @property
     def path(self) -> Path:
+        """The state file, ``prepare_<recipe>.yaml``."""
         return self.out_dir / f"prepare_{self.recipe}.yaml"
 
     @property
     def journal(self) -> Path:
+        """The journal of finished items of a run under way."""
         return self.out_dir / f".prepare_{self.recipe}.journal.jsonl"
 
     def load(self) -> dict | None:
