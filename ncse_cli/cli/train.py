@@ -88,8 +88,9 @@ def train_command(
     options = _encoder_options(clap_ckpt, panns_ckpt, freeze_encoder, encoder_lr)
     cfg = run_config_for(workdir, name, resume=resume, recipe=recipe, data=data, overrides=overrides,
                          encoder_options=options)
-    if dry_run:
-        console.print(Syntax(config_yaml(cfg), "yaml", background_color="default"))
+    if dry_run:  # highlighted on a terminal; exact text when redirected (a starting point for a recipe)
+        text = config_yaml(cfg)
+        console.print(Syntax(text, "yaml", word_wrap=True)) if console.is_terminal else typer.echo(text, nl=False)
         return
     run_dir = train(cfg, workdir, name, resume=resume, overwrite=overwrite, progress=progress)
     if is_main_process():

@@ -181,9 +181,17 @@ def load_run_config(path: str | os.PathLike) -> RunConfig:
         raise ConfigError(f"{path}: {err}") from None
 
 
+class _RecipeDumper(yaml.SafeDumper):
+    """Block-style mappings with one-line lists (``ch_mult: [1, 2, 2]``), the way recipes are written."""
+
+
+_RecipeDumper.add_representer(
+    list, lambda dumper, value: dumper.represent_sequence("tag:yaml.org,2002:seq", value, flow_style=True))
+
+
 def config_yaml(cfg: RunConfig) -> str:
-    """The resolved config as YAML text (what ``--dry-run`` prints and the run saves)."""
-    return yaml.safe_dump(to_dict(cfg), sort_keys=False, default_flow_style=None)
+    """The resolved config as YAML text, usable as a recipe (what ``--dry-run`` prints)."""
+    return yaml.dump(to_dict(cfg), Dumper=_RecipeDumper, sort_keys=False, width=10_000)
 
 
 def resume_conflicts(saved: RunConfig, new: RunConfig) -> list[str]:

@@ -8,6 +8,7 @@ from __future__ import annotations
 
 import logging
 import math
+import os
 from dataclasses import dataclass, field
 from pathlib import Path
 
@@ -62,7 +63,8 @@ def build_accelerator(train: TrainConfig, run_dir: Path) -> Accelerator:
     AcceleratorState._reset_state(reset_partial_state=False)
     GradientState._reset_state()
     try:
-        return Accelerator(
+        accelerator = Accelerator(
+            cpu=_cpu_only_launch(),
             mixed_precision=train.mixed_precision,
             gradient_accumulation_plugin=GradientAccumulationPlugin(num_steps=train.grad_accum,
                                                                     sync_with_dataloader=False),
@@ -70,8 +72,20 @@ def build_accelerator(train: TrainConfig, run_dir: Path) -> Accelerator:
             project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
             dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=train.seed))
     except (ValueError, RuntimeError) as err:
-        hint = " (fp16 needs a GPU; on the CPU use --mixed-precision bf16)" if train.mixed_precision == "fp16" else ""
-        raise TrainingError(f"cannot set up --mixed-precision {train.mixed_precision}: {err}{hint}") from None
+        raise TrainingError(f"cannot set up --mixed-precision {train.mixed_precision}: {err}") from None
+    if train.mixed_precision == "fp16" and accelerator.device.type == "cpu":
+        # Accelerate applies neither fp16 autocast nor loss scaling on the CPU: the run would be float32.
+        raise TrainingError("--mixed-precision fp16 needs a GPU (on the CPU it would silently train in float32); "
+                            "use bf16 or no")
+    return accelerator
+
+
+def _cpu_only_launch() -> bool:
+    """True for a multi-process launch (torchrun, ``accelerate launch --multi_gpu``) on a machine without GPUs.
+
+    Accelerate would otherwise leave each process undistributed; with ``cpu=True`` they join a gloo group.
+    """
+    return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
 
 
 def build_loaders(cfg: RunConfig, accelerator: Accelerator) -> tuple[DataLoader, Dataset | None]:

@@ -32,10 +32,19 @@ def assert_same_tensors(a: dict, b: dict) -> None:
         assert torch.equal(a[key], b[key]), key
 
 
-def test_a_run_is_a_loadable_model_directory(tiny_cfg, tmp_path):
-    run_dir = train(tiny_cfg, tmp_path, "m", progress=False)
-    assert run_dir == tmp_path / "models" / "m"
-    assert yaml.safe_load((run_dir / "config.yaml").read_text()) == to_dict(tiny_cfg)
+@pytest.fixture(scope="module")
+def trained(tiny_data, tmp_path_factory):
+    """(config, run directory) of one tiny 4-step run shared by the tests that only read it."""
+    cfg = tiny_run_config(tiny_data)
+    workspace = tmp_path_factory.mktemp("ws")
+    run_dir = train(cfg, workspace, "m", progress=False)
+    assert run_dir == workspace / "models" / "m"
+    return cfg, run_dir
+
+
+def test_a_run_is_a_loadable_model_directory(trained):
+    cfg, run_dir = trained
+    assert yaml.safe_load((run_dir / "config.yaml").read_text()) == to_dict(cfg)
     assert [s for s, _ in list_checkpoints(run_dir)] == [2, 4]  # save_every 2, keep 2
     last = run_dir / "checkpoints" / "step-0000004"
     ema = {k.removeprefix("module."): v for k, v in load_file(last / "ema.safetensors").items() if k != "n_averaged"}
@@ -47,8 +56,8 @@ def test_a_run_is_a_loadable_model_directory(tiny_cfg, tmp_path):
     assert out.shape == noisy.shape and torch.isfinite(out).all()
 
 
-def test_the_log_has_a_row_per_step_and_validation_at_its_interval(tiny_cfg, tmp_path):
-    rows = read_train_log(train(tiny_cfg, tmp_path, "m", progress=False) / "train_log.csv")
+def test_the_log_has_a_row_per_step_and_validation_at_its_interval(trained):
+    rows = read_train_log(trained[1] / "train_log.csv")
     assert [r["step"] for r in rows] == [1, 2, 3, 4]
     assert all(math.isfinite(r["loss"]) and r["lr"] == 1e-4 and r["grad_norm"] > 0 for r in rows)
     assert [math.isfinite(r["val_loss"]) for r in rows] == [False, True, False, True]
@@ -103,6 +112,12 @@ def test_bf16_mixed_precision_trains_on_the_cpu(tiny_data, tmp_path):
     rows = read_train_log(train(cfg, tmp_path, "bf16", progress=False) / "train_log.csv")
     assert all(math.isfinite(r["loss"]) for r in rows)
     assert next(load_model(tmp_path / "models" / "bf16").parameters()).dtype == torch.float32
+
+
+def test_fp16_on_the_cpu_is_refused_before_writing(tiny_data, tmp_path):
+    with pytest.raises(TrainingError, match="fp16 needs a GPU"):
+        train(tiny_run_config(tiny_data, mixed_precision="fp16"), tmp_path, "fp16", progress=False)
+    assert not (tmp_path / "models").exists()
 
 
 def test_tensorboard_tracker_writes_events(tiny_data, tmp_path):
