@@ -2,6 +2,8 @@
 keys/values once per utterance, and a tiny sequence-encoder model that trains, enhances and reloads."""
 
 import math
+import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -11,7 +13,7 @@ from ncse_cli.backbones import BACKBONES
 from ncse_cli.backbones.layers import CrossAttnBlock
 from ncse_cli.checkpoint import load_model, save_model
 from ncse_cli.conditioning import Condition, ConditionSpec
-from ncse_cli.config import ConfigError, from_dict
+from ncse_cli.config import ConfigError, from_dict, load_yaml
 from ncse_cli.enhancement import enhance
 from ncse_cli.model import ModelConfig, ScoreModel, build_model
 from ncse_cli.objective import DenoisingScoreMatching, drop_condition
@@ -220,3 +222,22 @@ def test_a_tiny_sequence_model_trains_enhances_and_reloads(tmp_path):
     assert runs[0].waveform.shape == (4000,) and torch.isfinite(runs[0].waveform).all()
     assert runs[0].guidance == "guided"
     torch.testing.assert_close(runs[0].waveform, runs[1].waveform, rtol=0, atol=0)
+
+
+def test_xattn_recipes_build_the_plans_model():
+    recipes = Path(__file__).resolve().parents[2] / "recipes"
+    sections = {name: load_yaml(recipes / name) for name in ("xattn_01.yaml", "xattn_cfg.yaml")}
+    assert sections["xattn_01.yaml"]["train"]["p_uncond"] == 0.0  # XAttn-01: no CFG dropout
+    assert sections["xattn_cfg.yaml"]["train"]["p_uncond"] == 0.2  # XAttn-CFG: the plan's best dropout
+    assert sections["xattn_01.yaml"]["model"] == sections["xattn_cfg.yaml"]["model"]
+    model = build_model(from_dict(ModelConfig, sections["xattn_01.yaml"]["model"], "model"))
+    assert model.encoder.spec.num_tokens == 16 and model.encoder.spec.vector_dim is None
+    assert model.backbone.xattn_levels == {4, 5, 6} and len(xattn_blocks(model)) == 10
+
+
+def test_readme_cross_attention_example_runs(capsys):
+    readme = (Path(__file__).resolve().parents[2] / "README.md").read_text()
+    section = readme.split("## Cross-attention on noise tokens", 1)[1]
+    code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
+    exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
+    assert capsys.readouterr().out.strip() == "(2, 16, 128) (2, 128) [4]"
