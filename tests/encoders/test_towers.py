@@ -1,0 +1,151 @@
+"""Both pre-trained encoders with their real towers (``laion_clap`` HTS-AT, ``panns_inference`` Cnn14), randomly
+initialised, saved in the official checkpoint layouts and loaded back through the real loading path."""
+
+import os
+
+import pytest
+import torch
+
+from ncse_cli.checkpoint import load_model, save_model
+from ncse_cli.config import from_dict, to_dict
+from ncse_cli.encoders import ENCODERS, EncoderContext
+from ncse_cli.encoders.pretrained import PretrainedWeightsError
+from ncse_cli.enhancement import enhance
+from ncse_cli.objective import DenoisingScoreMatching
+from ncse_cli.sampling.pc import PCConfig
+
+from tests.core.factories import tone_mixture
+from tests.encoders.factories import clap_config, panns_config, tiny_pretrained_model
+
+pytestmark = pytest.mark.usefixtures("isolated_weights")
+
+CASES = {"clap": (clap_config, "clap_ckpt"), "panns": (panns_config, "panns_ckpt")}
+
+
+@pytest.fixture(params=sorted(CASES))
+def case(request):
+    """(encoder config factory, (checkpoint path, saved tower state)) for each pre-trained encoder."""
+    make_config, fixture = CASES[request.param]
+    return make_config, request.getfixturevalue(fixture)
+
+
+def _encoder(config: dict):
+    cls = ENCODERS.get(config["name"])
+    return cls(from_dict(cls.Config, {k: v for k, v in config.items() if k != "name"}), EncoderContext())
+
+
+def _tower_state(encoder) -> dict:
+    """The tower's weights in the checkpoint's naming (CLAP keeps its names; PANNs' sit under ``cnn14.``)."""
+    state = encoder.tower.state_dict()
+    return {k.removeprefix("cnn14."): v for k, v in state.items()}
+
+
+def test_official_checkpoint_loads_exactly_and_config_round_trips(case):
+    make_config, (path, saved) = case
+    enc = _encoder(make_config(path))
+    assert bool(enc.pretrained)
+    state = _tower_state(enc)
+    assert state.keys() == saved.keys()
+    assert all(torch.equal(state[k], saved[k]) for k in saved)
+    assert to_dict(enc.cfg) == make_config(path) | {k: v for k, v in to_dict(enc.cfg).items()
+                                                   if k not in make_config(path)}
+
+
+def test_the_other_encoders_checkpoint_is_rejected_clearly(case, clap_ckpt, panns_ckpt):
+    make_config, (path, _) = case
+    other = panns_ckpt[0] if path == clap_ckpt[0] else clap_ckpt[0]
+    with pytest.raises(PretrainedWeightsError, match=f"{other}: (no audio_branch|does not fit the tower)"):
+        _encoder(make_config(other))
+
+
+def test_missing_checkpoint_fails_in_training_with_where_to_get_it(case, tmp_path):
+    make_config, _ = case
+    missing = tmp_path / "nowhere" / "weights.pt"
+    enc = _encoder(make_config(missing))
+    assert not bool(enc.pretrained)
+    ref = torch.randn(1, 4000) * 0.1
+    with torch.no_grad():
+        assert enc.eval()(ref).vector.shape == (1, 16)  # eval mode: a warning, not an error (load_model path)
+    with pytest.raises(PretrainedWeightsError, match=rf"{missing} not found\. Download .* from https://"):
+        enc.train()(ref)
+
+
+def test_frozen_tower_runs_once_per_distinct_reference_and_is_deterministic(case):
+    make_config, (path, _) = case
+    enc = _encoder(make_config(path, cache_size=8)).train()
+    rows = []
+    enc.tower.register_forward_hook(lambda module, args, out: rows.append(args[0].shape[0]))
+    gen = torch.Generator().manual_seed(0)
+    r1, r2, r3 = (torch.randn(1, 4000, generator=gen) * 0.1 for _ in range(3))
+    with torch.no_grad():
+        first = enc.embed(torch.cat([r1, r2]), None, ["a.wav:0", "b.wav:0"])
+        second = enc.embed(torch.cat([r2, r1, r3, r3]), torch.tensor([4000, 4000, 4000, 3000]),
+                           ["b.wav:0", "a.wav:0", "", "c.wav:0"])
+        fresh = enc.embed(torch.cat([r1, r2]))  # no keys: no cache
+    assert rows == [2, 2, 2]  # r1, r2 once; then r3 (empty key) and the shorter c.wav:0; then uncached
+    torch.testing.assert_close(second[:2], first.flip(0), rtol=0, atol=0)
+    torch.testing.assert_close(fresh, first, rtol=0, atol=0)
+    assert not torch.equal(second[2], second[3])  # 3000 of the 4000 samples make another reference
+    assert (enc.cache.stats.hits, len(enc.cache)) == (2, 3)
+    assert not enc.tower.training  # frozen: eval even inside a module in train mode
+
+
+def test_frozen_training_step_guided_enhancement_and_reload(case, tmp_path):
+    make_config, (path, _) = case
+    local = tmp_path / path.name
+    os.link(path, local)  # the run refers to a checkpoint that is gone when the model is reloaded
+    model = tiny_pretrained_model(make_config(local), injection="add")
+    enc = model.encoder
+    groups = model.parameter_groups(1e-3)
+    grouped = {id(p) for g in groups for p in g["params"]}
+    assert not grouped & {id(p) for p in enc.tower.parameters()}
+    assert grouped == {id(p) for p in model.parameters() if p.requires_grad}
+    clean, noisy, ref = tone_mixture(batch=2)
+    optimizer = torch.optim.Adam(groups)
+    tower_before = {k: v.clone() for k, v in enc.tower.state_dict().items()}
+    loss = DenoisingScoreMatching(model, p_uncond=0.5)(clean, noisy, ref, None, ["r0", "r1"],
+                                                         generator=torch.Generator().manual_seed(0))
+    loss.backward()
+    assert all(p.grad is None for p in enc.tower.parameters())
+    assert all(p.grad is not None for p in enc.projection.parameters())
+    optimizer.step()
+    assert all(torch.equal(v, tower_before[k]) for k, v in enc.tower.state_dict().items())
+
+    model.eval()
+    result = enhance(model, noisy[0], ref[0], cfg_scale=3.0, sampler=PCConfig(steps=2),
+                     generator=torch.Generator().manual_seed(1))
+    assert result.guidance == "guided" and result.network_evaluations == 2 * result.nfe
+    assert result.waveform.shape == noisy[0].shape and torch.isfinite(result.waveform).all()
+
+    save_model(model, tmp_path / "run")
+    local.unlink()
+    again = load_model(tmp_path / "run")
+    assert bool(again.encoder.pretrained)
+    with torch.no_grad():
+        cond, reloaded = model.encode(ref), again.encode(ref)
+        torch.testing.assert_close(reloaded.vector, cond.vector, rtol=0, atol=0)
+        y, t = model.spectrogram(noisy), torch.tensor([0.4, 0.7])
+        torch.testing.assert_close(again.score(y, t, y, reloaded), model.score(y, t, y, cond), rtol=0, atol=0)
+
+
+def test_finetuned_tower_trains_at_its_own_rate_with_film(case):
+    make_config, (path, _) = case
+    model = tiny_pretrained_model(make_config(path, freeze=False, lr=1e-5), injection="film")
+    with torch.no_grad():  # the conditioning path starts at zero (no effect, no gradient): wake it up
+        for p in model.backbone.parameters():
+            if (p == 0).all():
+                p.normal_(0, 0.05)
+    enc = model.encoder
+    assert enc.tower.training and enc.cache.capacity == 0
+    tower_group = [g for g in model.parameter_groups(1e-3) if g["lr"] == 1e-5]
+    trainable = list(enc.tower.trainable_parameters())
+    assert len(tower_group) == 1 and [id(p) for p in tower_group[0]["params"]] == [id(p) for p in trainable]
+    fixed = [p for p in enc.tower.parameters() if not any(p is q for q in trainable)]
+    assert fixed and not any(p.requires_grad for p in fixed)  # STFT / mel matrices, tagging heads
+    clean, noisy, ref = tone_mixture(batch=2)
+    DenoisingScoreMatching(model, p_uncond=0.2)(clean, noisy, ref, None, ["r0", "r1"],
+                                                generator=torch.Generator().manual_seed(0)).backward()
+    with_grad = [p for p in trainable if p.grad is not None and p.grad.abs().sum() > 0]
+    assert len(with_grad) > 0.9 * len(trainable)
+    assert all(p.grad is None for p in fixed)
+    assert len(enc.cache) == 0
