@@ -12,6 +12,8 @@ import logging
 import math
 import os
 import shutil
+import signal
+import threading
 import time
 from pathlib import Path
 from typing import Iterator
@@ -101,28 +103,68 @@ class Window:
         return values
 
 
+def after_step(session: Session, window: Window, metrics: MetricsLog | None, start: float,
+               stopping: bool = False) -> dict[str, float]:
+    """Log, validate and checkpoint when their intervals (or the last step, or a stop request) say so."""
+    train, acc = session.cfg.train, session.accelerator
+    last = session.step == train.steps
+    row = window.flush(session) if session.step % train.log_every == 0 or last or stopping else {}
+    if session.step % train.val_every == 0 or last:
+        row.update(validate(session.ema.module, session.val_set, session.cfg) if session.is_main else {})
+        acc.wait_for_everyone()
+    session.seconds = time.perf_counter() - start
+    if row and metrics is not None:
+        metrics.write(session.step, {**row, "seconds": session.seconds})
+        acc.log(row, step=session.step)
+    if session.step % train.save_every == 0 or last or stopping:
+        save(session)
+    return row
+
+
 def run(session: Session, progress: bool = True) -> None:
-    """Train from ``session.step`` to ``train.steps``: log, validate and checkpoint at their intervals."""
+    """Train from ``session.step`` to ``train.steps``; Ctrl-C (one process) stops after a step with a checkpoint."""
     train, acc = session.cfg.train, session.accelerator
     metrics = MetricsLog(session.run_dir, session.step) if session.is_main else None
     stream, window, start = batches(session), Window(), time.perf_counter() - session.seconds
-    with TrainProgress(train.steps, session.step, enabled=progress and session.is_main) as bar:
+    with TrainProgress(train.steps, session.step, enabled=progress and session.is_main) as bar, \
+            StopRequest(enabled=acc.num_processes == 1) as stop:
         while session.step < train.steps:
             loss, norm = train_step(session, stream)
             session.step += 1
             window.add(loss, norm)
-            last = session.step == train.steps
-            row = window.flush(session) if session.step % train.log_every == 0 or last else {}
-            if session.step % train.val_every == 0 or last:
-                row.update(validate(session.ema.module, session.val_set, session.cfg) if session.is_main else {})
-                acc.wait_for_everyone()
-            session.seconds = time.perf_counter() - start
-            if row and metrics is not None:
-                metrics.write(session.step, {**row, "seconds": session.seconds})
-                acc.log(row, step=session.step)
-            if session.step % train.save_every == 0 or last:
-                save(session)
+            row = after_step(session, window, metrics, start, stop.requested)
             bar.advance(session.step, row.get("loss"))
+            if stop.requested and session.step < train.steps:
+                raise TrainingError(f"interrupted at step {session.step}; checkpoint saved, continue with "
+                                    f"--name {session.run_dir.name} --resume")
+
+
+class StopRequest:
+    """While active, the first Ctrl-C asks the loop to stop after the current step; a second one aborts at once.
+
+    Only for single-process runs in the main thread: processes of a data-parallel run would stop at different
+    steps and wait for each other forever.
+    """
+
+    def __init__(self, enabled: bool = True) -> None:
+        self.enabled = enabled and threading.current_thread() is threading.main_thread()
+        self.requested = False
+        self._previous = None
+
+    def _handle(self, signum, frame) -> None:
+        if self.requested:
+            raise KeyboardInterrupt
+        self.requested = True
+        log.warning("interrupted: stopping after this step with a checkpoint (Ctrl-C again aborts at once)")
+
+    def __enter__(self) -> "StopRequest":
+        if self.enabled:
+            self._previous = signal.signal(signal.SIGINT, self._handle)
+        return self
+
+    def __exit__(self, *exc) -> None:
+        if self.enabled:
+            signal.signal(signal.SIGINT, self._previous)
 
 
 def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name: str, *, resume: bool = False,

@@ -4,6 +4,8 @@ from __future__ import annotations
 
 import dataclasses
 import math
+import os
+import signal
 
 import pytest
 import torch
@@ -16,7 +18,7 @@ from ncse_cli.data.config import DataConfig, DynamicMixingConfig
 from ncse_cli.enhancement import enhance
 from ncse_cli.errors import NcseError
 from ncse_cli.sampling.pc import PCConfig
-from ncse_cli.training import TrainingError, read_train_log, train
+from ncse_cli.training import TrainingError, loop, read_train_log, train
 from ncse_cli.training.state import list_checkpoints, read_state
 from tests.dummies import make_manifest
 from tests.training.conftest import tiny_run_config
@@ -132,3 +134,21 @@ def test_dynamic_mixing_data_trains(tiny_data, tmp_path):
     cfg = dataclasses.replace(tiny_run_config(tiny_data, steps=2), data=data)
     rows = read_train_log(train(cfg, tmp_path, "dyn", progress=False) / "train_log.csv")
     assert [r["step"] for r in rows] == [1, 2] and all(math.isfinite(r["loss"]) for r in rows)
+
+
+def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tiny_cfg, tmp_path, monkeypatch):
+    real_step = loop.train_step
+
+    def step_then_interrupt(session, stream):
+        result = real_step(session, stream)
+        if session.step == 0:  # the first step: Ctrl-C arrives while it runs
+            os.kill(os.getpid(), signal.SIGINT)
+        return result
+
+    monkeypatch.setattr(loop, "train_step", step_then_interrupt)
+    with pytest.raises(TrainingError, match="interrupted at step 1; checkpoint saved, continue with --name m --resume"):
+        train(with_train(tiny_cfg, save_every=100), tmp_path, "m", progress=False)
+    run_dir = tmp_path / "models" / "m"
+    assert [s for s, _ in list_checkpoints(run_dir)] == [1]
+    assert [r["step"] for r in read_train_log(run_dir / "train_log.csv")] == [1]
+    assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
