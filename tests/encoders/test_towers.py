@@ -100,7 +100,7 @@ def test_frozen_training_step_guided_enhancement_and_reload(case, tmp_path):
     grouped = {id(p) for g in groups for p in g["params"]}
     assert not grouped & {id(p) for p in enc.tower.parameters()}
     assert grouped == {id(p) for p in model.parameters() if p.requires_grad}
-    clean, noisy, ref = tone_mixture(batch=2)
+    clean, noisy, ref = tone_mixture(num_samples=2048, batch=2)
     optimizer = torch.optim.Adam(groups)
     tower_before = {k: v.clone() for k, v in enc.tower.state_dict().items()}
     loss = DenoisingScoreMatching(model, p_uncond=0.5)(clean, noisy, ref, None, ["r0", "r1"],
@@ -142,7 +142,7 @@ def test_finetuned_tower_trains_at_its_own_rate_with_film(case):
     assert len(tower_group) == 1 and [id(p) for p in tower_group[0]["params"]] == [id(p) for p in trainable]
     fixed = [p for p in enc.tower.parameters() if not any(p is q for q in trainable)]
     assert fixed and not any(p.requires_grad for p in fixed)  # STFT / mel matrices, tagging heads
-    clean, noisy, ref = tone_mixture(batch=2)
+    clean, noisy, ref = tone_mixture(num_samples=2048, batch=2)
     DenoisingScoreMatching(model, p_uncond=0.2)(clean, noisy, ref, None, ["r0", "r1"],
                                                 generator=torch.Generator().manual_seed(0)).backward()
     with_grad = [p for p in trainable if p.grad is not None and p.grad.abs().sum() > 0]
