@@ -123,8 +123,9 @@ def read_checkpoint(path: Path) -> Mapping[str, Any]:
         if culprit is None:
             raise PretrainedWeightsError(f"{path}: not a readable PyTorch checkpoint") from None
         name = culprit.split("GLOBAL ")[-1].split(" was not")[0]
-        raise PretrainedWeightsError(f"{path}: holds more than weights ({name}) and is refused: loading it "
-                                     f"would run pickled code") from None
+        raise PretrainedWeightsError(f"{path}: holds more than weights ({name}) and is refused, since loading "
+                                     f"it would run pickled code; if you trust the file, convert it once to "
+                                     f".safetensors (README: Pre-trained noise encoders)") from None
     except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
         raise PretrainedWeightsError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
     if not isinstance(obj, Mapping):
