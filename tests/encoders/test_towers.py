@@ -90,6 +90,7 @@ def test_frozen_tower_runs_once_per_distinct_reference_and_is_deterministic(case
     assert not enc.tower.training  # frozen: eval even inside a module in train mode
 
 
+@pytest.mark.slow
 def test_frozen_training_step_guided_enhancement_and_reload(case, tmp_path):
     make_config, (path, _) = case
     local = tmp_path / path.name
@@ -128,6 +129,7 @@ def test_frozen_training_step_guided_enhancement_and_reload(case, tmp_path):
         torch.testing.assert_close(again.score(y, t, y, reloaded), model.score(y, t, y, cond), rtol=0, atol=0)
 
 
+@pytest.mark.slow
 def test_finetuned_tower_trains_at_its_own_rate_with_film(case):
     make_config, (path, _) = case
     model = tiny_pretrained_model(make_config(path, freeze=False, lr=1e-5), injection="film")
