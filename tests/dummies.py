@@ -205,3 +205,29 @@ def make_demand_tree(root: str | Path, *, environments: Sequence[str] = ("DKITCH
             write_wav(root / env / f"ch{ch:02d}.wav", noise(seconds, sample_rate, seed + 20 * e + ch,
                                                             kind=("brown", "pink")[e % 2]), sample_rate, "PCM_16")
     return root
+
+
+#: A tiny score model for pipeline tests: NCSN++ ``tiny`` at nf 8 and a small CNN encoder (about 0.4 M weights).
+TINY_MODEL = {"backbone": {"name": "tiny", "nf": 8}, "encoder": {"name": "cnn", "channels": [8, 16, 16, 32], "dim": 32}}
+
+
+def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: int = 16000, seed: int = 0) -> Path:
+    """An untrained tiny model saved as a model directory (``config.yaml`` + ``model.safetensors``).
+
+    Parameters that start at zero (output layers, the condition projection) are drawn small and random instead,
+    so that the output depends on the noise reference and differs from the input.
+    """
+    import torch
+
+    from ncse_cli.checkpoint import save_model
+    from ncse_cli.config import from_dict
+    from ncse_cli.model import ModelConfig, build_model
+
+    torch.manual_seed(seed)
+    data = {**TINY_MODEL, "sample_rate": sample_rate, **({"encoder": "none"} if encoder == "none" else {})}
+    model = build_model(from_dict(ModelConfig, data))
+    with torch.no_grad():
+        for param in model.parameters():
+            if not param.any():
+                param.normal_(0.0, 0.05)
+    return save_model(model.eval(), directory)

@@ -7,8 +7,9 @@ from typing import Annotated, Optional
 import typer
 
 from ncse_cli import __version__
-from ncse_cli.cli import prepare, train
+from ncse_cli.cli import demo, enhance, evaluate, models, prepare, report, train
 from ncse_cli.cli._common import console, setup_logging
+from ncse_cli.cli.multivalue import multi_value_command
 
 app = typer.Typer(
     name="ncse",
@@ -19,6 +20,11 @@ app = typer.Typer(
 )
 app.add_typer(prepare.app, name="prepare")
 app.command("train")(train.train_command)
+app.command("enhance")(enhance.enhance_command)
+app.command("evaluate", cls=multi_value_command(*evaluate.CFG_SCALE_FLAGS))(evaluate.evaluate_command)
+app.command("report")(report.report_command)
+app.add_typer(models.app, name="models")
+app.command("demo")(demo.demo_command)
 
 
 def _version(value: bool) -> None:

@@ -1,5 +1,11 @@
-"""Speech-quality metrics: SI-SDR here; PESQ and ESTOI join it."""
+"""Speech-quality metrics (PESQ, ESTOI, SI-SDR), scoring one utterance, and summary statistics."""
 
+from ncse_cli.metrics.base import METRICS, Metric, MetricFailure
+from ncse_cli.metrics.estoi import estoi
+from ncse_cli.metrics.pesq import pesq_wb
+from ncse_cli.metrics.scoring import DEFAULT_METRICS, UtteranceScores, metric_notes, score_utterance
 from ncse_cli.metrics.sisdr import si_sdr
+from ncse_cli.metrics.summary import MetricSummary, confidence_halfwidth, summarize
 
-__all__ = ["si_sdr"]
+__all__ = ["METRICS", "Metric", "MetricFailure", "DEFAULT_METRICS", "UtteranceScores", "MetricSummary",
+           "confidence_halfwidth", "estoi", "metric_notes", "pesq_wb", "score_utterance", "si_sdr", "summarize"]

@@ -10,6 +10,8 @@ from __future__ import annotations
 import numpy as np
 import torch
 
+from ncse_cli.metrics.base import METRICS, Metric, MetricFailure
+
 
 def si_sdr(estimate: np.ndarray | torch.Tensor, reference: np.ndarray | torch.Tensor, eps: float = 1e-12) -> float:
     """SI-SDR in dB of a 1-D ``estimate`` against a 1-D ``reference`` of the same length."""
@@ -21,3 +23,15 @@ def si_sdr(estimate: np.ndarray | torch.Tensor, reference: np.ndarray | torch.Te
     target = (est @ ref) / (ref @ ref + eps) * ref
     distortion = est - target
     return float(10 * np.log10((target @ target + eps) / (distortion @ distortion + eps)))
+
+
+def si_sdr_metric(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) -> float:
+    """:func:`si_sdr` as a registered metric: undefined (a failure) when either signal is constant (0 / 0)."""
+    for what, signal in (("reference", reference), ("estimate", estimate)):
+        signal = np.asarray(signal, dtype=np.float64)
+        if not np.any(signal - signal.mean()):
+            raise MetricFailure(f"constant (silent) {what}")
+    return si_sdr(estimate, reference)
+
+
+METRICS.register("si_sdr")(Metric("si_sdr", "SI-SDR", si_sdr_metric, digits=1))

@@ -2,7 +2,7 @@
 
 from __future__ import annotations
 
-from typing import Protocol
+from typing import Protocol, Sequence
 
 import torch
 
@@ -33,8 +33,17 @@ class SDE(Protocol):
 SDES: Registry[type] = Registry("SDE")
 
 
-def randn_like(x: torch.Tensor, generator: torch.Generator | None = None) -> torch.Tensor:
-    """Standard normal noise shaped like ``x``; complex noise has ``E|z|^2 = 1`` (variance 1/2 per part)."""
+def randn_like(x: torch.Tensor, generator: torch.Generator | Sequence[torch.Generator] | None = None) -> torch.Tensor:
+    """Standard normal noise shaped like ``x``; complex noise has ``E|z|^2 = 1`` (variance 1/2 per part).
+
+    ``generator`` may be a sequence with one generator per batch row: row ``i`` is then drawn from
+    ``generator[i]`` alone, so each example's noise does not depend on which others share its batch.
+    """
+    if isinstance(generator, Sequence):
+        if len(generator) != x.shape[0]:
+            raise ValueError(f"got {len(generator)} generators for a batch of {x.shape[0]}")
+        return torch.stack([torch.randn(x.shape[1:], generator=g, dtype=x.dtype, device=x.device)
+                            for g in generator])
     return torch.randn(x.shape, generator=generator, dtype=x.dtype, device=x.device)
 
 

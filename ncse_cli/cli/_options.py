@@ -1,0 +1,20 @@
+"""Options shared by the enhance, evaluate, report, models and demo commands."""
+
+from __future__ import annotations
+
+from pathlib import Path
+from typing import Annotated, Optional
+
+import typer
+
+Workdir = Annotated[Optional[Path], typer.Option(help="Workspace folder [dim](default: $NCSE_HOME or ./ncse-runs)[/].",
+                                                 show_default=False)]
+Model = Annotated[str, typer.Option("--model", "-m", help="A model name of the workspace, or a model directory.",
+                                    show_default=False)]
+Steps = Annotated[Optional[int], typer.Option(min=1, help="Reverse-diffusion sampler steps [dim](default: the "
+                                              "model's saved sampler, else 30)[/].", show_default=False)]
+Seed = Annotated[int, typer.Option(help="Seed of the sampler noise; each utterance draws from (seed, its id), so "
+                                   "results do not depend on order or batching.")]
+BatchSize = Annotated[int, typer.Option(min=1, help="Utterances of equal length per forward pass (helps on GPUs; "
+                                        "results are unchanged).")]
+ShowProgress = Annotated[bool, typer.Option(help="Show progress bars.")]

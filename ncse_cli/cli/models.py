@@ -1,0 +1,82 @@
+"""``ncse models list|show``: the models of the workspace and their evaluations."""
+
+from __future__ import annotations
+
+from typing import Annotated
+
+import typer
+from rich.markup import escape
+from rich.table import Table
+
+from ncse_cli import api
+from ncse_cli.catalog import ModelDetails, ModelInfo
+from ncse_cli.cli._common import console, user_errors
+from ncse_cli.cli._options import Workdir
+from ncse_cli.cli.evaluate import summary_table
+from ncse_cli.training.config import flat_config
+
+app = typer.Typer(help="List the models of the workspace, or show one in detail.", no_args_is_help=True,
+                  rich_markup_mode="rich")
+
+
+def _steps(info: ModelInfo) -> str:
+    return "-" if info.steps is None else f"{info.steps:,}"
+
+
+@app.command("list")
+@user_errors
+def list_command(workdir: Workdir = None) -> None:
+    """A table of every model: encoder, backbone, parameters, steps trained, test sets evaluated."""
+    models = api.list_models(workdir=workdir)
+    if not models:
+        console.print("no models yet: train one with [bold]ncse train[/] or run [bold]ncse demo[/]")
+        return
+    table = Table(title="models", title_justify="left")
+    for column, justify in (("name", "left"), ("encoder", "left"), ("backbone", "left"), ("parameters", "right"),
+                            ("steps", "right"), ("test sets evaluated", "left")):
+        table.add_column(column, justify=justify)
+    for m in models:
+        table.add_row(escape(m.name), m.encoder, m.backbone, f"{m.parameters:,}", _steps(m),
+                      escape(", ".join(m.testsets)) or "-")
+    console.print(table)
+
+
+@app.command("show")
+@user_errors
+def show_command(
+    name: Annotated[str, typer.Argument(help="A model name of the workspace, or a model directory.",
+                                        show_default=False)],
+    workdir: Workdir = None,
+) -> None:
+    """The model's resolved configuration and its evaluation summaries."""
+    details = api.show_model(name, workdir=workdir)
+    console.print(config_table(details))
+    if details.info.evaluations:
+        rows = []
+        for s in details.info.evaluations:
+            if s.testset.id in details.noisy and (not rows or rows[-1].testset.id != s.testset.id):
+                rows.append(details.noisy[s.testset.id])
+            rows.append(s)
+        console.print(summary_table(rows, "evaluations"))
+    else:
+        console.print(f"not evaluated yet: [bold]ncse evaluate --model {escape(details.info.name)} --testset ...[/]")
+
+
+def config_table(details: ModelDetails) -> Table:
+    """Key facts of the model and the sections of its saved config."""
+    info, cfg = details.info, details.config
+    table = Table(title=f"model {escape(info.name)}", show_header=False, title_justify="left")
+    table.add_column(style="bold")
+    table.add_column()
+    rows = [("directory", str(info.directory)), ("encoder", info.encoder), ("backbone", info.backbone),
+            ("injection", info.injection), ("sample rate", f"{info.sample_rate} Hz"),
+            ("parameters", f"{info.parameters:,}"), ("steps trained", _steps(info))]
+    if info.p_uncond is not None:
+        rows.append(("p_uncond", f"{info.p_uncond:g}"))
+    for section in ("data", "train", "sampler"):
+        if isinstance(cfg.get(section), dict):
+            rows.append((section, ", ".join(f"{k}={v}" for k, v in flat_config(cfg[section]).items())))
+    for label, value in rows:
+        table.add_row(label, escape(value))
+    return table
+

@@ -1,0 +1,97 @@
+"""What ``ncse enhance --input`` accepts: one audio file, a folder of them, or a JSONL manifest.
+
+A manifest brings each row's noise reference (``--noise-ref`` replaces them all); a file or folder has no
+reference unless ``--noise-ref`` gives one. Outputs are ``<out>/<id>.wav``: a file keeps its name, a folder its
+tree (relative paths), a manifest row is named by its id.
+"""
+
+from __future__ import annotations
+
+import os
+from dataclasses import dataclass
+from pathlib import Path, PurePosixPath
+
+from ncse_cli.audio import AudioError
+from ncse_cli.data.manifest import Manifest, read_manifest
+from ncse_cli.errors import NcseError
+from ncse_cli.evaluation.enhance import EnhanceJob
+
+AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
+MANIFEST_SUFFIX = ".jsonl"
+
+
+class InputError(NcseError, ValueError):
+    """An ``--input`` that is not an audio file, a folder with audio files or a manifest."""
+
+
+@dataclass(frozen=True)
+class EnhanceInputs:
+    """The jobs of one ``--input``, what kind of input it was, and how many jobs lack a reference."""
+
+    jobs: list[EnhanceJob]
+    kind: str  #: "file", "folder" or "manifest"
+
+    @property
+    def without_reference(self) -> int:
+        return sum(job.noise_ref is None for job in self.jobs)
+
+
+def output_path(out_dir: Path, key: str, where: str) -> Path:
+    """``out_dir/<key>.wav``; a key that would leave ``out_dir`` (absolute, ``..``) is an error."""
+    parts = PurePosixPath(key).parts
+    if not parts or PurePosixPath(key).is_absolute() or ".." in parts or key.startswith("~"):
+        raise InputError(f"{where}: id {key!r} cannot name a file inside the output folder")
+    return out_dir.joinpath(*parts).with_name(parts[-1] + ".wav")
+
+
+def manifest_jobs(manifest: Manifest, out_dir: Path, noise_ref: Path | None = None) -> list[EnhanceJob]:
+    """One job per manifest row: the row's noisy file and reference (or ``noise_ref`` for every row)."""
+    jobs = []
+    for row in manifest:
+        ref = noise_ref if noise_ref is not None else manifest.resolve(row.noise_ref)
+        jobs.append(EnhanceJob(row.id, manifest.resolve(row.noisy), output_path(out_dir, row.id, str(manifest.path)),
+                               ref))
+    return jobs
+
+
+def folder_audio(folder: Path) -> list[Path]:
+    """Audio files under ``folder`` (recursively, hidden files skipped), sorted."""
+    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+
+
+def resolve_inputs(source: str | os.PathLike, out_dir: str | os.PathLike,
+                   noise_ref: str | os.PathLike | None = None) -> EnhanceInputs:
+    """Jobs for ``source`` (file, folder or ``.jsonl`` manifest) writing into ``out_dir``."""
+    source, out_dir = Path(source), Path(out_dir)
+    ref = None if noise_ref is None else Path(noise_ref)
+    if ref is not None and not ref.is_file():
+        raise AudioError(f"{ref}: no such audio file (--noise-ref)")
+    if source.is_file() and source.suffix == MANIFEST_SUFFIX:
+        inputs = EnhanceInputs(manifest_jobs(read_manifest(source), out_dir, ref), "manifest")
+    elif source.is_file():
+        inputs = EnhanceInputs([EnhanceJob(source.stem, source, out_dir / f"{source.stem}.wav", ref)], "file")
+    elif source.is_dir():
+        files = folder_audio(source)
+        if not files:
+            raise InputError(f"{source}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder")
+        jobs = [EnhanceJob(p.relative_to(source).with_suffix("").as_posix(), p,
+                           out_dir / p.relative_to(source).with_suffix(".wav"), ref) for p in files]
+        inputs = EnhanceInputs(jobs, "folder")
+    else:
+        raise InputError(f"{source}: no such file or folder")
+    _check_outputs(inputs.jobs)
+    return inputs
+
+
+def _check_outputs(jobs: list[EnhanceJob]) -> None:
+    """Refuse outputs that would overwrite an input or collide with each other."""
+    seen: dict[Path, str] = {}
+    for job in jobs:
+        out = job.out.resolve()
+        if out == job.noisy.resolve() or (job.noise_ref is not None and out == job.noise_ref.resolve()):
+            raise InputError(f"{job.out}: the output would overwrite its input; choose another --out")
+        if out in seen:
+            raise InputError(f"{job.out}: inputs {seen[out]!r} and {job.id!r} would both write this file")
+        seen[out] = job.id
+

@@ -1,0 +1,122 @@
+"""Stored evaluation results: per-utterance ``scores.csv`` and ``summary.json`` files, read back for reports.
+
+Files (see :mod:`ncse_cli.workspace` for where they live)::
+
+    models/<name>/eval/<testset>/<w>/settings.json   what the enhanced files depend on (model hash, sampler, seed)
+    models/<name>/eval/<testset>/<w>/scores.csv      id, pesq, estoi, si_sdr, snr_db, noise_type, errors
+    models/<name>/eval/<testset>/<w>/summary.json    per metric: mean, ci95, n, missing (a ScoreSummary)
+    testsets/<testset>/noisy_scores.csv              the same for the unprocessed noisy input
+    testsets/<testset>/noisy_summary.json
+"""
+
+from __future__ import annotations
+
+import json
+import math
+from dataclasses import dataclass, field
+from datetime import datetime, timezone
+from pathlib import Path
+from typing import Any
+
+from ncse_cli import __version__
+from ncse_cli.config import atomic_write_text
+from ncse_cli.errors import NcseError
+from ncse_cli.evaluation.testsets import TestSet
+from ncse_cli.metrics import MetricSummary
+
+SETTINGS_FILE = "settings.json"
+SCORES_FILE = "scores.csv"
+SUMMARY_FILE = "summary.json"
+NOISY_SCORES_FILE = "noisy_scores.csv"
+NOISY_SUMMARY_FILE = "noisy_summary.json"
+NOISY_LABEL = "noisy"
+
+
+class ResultsError(NcseError):
+    """A stored result file that cannot be read; the message names it."""
+
+
+@dataclass
+class ScoreSummary:
+    """Summary of one scored condition on one test set: a model at one guidance label, or the noisy input."""
+
+    testset: TestSet
+    model: str | None  #: ``None`` for the noisy input
+    label: str  #: ``w1``, ``w3``, ``w-`` (guidance has no effect) or ``noisy``
+    cfg_scale: float | None
+    utterances: int
+    metrics: dict[str, MetricSummary]
+    settings: dict[str, Any] = field(default_factory=dict)
+    notes: dict[str, str] = field(default_factory=dict)
+    timing: dict[str, float] = field(default_factory=dict)
+    created: str = ""
+    path: Path | None = field(default=None, compare=False)  #: the file it was read from
+
+    @property
+    def is_noisy(self) -> bool:
+        return self.model is None
+
+    @property
+    def scale_text(self) -> str:
+        """The guidance column of a table: ``3.0``, or ``-`` where it has no meaning."""
+        return "-" if self.cfg_scale is None else f"{self.cfg_scale:g}"
+
+    def to_dict(self) -> dict[str, Any]:
+        return {"model": self.model, "label": self.label, "cfg_scale": self.cfg_scale,
+                "testset": vars(self.testset), "utterances": self.utterances,
+                "metrics": {k: v.to_dict() for k, v in self.metrics.items()}, "settings": self.settings,
+                "notes": self.notes, "timing": {k: _finite(v) for k, v in self.timing.items()},
+                "created": self.created or now(), "ncse_version": __version__}
+
+    @classmethod
+    def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> "ScoreSummary":
+        metrics = {k: MetricSummary.from_dict(v) for k, v in data["metrics"].items()}
+        timing = {k: (math.nan if v is None else float(v)) for k, v in data.get("timing", {}).items()}
+        return cls(TestSet.from_dict(data["testset"]), data["model"], data["label"], data["cfg_scale"],
+                   int(data["utterances"]), metrics, data.get("settings", {}), data.get("notes", {}), timing,
+                   data.get("created", ""), path)
+
+
+def _finite(value: float) -> float | None:
+    return None if isinstance(value, float) and not math.isfinite(value) else value
+
+
+def now() -> str:
+    """UTC time stamp for result files."""
+    return datetime.now(timezone.utc).isoformat(timespec="seconds")
+
+
+def write_json(path: Path, data: dict[str, Any]) -> None:
+    """Write JSON atomically (``allow_nan=False``: NaN must have become ``null`` before)."""
+    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
+
+
+def read_json(path: Path) -> dict[str, Any] | None:
+    """A JSON object from ``path``, ``None`` when the file does not exist."""
+    try:
+        data = json.loads(path.read_text())
+    except FileNotFoundError:
+        return None
+    except (json.JSONDecodeError, UnicodeDecodeError) as err:
+        raise ResultsError(f"{path}: not valid JSON ({err})") from None
+    if not isinstance(data, dict):
+        raise ResultsError(f"{path}: expected a JSON object")
+    return data
+
+
+def read_summary(path: Path) -> ScoreSummary | None:
+    """The summary stored at ``path``, or ``None`` when there is none."""
+    data = read_json(path)
+    if data is None:
+        return None
+    try:
+        return ScoreSummary.from_dict(data, path)
+    except (KeyError, TypeError, ValueError) as err:
+        raise ResultsError(f"{path}: not an evaluation summary ({err})") from None
+
+
+def model_summaries(model_dir: Path) -> list[ScoreSummary]:
+    """Every finished evaluation of a model, sorted by test set name and guidance scale."""
+    found = [read_summary(p) for p in sorted((Path(model_dir) / "eval").glob(f"*/*/{SUMMARY_FILE}"))]
+    return sorted((s for s in found if s is not None),
+                  key=lambda s: (s.testset.name, s.testset.id, -1.0 if s.cfg_scale is None else s.cfg_scale))

@@ -1,0 +1,93 @@
+"""Scoring files in parallel: one job per utterance, results in job order, stored as ``scores.csv``.
+
+Workers are separate processes (``--jobs``; PESQ and ESTOI hold the GIL) started with ``forkserver``, so they
+do not inherit the parent's torch threads. Results come back in the order of the jobs whatever the number of
+workers, so a ``scores.csv`` does not depend on ``--jobs``.
+"""
+
+from __future__ import annotations
+
+import io
+import multiprocessing
+from concurrent.futures import ProcessPoolExecutor
+from dataclasses import dataclass
+from pathlib import Path
+from typing import Callable, Sequence
+
+import pandas as pd
+
+from ncse_cli.audio import AudioError, load_audio
+from ncse_cli.config import atomic_write_text
+from ncse_cli.metrics import DEFAULT_METRICS, MetricSummary, UtteranceScores, score_utterance, summarize
+
+ProgressFn = Callable[[int, int], None]
+
+
+@dataclass(frozen=True)
+class ScoreJob:
+    """One utterance to score: the signal under test against its clean reference."""
+
+    id: str
+    estimate: Path
+    reference: Path
+
+
+def score_job(job: ScoreJob, metrics: Sequence[str] = DEFAULT_METRICS) -> UtteranceScores:
+    """Read both files and score them; different rates or lengths are an error naming both files."""
+    est, ref = load_audio(job.estimate), load_audio(job.reference)
+    if est.sample_rate != ref.sample_rate or len(est.samples) != len(ref.samples):
+        raise AudioError(f"{job.estimate}: {len(est.samples)} samples at {est.sample_rate} Hz, but its clean "
+                         f"reference {job.reference} has {len(ref.samples)} at {ref.sample_rate} Hz")
+    return score_utterance(est.samples, ref.samples, ref.sample_rate, metrics)
+
+
+def score_files(jobs: Sequence[ScoreJob], workers: int = 1, progress: ProgressFn | None = None) -> list[UtteranceScores]:
+    """Score every job, in ``workers`` processes when more than one; results are in job order."""
+    results: list[UtteranceScores] = []
+    if workers <= 1 or len(jobs) <= 1:
+        for job in jobs:
+            results.append(score_job(job))
+            if progress is not None:
+                progress(len(results), len(jobs))
+        return results
+    context = multiprocessing.get_context("forkserver")
+    context.set_forkserver_preload([__name__])  # not the caller's __main__, which may be an unguarded script
+    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
+        for scores in pool.map(score_job, jobs, chunksize=max(1, len(jobs) // (8 * workers))):
+            results.append(scores)
+            if progress is not None:
+                progress(len(results), len(jobs))
+    return results
+
+
+def scores_frame(ids: Sequence[str], scores: Sequence[UtteranceScores], extra: dict[str, Sequence] | None = None,
+                 metrics: Sequence[str] = DEFAULT_METRICS) -> pd.DataFrame:
+    """One row per utterance: ``id``, one column per metric (NaN where missing), extra columns, ``errors``."""
+    frame = pd.DataFrame({"id": list(ids)})
+    for name in metrics:
+        frame[name] = [s.values[name] for s in scores]
+    for column, values in (extra or {}).items():
+        frame[column] = list(values)
+    frame["errors"] = ["; ".join(f"{k}: {v}" for k, v in s.errors.items()) for s in scores]
+    return frame
+
+
+def write_scores(path: Path, frame: pd.DataFrame) -> None:
+    """Write a scores table as CSV atomically (missing values as empty cells)."""
+    buffer = io.StringIO()
+    frame.to_csv(buffer, index=False, float_format="%.6g")
+    atomic_write_text(path, buffer.getvalue())
+
+
+def read_scores(path: Path) -> pd.DataFrame:
+    """Read a ``scores.csv`` back (ids as strings, empty cells as NaN)."""
+    frame = pd.read_csv(path, dtype=str, keep_default_na=False)
+    for column in [*DEFAULT_METRICS, "snr_db"]:
+        if column in frame:
+            frame[column] = pd.to_numeric(frame[column].replace("", None), errors="raise").astype(float)
+    return frame
+
+
+def summarize_scores(frame: pd.DataFrame, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, MetricSummary]:
+    """Mean, 95% confidence interval, count and missing count of every metric column."""
+    return {name: summarize(frame[name].astype(float)) for name in metrics}

@@ -1,0 +1,144 @@
+"""``ncse report``: the research plan's tables (noise_conditioning_plan.md, sections 5.1-5.4) from the workspace.
+
+Per test set: rows = noisy input, then model x guidance scale; columns PESQ ↑, ESTOI ↑, SI-SDR ↑ (mean ± 95% CI).
+Then the comparison summary across test-set groups (section 5.4): one column per group present (VB-DEMAND, OOD,
+Non-stat, Demo, Other) and metric, each the mean over the group's test sets of their per-set means. Every number
+is read from the ``summary.json`` files evaluation stored; nothing is recomputed or estimated.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass, field
+from typing import Sequence
+
+from ncse_cli import __version__
+from ncse_cli.catalog import ModelInfo, list_models
+from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, ScoreSummary, now, read_summary
+from ncse_cli.evaluation.testsets import KINDS, TestSet, read_testset
+from ncse_cli.metrics import DEFAULT_METRICS
+from ncse_cli.report.tables import MISSING, format_summary, format_value, markdown_table, metric_heading
+from ncse_cli.workspace import Workspace
+
+NOISY_ROW = "Noisy input"
+
+
+@dataclass
+class ReportData:
+    """Everything a report shows, as read from the workspace."""
+
+    workspace: Workspace
+    models: list[ModelInfo]
+    testsets: list[TestSet]  #: ordered by group, then name
+    noisy: dict[str, ScoreSummary] = field(default_factory=dict)  #: by test set id
+
+    def rows(self, testset_id: str) -> list[ScoreSummary]:
+        """The model rows of one test set: by model name, then guidance scale."""
+        return [s for m in self.models for s in m.evaluations if s.testset.id == testset_id]
+
+    def methods(self) -> list[tuple[ModelInfo, str]]:
+        """Every (model, guidance label) that was evaluated anywhere."""
+        return [(m, label) for m in self.models for label in dict.fromkeys(s.label for s in m.evaluations)]
+
+
+def collect(workspace: Workspace) -> ReportData:
+    """Read every model's evaluations and every test set's noisy-input summary."""
+    models = list_models(workspace)
+    ids = dict.fromkeys([s.testset.id for m in models for s in m.evaluations] + workspace.testsets())
+    testsets = [t for t in (read_testset(workspace, i) or _evaluated(models, i) for i in ids) if t is not None]
+    order = list(KINDS)
+    testsets.sort(key=lambda t: (order.index(t.kind) if t.kind in order else len(order), t.name, t.id))
+    noisy = {t.id: s for t in testsets
+             if (s := read_summary(workspace.testset_dir(t.id) / NOISY_SUMMARY_FILE)) is not None}
+    return ReportData(workspace, models, testsets, noisy)
+
+
+def _evaluated(models: list[ModelInfo], testset_id: str) -> TestSet | None:
+    return next((s.testset for m in models for s in m.evaluations if s.testset.id == testset_id), None)
+
+
+def describe(model: ModelInfo) -> str:
+    """A short description: encoder, injection, CFG dropout and training steps."""
+    parts = ["no conditioning" if not model.conditional else f"{model.encoder} encoder, {model.injection}"]
+    if model.conditional and model.p_uncond is not None:
+        parts.append(f"p_uncond {model.p_uncond:g}")
+    if model.steps is not None:
+        parts.append(f"{model.steps} steps")
+    return ", ".join(parts)
+
+
+def models_section(data: ReportData) -> str:
+    rows = [[m.name, describe(m), m.backbone, f"{m.parameters:,}"] for m in data.models]
+    return "## Models\n\n" + markdown_table(["Model", "Setup", "Backbone", "Parameters"], rows)
+
+
+def testset_section(data: ReportData, testset: TestSet, metrics: Sequence[str], ci: bool) -> str:
+    """Plan sections 5.1-5.3: one table per test set."""
+    header = ["Model", "w", *(metric_heading(m) for m in metrics)]
+    rows = []
+    if testset.id in data.noisy:
+        rows.append([NOISY_ROW, "-", *(format_summary(data.noisy[testset.id].metrics.get(m), m, ci) for m in metrics)])
+    for s in data.rows(testset.id):
+        rows.append([s.model, s.scale_text, *(format_summary(s.metrics.get(m), m, ci) for m in metrics)])
+    title = f"### {testset.name} ({KINDS.get(testset.kind, testset.kind)}, {testset.rows} utterances, `{testset.id}`)"
+    return f"{title}\n\n{markdown_table(header, rows)}"
+
+
+def group_mean(summaries: Sequence[ScoreSummary | None], metric: str) -> tuple[float, bool]:
+    """Mean over test sets of their means, and whether every test set of the group had a value."""
+    means = [s.metrics[metric].mean for s in summaries if s is not None and metric in s.metrics]
+    means = [m for m in means if math.isfinite(m)]
+    return (sum(means) / len(means) if means else math.nan), len(means) == len(summaries)
+
+
+def comparison_section(data: ReportData, metrics: Sequence[str]) -> str:
+    """Plan section 5.4: methods x (group, metric)."""
+    groups = [k for k in KINDS if any(t.kind == k for t in data.testsets)]
+    members = {k: [t for t in data.testsets if t.kind == k] for k in groups}
+    header = ["Method", *(f"{KINDS[g]} {metric_heading(m).split(' ')[0]}" for g in groups for m in metrics), "Notes"]
+    methods = [(NOISY_ROW, lambda t: data.noisy.get(t.id), "unprocessed input")]
+    for model, label in data.methods():
+        name = model.name if label == "w-" else f"{model.name} ({label.replace('w', 'w=', 1)})"
+        pick = (lambda t, m=model, lb=label: next((s for s in m.evaluations if s.testset.id == t.id and s.label == lb),
+                                                  None))
+        methods.append((name, pick, describe(model)))
+    rows, partial = [], False
+    for name, pick, notes in methods:
+        cells = []
+        for g in groups:
+            for metric in metrics:
+                value, complete = group_mean([pick(t) for t in members[g]], metric)
+                partial |= not complete and math.isfinite(value)
+                cells.append(format_value(value, metric) + ("*" if not complete and math.isfinite(value) else ""))
+        rows.append([name, *cells, notes])
+    legend = "; ".join(f"{KINDS[g]}: {', '.join(t.name for t in members[g])}" for g in groups)
+    foot = f"\n\nGroups (mean of per-test-set means): {legend}."
+    if partial:
+        foot += " \\* not evaluated on every test set of the group."
+    return "## Comparison summary\n\n" + markdown_table(header, rows) + foot
+
+
+@dataclass
+class Report:
+    """A rendered report and the data behind it."""
+
+    markdown: str
+    data: ReportData
+
+
+def build_report(workspace: Workspace, metrics: Sequence[str] = DEFAULT_METRICS,
+                 summary_metrics: Sequence[str] = ("pesq",), ci: bool = True) -> Report:
+    """The markdown report of everything ``workspace`` holds."""
+    data = collect(workspace)
+    parts = [f"# ncse report\n\nWorkspace `{workspace.root}`, {now()}, ncse {__version__}. "
+             f"Means ± 95% confidence intervals (t distribution) over utterances."]
+    if not data.models and not data.testsets:
+        parts.append(f"Nothing evaluated yet: run `ncse evaluate --model NAME --testset MANIFEST` first.")
+        return Report("\n\n".join(parts) + "\n", data)
+    if data.models:
+        parts.append(models_section(data))
+    if data.testsets:
+        parts.append("## Results per test set\n\n" + "\n\n".join(testset_section(data, t, metrics, ci)
+                                                                   for t in data.testsets))
+        parts.append(comparison_section(data, summary_metrics))
+    return Report("\n\n".join(parts) + "\n", data)

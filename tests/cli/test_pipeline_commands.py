@@ -1,0 +1,134 @@
+"""``ncse enhance / evaluate / report / models / demo`` and the root through the Typer app: files written,
+exit codes, one-line errors naming the culprit, and nothing half-written."""
+
+from __future__ import annotations
+
+import numpy as np
+import pytest
+import soundfile as sf
+from typer.testing import CliRunner
+
+from ncse_cli import __version__, api
+from ncse_cli.cli import app
+from ncse_cli.evaluation import load_testset
+from ncse_cli.evaluation.run import score_noisy
+from ncse_cli.workspace import Workspace
+from tests.dummies import make_manifest, make_model_dir, noise, speech, write_wav
+
+runner = CliRunner()
+
+
+def run(*args):
+    return runner.invoke(app, [str(a) for a in args], terminal_width=200)
+
+
+def error_lines(result) -> list[str]:
+    return [line for line in result.stderr.splitlines() if line.strip()]
+
+
+@pytest.fixture(scope="module")
+def workspace(tmp_path_factory):
+    ws = Workspace(tmp_path_factory.mktemp("ws"))
+    make_model_dir(ws.model_dir("cond"))
+    make_model_dir(ws.model_dir("base"), encoder="none")
+    return ws
+
+
+def test_version_and_help():
+    assert run("--version").stdout.strip() == f"ncse {__version__}"
+    result = run("--help")
+    for command in ("prepare", "train", "enhance", "evaluate", "report", "models", "demo"):
+        assert command in result.stdout
+
+
+def test_enhance_a_stereo_file_writes_mono_at_its_rate_with_a_notice(workspace, tmp_path):
+    noisy = write_wav(tmp_path / "in.wav", speech(0.6, 22050) + noise(0.6, 22050, level=0.02), 22050, channels=2)
+    result = run("enhance", "--model", "cond", "--input", noisy, "--out", tmp_path / "out", "--steps", 1,
+                 "--workdir", workspace.root, "--no-progress")
+    assert result.exit_code == 0, result.output
+    info = sf.info(tmp_path / "out" / "in.wav")
+    assert (info.samplerate, info.frames, info.channels) == (22050, sf.info(noisy).frames, 1)
+    assert "mixed down to mono" in result.stderr and "enhancing unconditionally" in result.stderr
+    assert "enhanced" in result.stdout
+
+
+@pytest.mark.parametrize("problem", ["unknown model", "missing input", "corrupt wav", "nan clip", "empty clip",
+                                     "missing manifest", "missing reference"])
+def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem):
+    good = write_wav(tmp_path / "good.wav", speech(0.5), 16000)
+    bad = tmp_path / "bad.wav"
+    model, source, extra, expected = "cond", good, [], None
+    if problem == "unknown model":
+        model, expected = "nope", "no model 'nope'.*known: base, cond"
+    elif problem == "missing input":
+        source, expected = tmp_path / "absent.wav", "absent.wav: no such file or folder"
+    elif problem == "corrupt wav":
+        bad.write_bytes(b"RIFF not really a wave file")
+        source, expected = bad, "bad.wav: not a readable audio file"
+    elif problem == "nan clip":
+        samples = speech(0.5)
+        samples[100] = np.nan
+        source, expected = write_wav(bad, samples, 16000), "bad.wav: contains NaN"
+    elif problem == "empty clip":
+        source, expected = write_wav(bad, np.zeros(0, np.float32), 16000), "bad.wav: empty"
+    elif problem == "missing manifest":
+        source, expected = tmp_path / "absent.jsonl", "absent.jsonl: no such file or folder"
+    elif problem == "missing reference":
+        extra, expected = ["--noise-ref", tmp_path / "ref.wav"], "ref.wav: no such audio file"
+    result = run("enhance", "--model", model, "--input", source, "--out", tmp_path / "out", *extra,
+                 "--workdir", workspace.root, "--no-progress")
+    assert result.exit_code == 1
+    lines = error_lines(result)
+    assert len(lines) == 1 and lines[0].startswith("error:"), lines
+    import re
+    assert re.search(expected, lines[0]), lines
+    assert not list((tmp_path / "out").rglob("*.wav")) if (tmp_path / "out").exists() else True
+
+
+def test_evaluate_errors_leave_nothing_half_written(workspace, tmp_path):
+    manifest = make_manifest(tmp_path, count=2, seconds=0.5, name="broken")
+    (tmp_path / "broken" / "noisy" / "broken_001.wav").write_bytes(b"garbage")
+    result = run("evaluate", "--model", "cond", "--testset", manifest, "--steps", 1, "--workdir", workspace.root,
+                 "--no-progress")
+    assert result.exit_code == 1 and "broken_001.wav" in error_lines(result)[0]
+    assert not list(workspace.root.rglob("summary.json")) and not list(workspace.root.rglob("*.tmp*"))
+    missing = run("evaluate", "--model", "cond", "--testset", tmp_path / "none.jsonl", "--workdir", workspace.root)
+    assert missing.exit_code == 1 and error_lines(missing) == [f"error: {tmp_path / 'none.jsonl'}: no such manifest"]
+
+
+@pytest.mark.parametrize("flags,expected", [(["--cfg-scale", "1", "3", "5"], [1.0, 3.0, 5.0]),
+                                            (["--cfg-scale", "1", "--cfg-scale", "3"], [1.0, 3.0]),
+                                            (["--cfg-scale", "2.5"], [2.5]), ([], [1.0])])
+def test_evaluate_takes_several_scales_after_one_flag(monkeypatch, flags, expected):
+    seen = {}
+
+    def fake_evaluate(model, testsets, **kwargs):
+        seen.update(model=model, testsets=[str(t) for t in testsets], **kwargs)
+        return []
+
+    monkeypatch.setattr(api, "evaluate", fake_evaluate)
+    result = run("evaluate", "--model", "m", "--testset", "a.jsonl", *flags, "--testset", "b.jsonl", "--jobs", 2)
+    assert result.exit_code == 0, result.output
+    assert (seen["model"], seen["testsets"], list(seen["cfg_scales"]), seen["jobs"]) == ("m", ["a.jsonl", "b.jsonl"],
+                                                                                        expected, 2)
+
+
+def test_models_list_and_show(workspace):
+    listed = run("models", "list", "--workdir", workspace.root)
+    assert listed.exit_code == 0
+    assert "cond" in listed.stdout and "base" in listed.stdout and "none" in listed.stdout
+    shown = run("models", "show", "cond", "--workdir", workspace.root)
+    assert shown.exit_code == 0 and "cnn" in shown.stdout and "not evaluated yet" in shown.stdout
+    unknown = run("models", "show", "nope", "--workdir", workspace.root)
+    assert unknown.exit_code == 1 and "known: base, cond" in error_lines(unknown)[0]
+
+
+def test_report_prints_and_writes_the_same_markdown(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    score_noisy(ws, *load_testset(make_manifest(tmp_path, count=2, seconds=1.0, name="esc50_snr0")))
+    out = tmp_path / "report.md"
+    result = run("report", "--out", out, "--workdir", ws.root, "--metric", "si_sdr")
+    assert result.exit_code == 0, result.output
+    text = out.read_text()
+    assert text in result.stdout and "| Method | OOD SI-SDR | Notes |" in text
+    assert run("report", "--metric", "nope", "--workdir", ws.root).exit_code == 1

@@ -1,0 +1,122 @@
+"""File-level enhancement: inputs (file, folder, manifest), rates and lengths, references, resume, seeds."""
+
+import logging
+
+import numpy as np
+import pytest
+import soundfile as sf
+import torch
+
+from ncse_cli import api
+from ncse_cli.checkpoint import load_model
+from ncse_cli.evaluation import EnhanceSettings, enhance_files, resolve_inputs
+from ncse_cli.evaluation.enhance import EnhanceError, plan_batches, utterance_generator
+from ncse_cli.evaluation.inputs import InputError
+from ncse_cli.sampling.pc import PCConfig
+from ncse_cli.sde.base import randn_like
+from tests.dummies import noise, read_wav, speech, write_wav
+
+FAST = EnhanceSettings(sampler=PCConfig(steps=2))
+
+
+@pytest.fixture(scope="module")
+def model(model_dir):
+    return load_model(model_dir)
+
+
+def run(model, source, out, noise_ref=None, settings=FAST):
+    return enhance_files(model, resolve_inputs(source, out, noise_ref).jobs, settings)
+
+
+@pytest.mark.parametrize("rate", [8000, 48000])
+def test_output_keeps_the_input_rate_and_length(model, tmp_path, rate):
+    noisy = write_wav(tmp_path / "in.wav", speech(0.77, rate) + noise(0.77, rate, level=0.02), rate)
+    report = run(model, noisy, tmp_path / "out")
+    data, out_rate = sf.read(tmp_path / "out" / "in.wav")
+    assert (out_rate, len(data), report.written) == (rate, len(sf.read(noisy)[0]), 1)
+    assert np.isfinite(data).all() and np.abs(data).max() > 0
+
+
+def test_folder_input_mirrors_its_tree(model, tmp_path):
+    for rel in ("a.wav", "sub/b.wav", "sub/deeper/c.flac"):
+        write_wav(tmp_path / "in" / rel, speech(0.5, seed=len(rel)), 16000, subtype="PCM_16")
+    (tmp_path / "in" / "notes.txt").write_text("not audio")
+    inputs = resolve_inputs(tmp_path / "in", tmp_path / "out")
+    assert inputs.kind == "folder" and [j.id for j in inputs.jobs] == ["a", "sub/b", "sub/deeper/c"]
+    enhance_files(model, inputs.jobs, FAST)
+    assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.wav")) == [
+        "a.wav", "sub/b.wav", "sub/deeper/c.wav"]
+
+
+def test_manifest_rows_use_their_own_references_and_noise_ref_overrides(model, testset, tmp_path):
+    inputs = resolve_inputs(testset, tmp_path / "rows")
+    assert inputs.kind == "manifest" and inputs.without_reference == 0
+    assert len({j.noise_ref for j in inputs.jobs}) == 3
+    other = write_wav(tmp_path / "other_ref.wav", noise(0.5, seed=99, kind="white", level=0.3), 16000)
+    enhance_files(model, inputs.jobs, FAST)
+    run(model, testset, tmp_path / "override", noise_ref=other)
+    for job in inputs.jobs:
+        own, overridden = read_wav(job.out), read_wav(tmp_path / "override" / job.out.name)
+        assert own.shape == overridden.shape and not np.allclose(own, overridden, atol=1e-4)
+
+
+def test_without_any_reference_it_enhances_unconditionally_and_says_so(model_dir, tmp_path, caplog):
+    noisy = write_wav(tmp_path / "x.wav", speech(0.5), 16000)
+    with caplog.at_level(logging.INFO, logger="ncse"):
+        outcome = api.enhance(str(model_dir), noisy, tmp_path / "out", steps=2)
+    notices = [r.getMessage() for r in caplog.records if "unconditionally" in r.getMessage()]
+    assert len(notices) == 1 and outcome.report.unconditional == 1
+    assert (tmp_path / "out" / "x.wav").is_file()
+
+
+def test_existing_outputs_are_kept_so_an_interrupted_run_continues(model, testset, tmp_path):
+    out = tmp_path / "out"
+    first = run(model, testset, out)
+    reference = {p.name: read_wav(p) for p in out.glob("*.wav")}
+    marker = out / "tiny_test_000.wav"
+    write_wav(marker, np.zeros(100, np.float32), 16000)  # stands for a file we must not touch
+    (out / "tiny_test_001.wav").unlink()  # as if the run had stopped before it
+    second = run(model, testset, out)
+    assert (first.written, second.written, second.skipped) == (3, 1, 2)
+    assert len(read_wav(marker)) == 100
+    np.testing.assert_array_equal(read_wav(out / "tiny_test_001.wav"), reference["tiny_test_001.wav"])
+
+
+def test_results_do_not_depend_on_batching_or_order(model, testset, tmp_path):
+    single = run(model, testset, tmp_path / "single")
+    batched = run(model, testset, tmp_path / "batched", settings=EnhanceSettings(sampler=PCConfig(steps=2),
+                                                                                batch_size=3))
+    assert single.written == batched.written == 3
+    for path in (tmp_path / "single").glob("*.wav"):  # equal up to float rounding of batched convolutions
+        one, other = read_wav(path), read_wav(tmp_path / "batched" / path.name)
+        assert np.abs(one - other).max() <= 1e-5 * np.abs(one).max()
+
+
+def test_batches_group_equal_shapes_only(tmp_path):
+    paths = [write_wav(tmp_path / f"{i}.wav", speech(s), 16000) for i, s in enumerate([0.5, 0.6, 0.5, 0.5])]
+    jobs = resolve_inputs(tmp_path, tmp_path / "out").jobs
+    batches = plan_batches(jobs, batch_size=2, use_ref=False)
+    assert sorted(len(b) for b in batches) == [1, 1, 2]
+    assert all(len({sf.info(j.noisy).frames for j in b}) == 1 for b in batches)
+    assert len(paths) == sum(len(b) for b in batches)
+
+
+def test_per_row_generators_draw_what_each_would_draw_alone():
+    x = torch.zeros(3, 1, 4, 6, dtype=torch.complex64)
+    together = randn_like(x, [utterance_generator(0, k) for k in ("a", "b", "c")])
+    alone = randn_like(x[:1], utterance_generator(0, "b"))
+    torch.testing.assert_close(together[1:2], alone, rtol=0, atol=0)
+    assert not torch.equal(together[0], together[1])
+
+
+def test_bad_inputs_are_named(model, tmp_path):
+    with pytest.raises(InputError, match="no such file or folder"):
+        resolve_inputs(tmp_path / "missing.wav", tmp_path / "out")
+    (tmp_path / "empty").mkdir()
+    with pytest.raises(InputError, match="no audio files"):
+        resolve_inputs(tmp_path / "empty", tmp_path / "out")
+    noisy = write_wav(tmp_path / "in.wav", speech(0.5), 16000)
+    with pytest.raises(InputError, match="overwrite its input"):
+        resolve_inputs(noisy, tmp_path)
+    with pytest.raises(EnhanceError, match="non-negative"):
+        EnhanceSettings(cfg_scale=-1.0)

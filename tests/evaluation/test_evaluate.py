@@ -1,0 +1,176 @@
+"""Evaluation: stored rows and summaries agree, shared noisy scores, reuse and resume, settings guard, missing
+metrics, test-set identity, and two concurrent processes."""
+
+import json
+import os
+import shutil
+import subprocess
+import sys
+import time
+
+import numpy as np
+import pandas as pd
+import pytest
+
+from ncse_cli.data.manifest import read_manifest, write_manifest
+from ncse_cli.evaluation import EvaluateOptions, EvaluationError, evaluate, load_testset
+from ncse_cli.evaluation.results import read_summary
+from ncse_cli.evaluation.run import score_noisy
+from ncse_cli.evaluation.scoring import read_scores
+from ncse_cli.workspace import Workspace, eval_dir, folder_lock
+from tests.dummies import make_manifest, make_model_dir, write_wav
+
+W1 = EvaluateOptions(cfg_scales=(1.0,), steps=2)
+
+
+def folder(summary):
+    return summary.path.parent
+
+
+def test_summaries_equal_the_stored_per_utterance_scores(evaluated, testset):
+    ws, cond, base = evaluated
+    ids = [row.id for row in read_manifest(testset)]
+    assert [(s.model, s.label) for s in cond] == [(None, "noisy"), ("cond", "w1"), ("cond", "w3")]
+    for summary in cond + base:
+        scores = read_scores(folder(summary) / ("noisy_scores.csv" if summary.is_noisy else "scores.csv"))
+        assert list(scores["id"]) == ids
+        for metric, stored in summary.metrics.items():
+            values = scores[metric].to_numpy(float)
+            assert stored.mean == pytest.approx(np.nanmean(values), abs=1e-12)
+            assert (stored.n, stored.missing) == (int(np.isfinite(values).sum()), int(np.isnan(values).sum()))
+    assert cond[0] == base[0]  # the noisy input is scored once per test set and shared
+    assert folder(cond[0]) == ws.testset_dir(cond[0].testset.id)
+
+
+def test_enhanced_files_and_scores_differ_between_scales(evaluated):
+    _, cond, _ = evaluated
+    w1, w3 = (read_scores(folder(s) / "scores.csv") for s in cond[1:])
+    assert not np.allclose(w1["si_sdr"], w3["si_sdr"])
+    assert sorted(p.name for p in (folder(cond[1]) / "enhanced").iterdir()) == [f"tiny_test_00{i}.wav" for i in range(3)]
+
+
+def test_an_unconditioned_model_is_evaluated_once_without_a_scale(evaluated):
+    ws, _, base = evaluated
+    assert [(s.label, s.cfg_scale, s.scale_text) for s in base[1:]] == [("w-", None, "-")]
+    assert [p.name for p in (ws.model_dir("base") / "eval" / base[1].testset.id).iterdir()] == ["w-"]
+
+
+def test_a_second_run_reuses_finished_results(evaluated, testset):
+    ws, cond, _ = evaluated
+    files = [p for s in cond for p in folder(s).rglob("*") if p.is_file()]
+    before = {p: p.stat().st_mtime_ns for p in files}
+    again = evaluate(ws, "cond", [testset], EvaluateOptions(cfg_scales=(3.0, 1.0), steps=2))
+    assert {(s.label, s.metrics["pesq"].mean) for s in again} == {(s.label, s.metrics["pesq"].mean) for s in cond}
+    assert {p: p.stat().st_mtime_ns for p in files} == before
+
+
+@pytest.fixture
+def fresh(tmp_path, model_dir, testset):
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(model_dir, ws.model_dir("m"))
+    first = evaluate(ws, "m", [testset], W1)[1]
+    return ws, first
+
+
+def test_an_interrupted_evaluation_continues_where_it_stopped(fresh, testset):
+    ws, first = fresh
+    out = folder(first)
+    (out / "summary.json").unlink()
+    (out / "scores.csv").unlink()
+    (out / "enhanced" / "tiny_test_002.wav").unlink()
+    kept = {p: p.stat().st_mtime_ns for p in (out / "enhanced").iterdir()}
+    second = evaluate(ws, "m", [testset], W1)[1]
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # not recomputed
+    assert second.metrics == first.metrics  # the recomputed file is the same, so are the scores
+
+
+def test_other_settings_are_refused_unless_overwrite(fresh, testset):
+    ws, first = fresh
+    with pytest.raises(EvaluationError, match="other sampler.*--overwrite"):
+        evaluate(ws, "m", [testset], EvaluateOptions(steps=3))
+    evaluate(ws, "m", [testset], EvaluateOptions(steps=3, overwrite=True))
+    settings = json.loads((folder(first) / "settings.json").read_text())
+    assert settings["sampler"]["steps"] == 3
+
+
+def test_a_failing_metric_is_missing_for_its_row_and_counted(tmp_path):
+    manifest = make_manifest(tmp_path, count=3, seconds=1.0, name="with_silence", split="test")
+    write_wav(tmp_path / "with_silence" / "clean" / "with_silence_001.wav", np.zeros(16000, np.float32), 16000)
+    testset, rows = load_testset(manifest)
+    summary = score_noisy(Workspace(tmp_path / "ws"), testset, rows)
+    assert (summary.metrics["pesq"].n, summary.metrics["pesq"].missing) == (2, 1)
+    assert (summary.metrics["si_sdr"].n, summary.metrics["si_sdr"].missing) == (2, 1)
+    errors = read_scores(folder(summary) / "noisy_scores.csv")["errors"]
+    assert "silent reference" in errors[1] and errors[0] == ""
+
+
+def test_testset_ids_follow_the_manifest_file_and_contents(tmp_path):
+    a = make_manifest(tmp_path / "a", count=2, name="test")
+    b = make_manifest(tmp_path / "b", count=2, name="test", seed=5)  # same text, other audio
+    first = load_testset(a)[0].id
+    assert load_testset(a)[0].id == first != load_testset(b)[0].id and first.startswith("test-")
+    manifest = read_manifest(a)
+    manifest.rows[0].snr_db = 10.0
+    write_manifest(a, manifest.rows)
+    assert load_testset(a)[0].id != first
+
+
+def test_a_test_manifest_needs_clean_files(tmp_path):
+    manifest = read_manifest(make_manifest(tmp_path, count=2, name="noclean"))
+    manifest.rows[1].clean = None
+    write_manifest(manifest.path, manifest.rows)
+    with pytest.raises(EvaluationError.__mro__[1], match="no clean file"):
+        load_testset(manifest.path)
+
+
+def _wait_for(predicate, timeout=300.0):
+    deadline = time.monotonic() + timeout
+    while not predicate():
+        assert time.monotonic() < deadline, "timed out"
+        time.sleep(0.2)
+
+
+def test_two_concurrent_evaluate_processes_wait_for_each_other_and_lose_nothing(tmp_path, model_dir, testset,
+                                                                                 evaluated):
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(model_dir, ws.model_dir("cond"))
+    testset_id = evaluated[1][1].testset.id
+    command = [sys.executable, "-m", "ncse_cli", "evaluate", "--model", "cond", "--testset", str(testset),
+               "--cfg-scale", "1", "--steps", "2", "--workdir", str(ws.root), "--no-progress"]
+    logs = [tmp_path / f"stderr{i}.txt" for i in range(2)]
+    with folder_lock(ws.testset_dir(testset_id), "holding the test set for this test"):
+        procs = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w")) for log in logs]
+        _wait_for(lambda: all("waiting for another process" in log.read_text() for log in logs))
+        assert all(p.poll() is None for p in procs)  # both blocked on the lock we hold
+    assert [p.wait(timeout=600) for p in procs] == [0, 0], [log.read_text() for log in logs]
+    summary = read_summary(eval_dir(ws.model_dir("cond"), testset_id, "w1") / "summary.json")
+    alone = evaluated[1][1].metrics  # same weights and seed: the numbers of a run alone (up to thread rounding)
+    assert all(summary.metrics[m].mean == pytest.approx(alone[m].mean, rel=1e-4) for m in alone)
+    assert len(pd.read_csv(ws.testset_dir(testset_id) / "noisy_scores.csv")) == 3
+    assert len(read_scores(summary.path.parent / "scores.csv")) == 3 and not list(ws.root.rglob("*.tmp*"))
+
+
+def _table_row(markdown: str, section: str, first_cells: list[str]) -> list[str]:
+    """The cells of the first table row under heading ``section`` that starts with ``first_cells``."""
+    text = markdown[markdown.index(section):]
+    for line in text.splitlines():
+        cells = [c.strip() for c in line.strip().strip("|").split("|")]
+        if cells[:len(first_cells)] == first_cells:
+            return cells
+    raise AssertionError(f"no row {first_cells} under {section}")
+
+
+def test_the_report_shows_the_stored_numbers(evaluated, testset):
+    from ncse_cli.report import build_report
+
+    ws, cond, base = evaluated
+    markdown = build_report(ws, summary_metrics=("pesq", "si_sdr")).markdown
+    section = f"### {cond[0].testset.name} "
+    for summary, first in ((cond[0], ["Noisy input", "-"]), (cond[1], ["cond", "1"]), (cond[2], ["cond", "3"]),
+                           (base[1], ["base", "-"])):
+        scores = read_scores(folder(summary) / ("noisy_scores.csv" if summary.is_noisy else "scores.csv"))
+        cells = _table_row(markdown, section, first)
+        for cell, metric, digits in zip(cells[2:], ("pesq", "estoi", "si_sdr"), (2, 2, 1)):
+            assert cell.split(" ± ")[0] == f"{scores[metric].mean():.{digits}f}"
+    row = _table_row(markdown, "## Comparison summary", ["cond (w=3)"])
+    assert row[1:3] == [f"{cond[2].metrics['pesq'].mean:.2f}", f"{cond[2].metrics['si_sdr'].mean:.1f}"]

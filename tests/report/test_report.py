@@ -1,0 +1,62 @@
+"""The report: test-set kinds, grouping into the comparison table, cell formatting, an empty workspace."""
+
+import math
+
+import pytest
+
+from ncse_cli import api
+from ncse_cli.data.manifest import read_manifest, write_manifest
+from ncse_cli.evaluation import load_testset
+from ncse_cli.evaluation.run import score_noisy
+from ncse_cli.evaluation.testsets import manifest_kind
+from ncse_cli.metrics import MetricSummary
+from ncse_cli.report import build_report
+from ncse_cli.report.tables import format_summary, markdown_table
+from ncse_cli.workspace import Workspace
+from tests.dummies import make_manifest
+
+
+def manifest_of(tmp_path, name, corpus=None):
+    path = make_manifest(tmp_path / name, count=2, seconds=1.0, name=name, split="test")
+    if corpus is not None:
+        manifest = read_manifest(path)
+        for row in manifest.rows:
+            row.extra["corpus"] = corpus
+        write_manifest(path, manifest.rows)
+    return path
+
+
+@pytest.mark.parametrize("name,corpus,kind", [("test", "demo", "demo"), ("x", "esc50", "ood"),
+                                              ("esc50_snr0", None, "ood"), ("vbdemand_test", None, "in-distribution"),
+                                              ("nonstationary_snr5", None, "non-stationary"),
+                                              ("y", "nonstationary", "non-stationary"), ("mine", None, "other")])
+def test_manifest_kind_comes_from_rows_then_name(tmp_path, name, corpus, kind):
+    assert manifest_kind(read_manifest(manifest_of(tmp_path, name, corpus))) == kind
+
+
+def test_comparison_groups_test_sets_by_kind(tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    for name, corpus in (("esc50_snr0", None), ("esc50_snr5", None), ("test", "demo")):
+        score_noisy(ws, *load_testset(manifest_of(tmp_path, name, corpus)))
+    report = build_report(ws)
+    table = report.markdown[report.markdown.index("## Comparison summary"):]
+    assert "| Method | OOD PESQ | Demo PESQ | Notes |" in table
+    assert "OOD: esc50_snr0, esc50_snr5; Demo: test" in table
+    noisy = {t.name: report.data.noisy[t.id].metrics["pesq"].mean for t in report.data.testsets}
+    ood = (noisy["esc50_snr0"] + noisy["esc50_snr5"]) / 2  # the mean of the per-test-set means
+    assert f"| Noisy input | {ood:.2f} | {noisy['test']:.2f} |" in table
+    assert [t.kind for t in report.data.testsets] == ["ood", "ood", "demo"]
+
+
+def test_cells_show_mean_interval_and_missing_count():
+    assert format_summary(MetricSummary(1.234, 0.05, 8, 0), "pesq") == "1.23 ± 0.05"
+    assert format_summary(MetricSummary(1.234, 0.05, 8, 2), "pesq", ci=False) == "1.23 (2 missing)"
+    assert format_summary(MetricSummary(-3.21, math.nan, 1, 0), "si_sdr") == "-3.2"
+    assert format_summary(None, "estoi") == "–"
+    assert markdown_table(["a", "b"], [["x|y", "1"]]) == "| a | b |\n| --- | --- |\n| x\\|y | 1 |"
+
+
+def test_an_empty_workspace_says_what_to_do_and_out_is_written(tmp_path):
+    out = tmp_path / "report.md"
+    result = api.report(out=out, workdir=tmp_path / "nothing")
+    assert "Nothing evaluated yet" in result.markdown and out.read_text() == result.markdown
