@@ -200,6 +200,9 @@ class PretrainedConfig:
             raise ValueError(f"dim must be positive, got {self.dim}")
         if self.lr is not None and not self.lr > 0:
             raise ValueError(f"lr must be positive, got {self.lr}")
+        if self.lr is not None and self.freeze:
+            raise ValueError("lr is the fine-tuned tower's learning rate: set freeze: false "
+                             "(--finetune-encoder) or drop it")
         if self.cache_size < 0:
             raise ValueError(f"cache_size must be >= 0, got {self.cache_size}")
 

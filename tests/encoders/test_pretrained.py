@@ -167,7 +167,8 @@ def test_import_detached_names_the_missing_package():
 
 @pytest.mark.parametrize("name, fields, match", [
     ("clap", {"dim": 0}, "dim must be positive"),
-    ("clap", {"lr": -1e-4}, "lr must be positive"),
+    ("clap", {"lr": -1e-4, "freeze": False}, "lr must be positive"),
+    ("panns", {"lr": 1e-5}, "lr is the fine-tuned tower's learning rate: set freeze: false"),
     ("panns", {"cache_size": -1}, "cache_size"),
     ("panns", {"window_seconds": 0.5}, "window_seconds must be at least 0.64"),
     ("clap", {"ckpt_path": "x"}, "unknown key"),
