@@ -118,8 +118,8 @@ def resolve_run_config(recipe: str | os.PathLike | None = None, overrides: Mappi
     """
     tree = dict(base) if base is not None else to_dict(RunConfig())
     if recipe is not None:
-        tree = merge(tree, _normalise(load_yaml(recipe)))
         try:
+            tree = merge(tree, _normalise(load_yaml(recipe)))
             cfg = from_dict(RunConfig, tree)
         except ConfigError as err:
             raise ConfigError(f"{recipe}: {err}") from None
@@ -135,12 +135,18 @@ def resolve_run_config(recipe: str | os.PathLike | None = None, overrides: Mappi
     return cfg
 
 
-def _normalise(data: Mapping[str, Any]) -> dict[str, Any]:
-    """Components given by name alone become ``{"name": ...}`` so that merging keeps their other options."""
+def _normalise(data: Mapping[str, Any], path: str = "") -> dict[str, Any]:
+    """Components given by name alone become ``{"name": ...}`` so that merging keeps their other options.
+
+    YAML reads unquoted ``null:``, ``yes:`` or ``1:`` keys as non-strings; they are refused with a hint.
+    """
     out: dict[str, Any] = {}
     for key, value in data.items():
+        if not isinstance(key, str):
+            where = f" in {path}" if path else ""
+            raise ConfigError(f"key {key!r}{where} is not a string; quote it in YAML (e.g. 'null': learned)")
         if isinstance(value, Mapping):
-            value = _normalise(value)
+            value = _normalise(value, f"{path}.{key}" if path else key)
         elif isinstance(value, str) and key in _COMPONENT_KEYS:
             value = {"name": value}
         out[key] = value

@@ -179,8 +179,7 @@ def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name:
     session = build_session(cfg, run_dir)
     try:
         if resume:
-            restore(session, latest_checkpoint(run_dir))
-            log.info("resuming %s from step %d", name, session.step)
+            _resume(session, name)
         elif session.is_main:
             start_run_dir(run_dir, cfg, overwrite)
         session.accelerator.wait_for_everyone()
@@ -189,6 +188,17 @@ def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name:
     finally:
         session.accelerator.end_training()
     return run_dir
+
+
+def _resume(session: Session, name: str) -> None:
+    restore(session, latest_checkpoint(session.run_dir))
+    steps = session.cfg.train.steps
+    if session.step > steps:
+        raise TrainingError(f"{name!r} is already at step {session.step}, beyond --steps {steps}")
+    if session.step == steps:
+        log.info("%s: already trained for %d steps; nothing to do", name, steps)
+    else:
+        log.info("%s: resuming from step %d of %d", name, session.step, steps)
 
 
 def _run_guarded(session: Session, progress: bool, fresh: bool) -> None:

@@ -15,7 +15,8 @@ from pathlib import Path
 import torch
 from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
-from accelerate.utils import DataLoaderConfiguration, GradientAccumulationPlugin, ProjectConfiguration, set_seed
+from accelerate.utils import (DataLoaderConfiguration, DistributedDataParallelKwargs, GradientAccumulationPlugin,
+                               ProjectConfiguration, set_seed)
 from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader, Dataset, Subset
 
@@ -70,7 +71,10 @@ def build_accelerator(train: TrainConfig, run_dir: Path) -> Accelerator:
                                                                     sync_with_dataloader=False),
             log_with=list(train.trackers) or None,
             project_config=ProjectConfiguration(project_dir=str(run_dir), logging_dir=str(run_dir / "logs")),
-            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=train.seed))
+            dataloader_config=DataLoaderConfiguration(use_seedable_sampler=True, data_seed=train.seed),
+            # Some parameters can sit out a step (a learned null condition when p_uncond is 0); DDP must not
+            # wait for their gradients.
+            kwargs_handlers=[DistributedDataParallelKwargs(find_unused_parameters=True)])
     except (ValueError, RuntimeError) as err:
         raise TrainingError(f"cannot set up --mixed-precision {train.mixed_precision}: {err}") from None
     if train.mixed_precision == "fp16" and accelerator.device.type == "cpu":

@@ -119,8 +119,12 @@ def free_port() -> int:
 @pytest.mark.slow
 @pytest.mark.skipif(shutil.which("accelerate", path=str(Path(sys.executable).parent)) is None,
                     reason="the accelerate launcher is not installed beside this interpreter")
-def test_two_cpu_processes_train_data_parallel(tiny_recipe, tmp_path):
+def test_two_cpu_processes_train_data_parallel(tmp_path):
     make_manifest(tmp_path / "data", 8, seconds=0.5, name="train")
+    # a learned null condition that p_uncond 0 never uses: DDP must not wait for its gradient
+    model = {**TINY_MODEL, "conditioning": {"null": "learned"}}
+    tiny_recipe = tmp_path / "ddp.yaml"
+    tiny_recipe.write_text(yaml.safe_dump({"model": model, "train": {**TINY_TRAIN, "p_uncond": 0.0}}))
     launcher = str(Path(sys.executable).parent / "accelerate")
     command = [launcher, "launch", "--multi_gpu", "--num_processes", "2", "--num_machines", "1",
                "--mixed_precision", "no", "--dynamo_backend", "no", "--main_process_port", str(free_port()),

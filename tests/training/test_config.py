@@ -57,6 +57,15 @@ def test_unknown_recipe_key_names_the_recipe_and_the_key(tmp_path):
         resolve_run_config(recipe)
 
 
+def test_unquoted_yaml_null_key_gets_a_clear_error(tmp_path):
+    recipe = tmp_path / "r.yaml"
+    recipe.write_text("model:\n  conditioning: {null: learned}\n")
+    with pytest.raises(ConfigError, match=r"r\.yaml: key None in model.conditioning is not a string; quote it"):
+        resolve_run_config(recipe)
+    recipe.write_text("model:\n  conditioning: {'null': learned}\n")
+    assert resolve_run_config(recipe).model.conditioning.null == "learned"
+
+
 def test_unknown_encoder_lists_the_registered_ones():
     with pytest.raises(ConfigError, match="unknown noise encoder 'nope'.*cnn"):
         resolve_run_config(overrides={"model": {"encoder": "nope"}})

@@ -87,6 +87,8 @@ def test_existing_names_are_protected(tiny_cfg, tmp_path):
         train(tiny_cfg, tmp_path, "m", progress=False)
     with pytest.raises(TrainingError, match=r"different config \(train.lr: 0.0001 -> 0.001\)"):
         train(with_train(tiny_cfg, lr=1e-3, steps=6), tmp_path, "m", resume=True, progress=False)
+    with pytest.raises(TrainingError, match="already at step 4, beyond --steps 3"):
+        train(with_train(tiny_cfg, steps=3), tmp_path, "m", resume=True, progress=False)
     with pytest.raises(TrainingError, match="no checkpoint"):
         train(tiny_cfg, tmp_path, "other", resume=True, progress=False)
     (tmp_path / "models" / "m" / "stale.txt").write_text("old run")
