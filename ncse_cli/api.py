@@ -24,11 +24,23 @@ from ncse_cli.evaluation import evaluate as _evaluate
 from ncse_cli.evaluation.run import TaskProgress
 from ncse_cli.metrics import DEFAULT_METRICS
 from ncse_cli.report import Report, build_report
+from ncse_cli.training import RunConfig, RunSummary, summarize_run
+from ncse_cli.training import train as _train
 from ncse_cli.workspace import Workspace
 
 log = logging.getLogger("ncse")
 
 PathLike = str | os.PathLike
+
+
+def train(cfg: RunConfig, name: str, *, workdir: PathLike | None = None, resume: bool = False,
+          overwrite: bool = False, progress: bool = True) -> RunSummary:
+    """Train (or with ``resume`` continue) the model ``name`` and summarise what it reached.
+
+    ``cfg`` comes from :func:`ncse_cli.training.run_config_for` (defaults < recipe < overrides); see
+    :func:`ncse_cli.training.train` for the run directory it fills.
+    """
+    return summarize_run(_train(cfg, workdir, name, resume=resume, overwrite=overwrite, progress=progress))
 
 
 @dataclass

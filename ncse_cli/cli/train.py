@@ -14,8 +14,8 @@ from ncse_cli.backbones import BACKBONES
 from ncse_cli.cli._common import console, user_errors
 from ncse_cli.config import ConfigError, dotted
 from ncse_cli.encoders import ENCODERS
-from ncse_cli.training import (EncoderOptions, RunSummary, config_yaml, is_main_process, run_config_for,
-                               summarize_run, train)
+from ncse_cli import api
+from ncse_cli.training import EncoderOptions, RunSummary, config_yaml, is_main_process, run_config_for
 
 
 def _choices(names: list[str]) -> str:
@@ -92,9 +92,9 @@ def train_command(
         text = config_yaml(cfg)
         console.print(Syntax(text, "yaml", word_wrap=True)) if console.is_terminal else typer.echo(text, nl=False)
         return
-    run_dir = train(cfg, workdir, name, resume=resume, overwrite=overwrite, progress=progress)
+    summary = api.train(cfg, name, workdir=workdir, resume=resume, overwrite=overwrite, progress=progress)
     if is_main_process():
-        console.print(_summary_table(name, summarize_run(run_dir)))
+        console.print(_summary_table(name, summary))
 
 
 def _encoder_options(clap_ckpt: Path | None, panns_ckpt: Path | None, freeze: bool | None,
