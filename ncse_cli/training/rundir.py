@@ -17,8 +17,10 @@ from ncse_cli.training.state import latest_checkpoint
 from ncse_cli.workspace import Workspace
 
 
-def run_dir_for(workspace: Workspace | str | os.PathLike | None, name: str) -> Path:
+def run_dir_for(workspace: Workspace | str | os.PathLike | None, name: str | None) -> Path:
     """The model directory of ``name`` (the name is validated)."""
+    if not name:
+        raise TrainingError("name the model to train: --name NAME")
     ws = workspace if isinstance(workspace, Workspace) else Workspace(workspace)
     return ws.model_dir(name)
 
@@ -31,8 +33,6 @@ def run_config_for(workspace: Workspace | str | os.PathLike | None, name: str | 
     then the recipe, the flag ``overrides``, ``data`` (a ``--data`` path) and the encoder options."""
     base = None
     if resume:
-        if name is None:
-            raise TrainingError("--resume needs the --name of the run to continue")
         base = to_dict(saved_config(run_dir_for(workspace, name)))
     data_cfg = data_config_from_path(data) if data is not None else None
     return resolve_run_config(recipe, overrides, data=data_cfg, encoder_options=encoder_options, base=base)

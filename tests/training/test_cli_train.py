@@ -86,6 +86,14 @@ def test_bad_input_is_one_red_line_and_nothing_written(args, message, tiny_data,
     assert not (tmp_path / "ws" / "models").exists()
 
 
+def test_a_name_is_required_and_validated(tiny_data, tmp_path):
+    result = invoke("--data", tiny_data, "--workdir", tmp_path, *TINY_FLAGS)
+    assert result.exit_code == 1 and "name the model to train: --name NAME" in result.output
+    result = invoke("--data", tiny_data, "--workdir", tmp_path, "--name", "a/b", *TINY_FLAGS)
+    assert result.exit_code == 1 and "invalid model name 'a/b'" in result.output
+    assert list(tmp_path.iterdir()) == []
+
+
 def test_malformed_manifest_and_recipe_keys(tmp_path):
     bad = tmp_path / "train.jsonl"
     bad.write_text('{"id": "a"}\n')
