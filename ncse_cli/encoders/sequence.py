@@ -82,7 +82,8 @@ class SequenceEncoder(CNNEncoder):
     def _grid(self, ref: torch.Tensor) -> torch.Tensor:
         """Equal-length references ``[b, R]`` -> the pooled grid ``[b, num_tokens, C, freq_pool]``."""
         h = self.trunk(ref)  # [b, C, F', T']
-        if h.shape[-1] < self.cfg.num_tokens and not self._warned_short:
+        # a silent reference (the shape-only stand-in of unconditional enhancement) has no changes to resolve
+        if h.shape[-1] < self.cfg.num_tokens and not self._warned_short and bool(ref.any()):
             self._warned_short = True
             log.warning("sequence encoder: a %d-sample reference gives %d trunk frames for %d tokens, so "
                         "neighbouring tokens repeat; longer references resolve more of how the noise changes",

@@ -79,3 +79,9 @@ def test_tokens_follow_the_reference_in_time():
     # 0..6 see only the first half. They still move a little: the trunk's GroupNorm normalises over the whole
     # reference. A global-pool encoder would move every token alike.
     assert change[:7].max() < 0.25 * change[9:].min()
+
+
+def test_a_silent_stand_in_reference_does_not_warn(caplog):
+    with torch.no_grad(), caplog.at_level("WARNING", logger="ncse"):
+        _encoder(num_tokens=16)(torch.zeros(2, 510))  # what unconditional enhancement passes for shape only
+    assert not caplog.records
