@@ -82,18 +82,19 @@ def test_resume_gives_exactly_the_uninterrupted_run(tiny_data, tmp_path):
 
 
 def test_existing_names_are_protected(tiny_cfg, tmp_path):
+    tiny_cfg = with_train(tiny_cfg, steps=2)
     train(tiny_cfg, tmp_path, "m", progress=False)
     with pytest.raises(TrainingError, match="already exists.*--resume.*--overwrite"):
         train(tiny_cfg, tmp_path, "m", progress=False)
     with pytest.raises(TrainingError, match=r"different config \(train.lr: 0.0001 -> 0.001\)"):
         train(with_train(tiny_cfg, lr=1e-3, steps=6), tmp_path, "m", resume=True, progress=False)
-    with pytest.raises(TrainingError, match="already at step 4, beyond --steps 3"):
-        train(with_train(tiny_cfg, steps=3), tmp_path, "m", resume=True, progress=False)
+    with pytest.raises(TrainingError, match="already at step 2, beyond --steps 1"):
+        train(with_train(tiny_cfg, steps=1), tmp_path, "m", resume=True, progress=False)
     with pytest.raises(TrainingError, match="no checkpoint"):
         train(tiny_cfg, tmp_path, "other", resume=True, progress=False)
     (tmp_path / "models" / "m" / "stale.txt").write_text("old run")
-    run_dir = train(with_train(tiny_cfg, steps=2), tmp_path, "m", overwrite=True, progress=False)
-    assert not (run_dir / "stale.txt").exists() and read_train_log(run_dir / "train_log.csv")[-1]["step"] == 2
+    run_dir = train(with_train(tiny_cfg, steps=1), tmp_path, "m", overwrite=True, progress=False)
+    assert not (run_dir / "stale.txt").exists() and read_train_log(run_dir / "train_log.csv")[-1]["step"] == 1
 
 
 def test_a_run_that_fails_before_its_first_checkpoint_leaves_nothing(tmp_path):
