@@ -50,7 +50,7 @@ class Session:
     val_set: Dataset | None  #: validation examples (main process only)
     step: int = 0
     position: DataPosition = field(default_factory=DataPosition)
-    seconds: float = 0.0  #: training time of earlier sessions of this run
+    seconds: float = 0.0  #: training time up to ``step``, summed over the sessions of this run
 
     @property
     def is_main(self) -> bool:
