@@ -94,10 +94,22 @@ class NullCondition(nn.Module):
         if mode not in ("zeros", "learned"):
             raise ValueError(f"unknown null condition {mode!r}; choose zeros or learned")
         self.mode = mode
+        self.spec = spec
         learned = mode == "learned"
         self.vector = nn.Parameter(torch.zeros(spec.vector_dim)) if learned and spec.vector_dim else None
         self.tokens = (nn.Parameter(torch.zeros(spec.num_tokens, spec.token_dim))
                        if learned and spec.token_dim and spec.num_tokens else None)
+
+    def batch(self, batch_size: int, device: torch.device | None = None,
+              dtype: torch.dtype = torch.float32) -> Condition:
+        """The null condition for ``batch_size`` examples with no reference at all (shapes from the spec)."""
+        spec = self.spec
+        vector = torch.zeros(batch_size, spec.vector_dim, device=device, dtype=dtype) if spec.vector_dim else None
+        tokens = mask = None
+        if spec.token_dim:
+            tokens = torch.zeros(batch_size, spec.num_tokens or 1, spec.token_dim, device=device, dtype=dtype)
+            mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=device)
+        return self.like(Condition(vector, tokens, mask))
 
     def like(self, cond: Condition) -> Condition:
         """A null condition with the batch size, shapes, dtype and device of ``cond``; every token valid."""

@@ -18,15 +18,18 @@ class GuidedScore:
     """``score(x, t, y)`` of a model for a fixed condition and guidance scale ``w``.
 
     ``branches`` is the number of network evaluations per call (2 when guiding, else 1); ``calls`` counts calls.
-    Without a condition (unconditioned model or no reference) it is the plain unconditional score.
+    An unconditioned model gives its plain score; a conditioned model without a reference (``cond`` None or
+    empty) gives its unconditional score, on the null condition, whatever ``w``.
     """
 
     def __init__(self, model: ScoreModel, cond: Condition | None, w: float = 1.0) -> None:
         self.model = model
         self.w = float(w)
         self.calls = 0
-        if cond is None or cond.is_empty or not model.conditional:
+        if not model.conditional:
             self.cond, self.branches, self.mode = Condition(), 1, "plain"
+        elif cond is None or cond.is_empty:
+            self.cond, self.branches, self.mode = None, 1, "unconditional"  # null condition sized at first call
         elif self.w == 1.0:
             self.cond, self.branches, self.mode = cond, 1, "conditional"
         elif self.w == 0.0:
@@ -36,6 +39,8 @@ class GuidedScore:
 
     def __call__(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
         self.calls += 1
+        if self.cond is None:
+            self.cond = self.model.null.batch(x.shape[0], x.device, x.real.dtype)
         if self.branches == 1:
             return self.model.score(x, t, y, self.cond)
         both = self.model.score(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, y]), self.cond)

@@ -143,3 +143,16 @@ def test_unconditioned_model_ignores_guidance():
     b = enhance(model, noisy[0], None, cfg_scale=1.0, sampler=PCConfig(steps=2), generator=torch.Generator().manual_seed(1))
     assert a.guidance == b.guidance == "plain" and a.network_evaluations == 4
     torch.testing.assert_close(a.waveform, b.waveform, rtol=0, atol=0)
+
+
+@pytest.mark.parametrize("null", ["zeros", "learned"])
+def test_conditional_model_without_reference_uses_the_null_condition(null):
+    """No reference at all: the unconditional score, equal to w = 0 with any reference, whatever w."""
+    model = tiny_model(null=null)
+    _trained_null(model)
+    _, noisy, ref = tone_mixture(num_samples=3000)
+    run = lambda r, w: enhance(model, noisy[0], r, cfg_scale=w, sampler=PCConfig(steps=2),  # noqa: E731
+                               generator=torch.Generator().manual_seed(4))
+    without = run(None, 3.0)
+    assert without.guidance == "unconditional" and without.network_evaluations == 4
+    torch.testing.assert_close(without.waveform, run(ref[0], 0.0).waveform, rtol=1e-5, atol=1e-6)
