@@ -113,10 +113,10 @@ def test_frozen_training_step_guided_enhancement_and_reload(case, tmp_path):
     assert all(torch.equal(v, tower_before[k]) for k, v in enc.tower.state_dict().items())
 
     model.eval()
-    result = enhance(model, noisy[0], ref[0], cfg_scale=3.0, sampler=PCConfig(steps=2),
+    result = enhance(model, noisy[:1], ref[:1], cfg_scale=3.0, sampler=PCConfig(steps=1),
                      generator=torch.Generator().manual_seed(1))
     assert result.guidance == "guided" and result.network_evaluations == 2 * result.nfe
-    assert result.waveform.shape == noisy[0].shape and torch.isfinite(result.waveform).all()
+    assert result.waveform.shape == noisy[:1].shape and torch.isfinite(result.waveform).all()
 
     save_model(model, tmp_path / "run")
     local.unlink()

@@ -1,0 +1,80 @@
+"""Both pre-trained encoders through the command line: ``ncse train`` (2 steps) with an official-layout checkpoint,
+then ``ncse enhance`` and ``ncse evaluate`` at w = 3 after the checkpoint file is gone; and the one-line error of
+a missing checkpoint, which leaves no run behind."""
+
+import os
+
+import pytest
+import yaml
+from typer.testing import CliRunner
+
+from ncse_cli.cli import app
+from ncse_cli.data.manifest import read_manifest
+from tests.dummies import make_manifest, read_wav
+
+pytestmark = pytest.mark.usefixtures("isolated_weights")
+
+runner = CliRunner()
+TRAIN = {"batch_size": 2, "crop_frames": 16, "num_workers": 0, "log_every": 1, "val_every": 2, "save_every": 2,
+         "val_items": 2, "val_utterances": 1, "val_steps": 1}
+
+
+@pytest.fixture(scope="module")
+def corpus(tmp_path_factory):
+    """Training, validation and test manifests of half-second mixtures with 0.25 s noise references."""
+    root = tmp_path_factory.mktemp("corpus")
+    make_manifest(root, 4, seconds=0.5, name="train", split="train")
+    make_manifest(root, 2, seconds=0.5, name="valid", split="valid", seed=50)
+    make_manifest(root, 1, seconds=0.5, name="test", split="test", seed=90)
+    return root
+
+
+def invoke(*args):
+    return runner.invoke(app, [str(a) for a in args], env={"COLUMNS": "200"})
+
+
+def _recipe(tmp_path) -> str:
+    """The tiny backbone and a 2-step schedule with a small validation."""
+    path = tmp_path / "recipe.yaml"
+    path.write_text(yaml.safe_dump({"model": {"backbone": {"name": "tiny", "nf": 8}}, "train": TRAIN}))
+    return str(path)
+
+
+@pytest.mark.slow
+@pytest.mark.parametrize("encoder", ["clap", "panns"])
+def test_train_enhance_evaluate_with_a_pretrained_encoder(encoder, corpus, tmp_path, request):
+    ckpt, _ = request.getfixturevalue(f"{encoder}_ckpt")
+    local = tmp_path / ckpt.name
+    os.link(ckpt, local)
+    ws = tmp_path / "ws"
+    result = invoke("train", "--recipe", _recipe(tmp_path), "--data", corpus,
+                    "--encoder", encoder, f"--{encoder}-ckpt", local, "--p-uncond", "0.2", "--steps", "2",
+                    "--injection", "film" if encoder == "panns" else "add", "--workdir", ws, "--name", "m",
+                    "--no-progress")
+    assert result.exit_code == 0, result.output
+    saved = yaml.safe_load((ws / "models" / "m" / "config.yaml").read_text())["model"]["encoder"]
+    assert saved["name"] == encoder and saved["ckpt"] == str(local) and saved["freeze"] is True
+
+    local.unlink()  # the run directory alone must do from here on
+    out = tmp_path / "enhanced"
+    result = invoke("enhance", "--model", "m", "--input", corpus / "test.jsonl", "--out", out, "--cfg-scale", "3",
+                    "--steps", "1", "--workdir", ws, "--no-progress")
+    assert result.exit_code == 0, result.output
+    manifest = read_manifest(corpus / "test.jsonl")
+    for row in manifest:
+        assert read_wav(out / f"{row.id}.wav").shape == read_wav(manifest.resolve(row.noisy)).shape
+
+    result = invoke("evaluate", "--model", "m", "--testset", corpus / "test.jsonl", "--cfg-scale", "3",
+                    "--steps", "1", "--workdir", ws, "--no-progress")
+    assert result.exit_code == 0, result.output
+    assert "PESQ" in result.output and "SI-SDR" in result.output
+
+
+def test_training_without_the_checkpoint_is_one_clear_line(corpus, tmp_path):
+    ws = tmp_path / "ws"
+    missing = tmp_path / "weights" / "630k-audioset-best.pt"
+    result = invoke("train", "--recipe", _recipe(tmp_path), "--data", corpus, "--encoder",
+                    "clap", "--clap-ckpt", missing, "--steps", "2", "--workdir", ws, "--name", "m", "--no-progress")
+    assert result.exit_code == 1
+    assert f"{missing} not found. Download 630k-audioset-best.pt from https://" in " ".join(result.output.split())
+    assert not (ws / "models" / "m").exists()
