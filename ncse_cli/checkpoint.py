@@ -65,7 +65,7 @@ def load_model(directory: str | os.PathLike, device: str | torch.device = "cpu",
                weights: str = WEIGHTS_FILE) -> ScoreModel:
     """Rebuild a model from its directory alone, in eval mode."""
     directory = Path(directory)
-    model = ScoreModel(load_model_config(directory))
+    model = ScoreModel(load_model_config(directory), load_pretrained=False)
     path = directory / weights
     if not path.is_file():
         raise CheckpointError(f"{path}: no such weights file")

@@ -49,12 +49,15 @@ class ModelConfig:
 class ScoreModel(nn.Module):
     """Noise-conditioned score model on compressed complex spectrograms ``[B, 1, F, T]``."""
 
-    def __init__(self, cfg: ModelConfig) -> None:
+    def __init__(self, cfg: ModelConfig, load_pretrained: bool = True) -> None:
+        """``load_pretrained=False`` skips reading pre-trained encoder towers' official weights (for loaders that
+        restore every weight from a saved model right after)."""
         super().__init__()
         self.cfg = cfg
         self.spectrogram = Spectrogram(cfg.stft)
         self.sde = SDES.get(cfg.sde.component)(cfg.sde)
-        self.encoder = ENCODERS.get(cfg.encoder.component)(cfg.encoder, EncoderContext(cfg.sample_rate, cfg.stft))
+        ctx = EncoderContext(cfg.sample_rate, cfg.stft, load_pretrained)
+        self.encoder = ENCODERS.get(cfg.encoder.component)(cfg.encoder, ctx)
         spec = self.encoder.spec
         self.backbone = BACKBONES.get(cfg.backbone.component)(cfg.backbone, spec, cfg.conditioning.injection)
         self.null = NullCondition(spec, cfg.conditioning.null)

@@ -21,6 +21,9 @@ class EncoderContext:
 
     sample_rate: int = 16000
     stft: STFTConfig = STFTConfig()
+    #: Whether a pre-trained tower should look for its official weights now. ``load_model`` turns it off:
+    #: every weight comes from the model directory right after, so reading the official file would be wasted.
+    load_pretrained: bool = True
 
 
 class NoiseEncoder(nn.Module):

@@ -285,7 +285,7 @@ class PretrainedEncoder(NoiseEncoder):
         self.register_buffer("pretrained", torch.tensor(False))
         self.register_load_state_dict_post_hook(lambda module, incompatible: module.cache.clear())
         self._warned = False
-        path = resolve_checkpoint(self.weights, cfg.ckpt)
+        path = resolve_checkpoint(self.weights, cfg.ckpt) if ctx.load_pretrained else None
         if path is not None:
             self.load_pretrained(path)
         self._apply_freeze()
