@@ -44,6 +44,9 @@ def from_dict(cls: type[C], data: Mapping[str, Any], path: str = "") -> C:
         raise ConfigError(f"{path or cls.__name__}: expected a mapping, got {type(data).__name__}")
     hints = typing.get_type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
+    odd = [key for key in data if not isinstance(key, str)]
+    if odd:  # YAML turns unquoted null/true/1 keys into non-strings
+        raise ConfigError(f"{path or cls.__name__}: key {odd[0]!r} is not a name (quote it in YAML)")
     unknown = sorted(set(data) - set(fields))
     if unknown:
         where = f" in {path}" if path else ""

@@ -35,6 +35,8 @@ def test_unknown_keys_are_rejected_with_their_path():
         from_dict(ModelConfig, {"conditioning": {"injection": "concat"}})
     with pytest.raises(ConfigError, match="sample_rate: expected int"):
         from_dict(ModelConfig, {"sample_rate": "fast"})
+    with pytest.raises(ConfigError, match="model.conditioning: key None is not a name"):
+        from_dict(ModelConfig, {"conditioning": {None: "zeros"}}, "model")
 
 
 def test_components_resolve_by_name_with_overrides_and_round_trip():
