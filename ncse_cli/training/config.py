@@ -95,7 +95,7 @@ class EncoderOptions:
     """Encoder settings given as flags; each maps onto the chosen encoder's config field of the same name."""
 
     ckpt: Path | None = None  #: a local checkpoint file of a pre-trained tower
-    ckpt_for: str | None = None  #: the encoder the checkpoint flag belongs to (``--clap-ckpt``: clap)
+    ckpt_for: str | None = None  #: the tower family of the checkpoint flag (``--clap-ckpt``: clap)
     freeze: bool | None = None
     lr: float | None = None
 
@@ -161,9 +161,9 @@ def apply_encoder_options(cfg: RunConfig, options: EncoderOptions) -> RunConfig:
     encoder = cfg.model.encoder
     name = component_name(encoder)
     fields = {f.name for f in dataclasses.fields(encoder)}
-    if options.ckpt is not None and options.ckpt_for != name:
-        raise ConfigError(f"{options.flag('ckpt')} applies only to --encoder {options.ckpt_for} "
-                          f"(this run uses encoder {name})")
+    weights = getattr(ENCODERS.get(name), "weights", None)  # the official checkpoint family of a tower
+    if options.ckpt is not None and getattr(weights, "flag", None) != options.flag("ckpt"):
+        raise ConfigError(f"{options.flag('ckpt')} does not apply to encoder {name}")
     values = {"ckpt": None if options.ckpt is None else str(options.ckpt), "freeze": options.freeze,
               "lr": options.lr}
     changes = {key: value for key, value in values.items() if value is not None}

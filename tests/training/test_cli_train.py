@@ -75,7 +75,7 @@ def test_the_users_clap_example_parses(tiny_data):
     (["--data", "missing/train.jsonl"], "missing/train.jsonl: no such manifest"),
     (["--recipe", "missing.yaml"], "missing.yaml: no such file"),
     (["--freeze-encoder"], "--freeze-encoder/--finetune-encoder does not apply to encoder cnn"),
-    (["--clap-ckpt", "x.pt"], "--clap-ckpt applies only to --encoder clap"),
+    (["--clap-ckpt", "x.pt"], "--clap-ckpt does not apply to encoder cnn"),
     (["--mixed-precision", "fp16"], "fp16 needs a GPU"),
     (["--resume"], "cannot resume 'm': no run at"),
 ])

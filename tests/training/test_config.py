@@ -104,9 +104,20 @@ def test_encoder_options_refused_where_they_do_not_apply():
         apply_encoder_options(cfg, EncoderOptions(freeze=False))
     with pytest.raises(ConfigError, match="--encoder-lr does not apply to encoder cnn"):
         apply_encoder_options(cfg, EncoderOptions(lr=1e-5))
-    with pytest.raises(ConfigError, match="--clap-ckpt applies only to --encoder clap"):
+    with pytest.raises(ConfigError, match="--clap-ckpt does not apply to encoder cnn"):
         apply_encoder_options(cfg, EncoderOptions(ckpt=Path("x.pt"), ckpt_for="clap"))
+    panns = resolve_run_config(overrides={"model": {"encoder": "panns"}})
+    with pytest.raises(ConfigError, match="--clap-ckpt does not apply to encoder panns"):
+        apply_encoder_options(panns, EncoderOptions(ckpt=Path("x.pt"), ckpt_for="clap"))
     assert apply_encoder_options(cfg, EncoderOptions()) == cfg
+
+
+def test_clap_checkpoint_flag_serves_every_clap_tower(tmp_path):
+    """--clap-ckpt belongs to the CLAP tower family: clap and clap-sequence alike."""
+    for name in ("clap", "clap-sequence"):
+        cfg = resolve_run_config(overrides={"model": {"encoder": name}})
+        cfg = apply_encoder_options(cfg, EncoderOptions(ckpt=tmp_path / "630k.pt", ckpt_for="clap"))
+        assert cfg.model.encoder.ckpt == str(tmp_path / "630k.pt")
 
 
 @pytest.mark.skipif("clap" not in ENCODERS, reason="the clap encoder is not registered")
