@@ -14,7 +14,7 @@ from ncse_cli import api
 from ncse_cli.cli._common import console, user_errors
 from ncse_cli.cli._options import ShowProgress
 from ncse_cli.cli._progress import task_bars
-from ncse_cli.demo import DemoOptions
+from ncse_cli.demo import DemoOptions, DemoResult
 
 
 @user_errors
@@ -26,7 +26,8 @@ def demo_command(
                                                        f"{DemoOptions.train_steps}].", show_default=False)] = None,
     steps: Annotated[Optional[int], typer.Option(min=1, help=f"Sampler steps for the evaluation \\[default: "
                                                  f"{DemoOptions.sampler_steps}].", show_default=False)] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Worker processes for data preparation and metrics.")] = 2,
+    jobs: Annotated[int, typer.Option(min=1, help="Worker processes: the two models train and are evaluated side by "
+                                      "side, one torch thread each (1: all in this process).")] = 2,
     progress: ShowProgress = True,
 ) -> None:
     """Run the whole pipeline offline on synthetic data and print the report (a few minutes on a CPU).
@@ -40,7 +41,8 @@ def demo_command(
         console.print(Markdown(result.report.markdown))
     else:
         typer.echo(result.report.markdown, nl=False)
-    table = Table(title="ncse demo", show_header=False, title_justify="left")
+    console.print(training_table(result))
+    table = Table(title="time", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column(justify="right")
     for stage, seconds in result.seconds.items():
@@ -49,3 +51,14 @@ def demo_command(
     console.print(table)
     console.print(f"report: {escape(str(result.report_path))}; models: [bold]ncse models list --workdir "
                   f"{escape(str(result.workspace.root))}[/]")
+
+
+def training_table(result: DemoResult) -> Table:
+    """What each model learned: first and last training loss, final validation loss and SI-SDR."""
+    table = Table(title="training (from train_log.csv)", title_justify="left")
+    for column in ("model", "steps", "first loss", "last loss", "validation loss", "validation SI-SDR"):
+        table.add_column(column, justify="left" if column == "model" else "right")
+    for name, run in result.runs.items():
+        table.add_row(escape(name), str(run.steps), f"{result.first_loss[name]:.3f}", f"{run.loss:.3f}",
+                      f"{run.val_loss:.3f}", f"{run.val_si_sdr:.1f} dB")
+    return table

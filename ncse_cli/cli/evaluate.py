@@ -31,7 +31,8 @@ def evaluate_command(
                                                              show_default=False)] = None,
     steps: Steps = None,
     seed: Seed = 0,
-    jobs: Annotated[int, typer.Option(min=1, help="Metric worker processes.")] = 1,
+    jobs: Annotated[int, typer.Option(min=1, help="Metric worker processes (used from 64 utterances on; fewer "
+                                      "are scored faster in this process).")] = 1,
     batch_size: BatchSize = 1,
     overwrite: Annotated[bool, typer.Option(help="Replace earlier results of this model made with other settings "
                                             "(weights, sampler, seed).")] = False,

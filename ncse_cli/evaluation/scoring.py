@@ -22,6 +22,10 @@ from ncse_cli.metrics import DEFAULT_METRICS, MetricSummary, UtteranceScores, sc
 
 ProgressFn = Callable[[int, int], None]
 
+#: Fewer utterances are scored in this process: starting worker processes (about 3 s) costs more than it saves
+#: (a 2 s utterance takes about 35 ms; see benchmarks/bench_enhance.py).
+MIN_PARALLEL = 64
+
 
 @dataclass(frozen=True)
 class ScoreJob:
@@ -44,7 +48,7 @@ def score_job(job: ScoreJob, metrics: Sequence[str] = DEFAULT_METRICS) -> Uttera
 def score_files(jobs: Sequence[ScoreJob], workers: int = 1, progress: ProgressFn | None = None) -> list[UtteranceScores]:
     """Score every job, in ``workers`` processes when more than one; results are in job order."""
     results: list[UtteranceScores] = []
-    if workers <= 1 or len(jobs) <= 1:
+    if workers <= 1 or len(jobs) < MIN_PARALLEL:
         for job in jobs:
             results.append(score_job(job))
             if progress is not None:

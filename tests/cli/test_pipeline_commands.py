@@ -3,6 +3,8 @@ exit codes, one-line errors naming the culprit, and nothing half-written."""
 
 from __future__ import annotations
 
+import re
+
 import numpy as np
 import pytest
 import soundfile as sf
@@ -53,7 +55,7 @@ def test_enhance_a_stereo_file_writes_mono_at_its_rate_with_a_notice(workspace, 
 
 
 @pytest.mark.parametrize("problem", ["unknown model", "missing input", "corrupt wav", "nan clip", "empty clip",
-                                     "missing manifest", "missing reference"])
+                                     "missing manifest", "malformed manifest", "missing reference"])
 def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem):
     good = write_wav(tmp_path / "good.wav", speech(0.5), 16000)
     bad = tmp_path / "bad.wav"
@@ -73,6 +75,10 @@ def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem)
         source, expected = write_wav(bad, np.zeros(0, np.float32), 16000), "bad.wav: empty"
     elif problem == "missing manifest":
         source, expected = tmp_path / "absent.jsonl", "absent.jsonl: no such file or folder"
+    elif problem == "malformed manifest":
+        source = tmp_path / "rows.jsonl"
+        source.write_text('{"id": "a", "noisy": "good.wav", "sample_rate": 16000}\n')
+        expected = r"rows.jsonl:1: missing fields clean, noise_ref, snr_db"
     elif problem == "missing reference":
         extra, expected = ["--noise-ref", tmp_path / "ref.wav"], "ref.wav: no such audio file"
     result = run("enhance", "--model", model, "--input", source, "--out", tmp_path / "out", *extra,
@@ -80,7 +86,6 @@ def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem)
     assert result.exit_code == 1
     lines = error_lines(result)
     assert len(lines) == 1 and lines[0].startswith("error:"), lines
-    import re
     assert re.search(expected, lines[0]), lines
     assert not list((tmp_path / "out").rglob("*.wav")) if (tmp_path / "out").exists() else True
 
