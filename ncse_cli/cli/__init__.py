@@ -14,6 +14,8 @@ from ncse_cli.cli.multivalue import multi_value_command
 app = typer.Typer(
     name="ncse",
     help="Noise-conditioned score-based speech enhancement: prepare data, train, enhance, evaluate, report.",
+    epilog="New here? [bold]ncse demo[/] runs the whole pipeline offline in a few minutes. "
+           "Every command has --help.",
     no_args_is_help=True,
     rich_markup_mode="rich",
     pretty_exceptions_show_locals=False,

@@ -131,18 +131,16 @@ def enhance_batch(model: ScoreModel, batch: Sequence[EnhanceJob], settings: Enha
     """Enhance and write one batch; returns (utterances enhanced without a reference, seconds of audio)."""
     originals, inputs, refs = _load_batch(batch, model, model.conditional)
     generators = [utterance_generator(settings.seed, job.id) for job in batch]
-    cfg_scale, unconditional = settings.cfg_scale, refs is None
-    if unconditional and model.conditional:
-        # w = 0 runs the null-condition branch alone; the zero reference only gives the condition its shape
-        refs, cfg_scale = torch.zeros(len(batch), model.cfg.stft.n_fft), 0.0
-    result = enhance(model, inputs, refs, cfg_scale=cfg_scale, sampler=settings.sampler, generator=generators)
+    # without a reference a conditioned model runs its null-condition (unconditional) branch alone
+    result = enhance(model, inputs, refs, cfg_scale=settings.cfg_scale, sampler=settings.sampler,
+                     generator=generators)
     audio_seconds = 0.0
     for job, original, wave in zip(batch, originals, result.waveform.cpu().numpy()):
         out = resample_audio(wave, model.cfg.sample_rate, original.sample_rate)
         out = fit_length(out, len(original.samples))
         save_audio(job.out, out, original.sample_rate)
         audio_seconds += original.seconds
-    return (len(batch) if unconditional else 0), audio_seconds
+    return (len(batch) if refs is None else 0), audio_seconds
 
 
 def fit_length(samples: np.ndarray, length: int) -> np.ndarray:

@@ -120,3 +120,14 @@ def test_bad_inputs_are_named(model, tmp_path):
         resolve_inputs(noisy, tmp_path)
     with pytest.raises(EnhanceError, match="non-negative"):
         EnhanceSettings(cfg_scale=-1.0)
+
+
+def test_no_reference_equals_the_null_branch_of_any_reference(model, tmp_path):
+    noisy = write_wav(tmp_path / "x.wav", speech(0.5) + noise(0.5, level=0.02), 16000)
+    ref = write_wav(tmp_path / "ref.wav", noise(0.5, seed=4, level=0.05), 16000)
+    run(model, noisy, tmp_path / "none")
+    run(model, noisy, tmp_path / "w0", noise_ref=ref, settings=EnhanceSettings(0.0, PCConfig(steps=2)))
+    run(model, noisy, tmp_path / "w1", noise_ref=ref)
+    unconditional = read_wav(tmp_path / "none" / "x.wav")
+    np.testing.assert_allclose(unconditional, read_wav(tmp_path / "w0" / "x.wav"), rtol=0, atol=1e-6)
+    assert not np.allclose(unconditional, read_wav(tmp_path / "w1" / "x.wav"), atol=1e-4)
