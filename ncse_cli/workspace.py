@@ -79,7 +79,8 @@ class Workspace:
             if (candidate / CONFIG_FILE).is_file():
                 return candidate
         known = ", ".join(self.models()) or "none"
-        raise WorkspaceError(f"no model {str(name_or_dir)!r} in {self.root} (known: {known}) and no model directory there")
+        raise WorkspaceError(f"no model {str(name_or_dir)!r} in {self.root} (known: {known}) and no model "
+                             f"directory there")
 
     def testset_dir(self, testset_id: str) -> Path:
         """The shared folder of one test set (its noisy-input scores)."""

@@ -35,6 +35,7 @@ class TaskBars:
         return update
 
     def close(self) -> None:
+        """Stop the current display, if any."""
         if self.progress is not None:
             self.progress.stop()
             self.progress = None

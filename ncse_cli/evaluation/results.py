@@ -62,6 +62,7 @@ class ScoreSummary:
         return "-" if self.cfg_scale is None else f"{self.cfg_scale:g}"
 
     def to_dict(self) -> dict[str, Any]:
+        """JSON-ready form (``summary.json``): NaN becomes ``null``."""
         return {"model": self.model, "label": self.label, "cfg_scale": self.cfg_scale,
                 "testset": vars(self.testset), "utterances": self.utterances,
                 "metrics": {k: v.to_dict() for k, v in self.metrics.items()}, "settings": self.settings,
@@ -70,6 +71,7 @@ class ScoreSummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> "ScoreSummary":
+        """Inverse of :meth:`to_dict`; ``path`` records where it was read from."""
         metrics = {k: MetricSummary.from_dict(v) for k, v in data["metrics"].items()}
         timing = {k: (math.nan if v is None else float(v)) for k, v in data.get("timing", {}).items()}
         return cls(TestSet.from_dict(data["testset"]), data["model"], data["label"], data["cfg_scale"],

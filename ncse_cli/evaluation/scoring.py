@@ -45,7 +45,8 @@ def score_job(job: ScoreJob, metrics: Sequence[str] = DEFAULT_METRICS) -> Uttera
     return score_utterance(est.samples, ref.samples, ref.sample_rate, metrics)
 
 
-def score_files(jobs: Sequence[ScoreJob], workers: int = 1, progress: ProgressFn | None = None) -> list[UtteranceScores]:
+def score_files(jobs: Sequence[ScoreJob], workers: int = 1,
+                progress: ProgressFn | None = None) -> list[UtteranceScores]:
     """Score every job, in ``workers`` processes when more than one; results are in job order."""
     results: list[UtteranceScores] = []
     if workers <= 1 or len(jobs) < MIN_PARALLEL:

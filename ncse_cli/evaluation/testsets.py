@@ -2,9 +2,11 @@
 
 A test set's id is its manifest's name plus ten hex digits of a SHA-256 over the manifest's absolute path and
 bytes, so results are shared between every model evaluated on the same manifest and never between two manifests
-that merely share a file name (rows hold relative paths: the same text in another folder is other audio). Its kind groups test sets in the report's comparison table (plan section 5.4):
-taken from the rows' ``corpus`` field written by ``ncse prepare`` (``vbdemand``, ``esc50``, ``urbansound8k``,
-``nonstationary``, ``demo``), else from the manifest name.
+that merely share a file name (rows hold relative paths: the same text in another folder is other audio).
+
+Its kind groups test sets in the report's comparison table (plan section 5.4): taken from the rows' ``corpus``
+field written by ``ncse prepare`` (``vbdemand``, ``esc50``, ``urbansound8k``, ``nonstationary``, ``demo``), else
+from the manifest name.
 """
 
 from __future__ import annotations
