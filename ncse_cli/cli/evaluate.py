@@ -17,7 +17,7 @@ from ncse_cli.evaluation import ScoreSummary
 from ncse_cli.metrics import DEFAULT_METRICS
 from ncse_cli.report.tables import format_summary, metric_heading
 
-CFG_SCALE_FLAGS = ("--cfg-scale",)
+CFG_SCALE_FLAGS = ("--cfg-scale", "-w")
 
 
 @user_errors
@@ -26,7 +26,7 @@ def evaluate_command(
     testset: Annotated[list[Path], typer.Option("--testset", "-t", help="Test manifest (JSONL with clean files); "
                                                 "repeat for several.", show_default=False)],
     cfg_scale: Annotated[Optional[list[float]], typer.Option(*CFG_SCALE_FLAGS, help="Guidance scales, several after "
-                                                             "one flag: --cfg-scale 1 3 5 \\[default: 1]. Ignored "
+                                                             "one flag: --cfg-scale 1 3 5 or -w 1 3 5 \\[default: 1]. Ignored "
                                                              "for an unconditioned model (evaluated once, w -).",
                                                              show_default=False)] = None,
     steps: Steps = None,

@@ -103,7 +103,8 @@ def test_evaluate_errors_leave_nothing_half_written(workspace, tmp_path):
 
 @pytest.mark.parametrize("flags,expected", [(["--cfg-scale", "1", "3", "5"], [1.0, 3.0, 5.0]),
                                             (["--cfg-scale", "1", "--cfg-scale", "3"], [1.0, 3.0]),
-                                            (["--cfg-scale", "2.5"], [2.5]), ([], [1.0])])
+                                            (["--cfg-scale", "2.5"], [2.5]), (["-w", "1", "3"], [1.0, 3.0]),
+                                            ([], [1.0])])
 def test_evaluate_takes_several_scales_after_one_flag(monkeypatch, flags, expected):
     seen = {}
 

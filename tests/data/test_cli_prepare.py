@@ -27,6 +27,7 @@ def test_expand_multi_values():
     assert expand_multi_values(args, ["--snr"]) == ["--snr=0", "--snr=-5", "--snr=7.5", "--out", "x", "--snr=3",
                                                     "--seed", "1", "--", "--snr", "9"]
     assert expand_multi_values(["--snr", "--out", "x"], ["--snr"]) == ["--snr", "--out", "x"]
+    assert expand_multi_values(["-s", "1", "-5"], ["-s", "--snr"]) == ["-s1", "-s-5"]
 
 
 def test_demo_command_writes_manifests_and_reruns_as_a_noop(tmp_path):
