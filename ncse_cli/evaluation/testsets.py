@@ -14,12 +14,11 @@ from __future__ import annotations
 import hashlib
 import json
 from collections import Counter
-from dataclasses import asdict, dataclass
+from dataclasses import dataclass
 from pathlib import Path
 
-from ncse_cli.config import atomic_write_text
 from ncse_cli.data.manifest import Manifest, ManifestError, read_manifest
-from ncse_cli.workspace import Workspace, folder_lock
+from ncse_cli.workspace import Workspace
 
 TESTSET_FILE = "testset.json"
 
@@ -71,15 +70,6 @@ def load_testset(path: str | Path) -> tuple[TestSet, Manifest]:
     testset = TestSet(f"{manifest.name}-{digest[:10]}", manifest.name, location, digest, manifest_kind(manifest),
                       len(manifest))
     return testset, manifest
-
-
-def register_testset(workspace: Workspace, testset: TestSet) -> Path:
-    """Write ``testsets/<id>/testset.json`` once (under the test set's lock); returns the folder."""
-    folder = workspace.testset_dir(testset.id)
-    with folder_lock(folder, f"registering test set {testset.name}"):
-        if not (folder / TESTSET_FILE).is_file():
-            atomic_write_text(folder / TESTSET_FILE, json.dumps(asdict(testset), indent=2) + "\n")
-    return folder
 
 
 def read_testset(workspace: Workspace, testset_id: str) -> TestSet | None:

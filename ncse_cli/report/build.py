@@ -17,7 +17,7 @@ from ncse_cli.catalog import ModelInfo, list_models
 from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, ScoreSummary, now, read_summary
 from ncse_cli.evaluation.testsets import KINDS, TestSet, read_testset
 from ncse_cli.metrics import DEFAULT_METRICS
-from ncse_cli.report.tables import MISSING, format_summary, format_value, markdown_table, metric_heading
+from ncse_cli.report.tables import format_summary, format_value, markdown_table, metric_heading
 from ncse_cli.workspace import Workspace
 
 NOISY_ROW = "Noisy input"
@@ -133,7 +133,7 @@ def build_report(workspace: Workspace, metrics: Sequence[str] = DEFAULT_METRICS,
     parts = [f"# ncse report\n\nWorkspace `{workspace.root}`, {now()}, ncse {__version__}. "
              f"Means ± 95% confidence intervals (t distribution) over utterances."]
     if not data.models and not data.testsets:
-        parts.append(f"Nothing evaluated yet: run `ncse evaluate --model NAME --testset MANIFEST` first.")
+        parts.append("Nothing evaluated yet: run `ncse evaluate --model NAME --testset MANIFEST` first.")
         return Report("\n\n".join(parts) + "\n", data)
     if data.models:
         parts.append(models_section(data))

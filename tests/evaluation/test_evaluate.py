@@ -2,7 +2,6 @@
 metrics, test-set identity, and two concurrent processes."""
 
 import json
-import os
 import shutil
 import subprocess
 import sys
@@ -18,7 +17,7 @@ from ncse_cli.evaluation.results import read_summary
 from ncse_cli.evaluation.run import score_noisy
 from ncse_cli.evaluation.scoring import read_scores
 from ncse_cli.workspace import Workspace, eval_dir, folder_lock
-from tests.dummies import make_manifest, make_model_dir, write_wav
+from tests.dummies import make_manifest, write_wav
 
 W1 = EvaluateOptions(cfg_scales=(1.0,), steps=2)
 
