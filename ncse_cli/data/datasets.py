@@ -31,7 +31,7 @@ from ncse_cli.data.config import DataConfig, DynamicMixingConfig
 from ncse_cli.data.corpora import CleanUtterance, index_clean
 from ncse_cli.data.manifest import Manifest, ManifestError, read_manifest
 from ncse_cli.data.mixing import MixingError, mix_at_snr, signal_power
-from ncse_cli.data.noise import disjoint_segments
+from ncse_cli.data.noise import SkipItem, disjoint_segments
 from ncse_cli.data.pools import NoisePool, build_pools
 from ncse_cli.data.seeding import item_rng
 
@@ -130,18 +130,26 @@ class DynamicMixingDataset(_Epoch, Dataset):
         return int(self._order[1][index % len(self.clean)])
 
     def _noise(self, rng: np.random.Generator, speaker: str) -> tuple[np.ndarray, np.ndarray]:
+        """Mixture noise and its disjoint reference; a draw that is silent, or whose clip is unusable (silent or
+        too short after trimming, :class:`SkipItem`), is replaced by another draw."""
         seg, ref = self.segment_samples, self.ref_samples
         total = seg + ref + int(rng.integers(0, self.sample_rate // 10 + 1))
+        reason = "silent"
         for _ in range(MAX_NOISE_DRAWS):
             pool = self.pools[int(rng.choice(len(self.pools), p=self.probabilities))][1]
-            raw, _ = pool.stream(stream_length(self.cfg.augment, total), self.sample_rate, rng,
-                                 self.cfg.augment.p_concat, speaker)
+            try:
+                raw, _ = pool.stream(stream_length(self.cfg.augment, total), self.sample_rate, rng,
+                                     self.cfg.augment.p_concat, speaker)
+            except SkipItem as err:
+                reason = str(err)
+                continue
             stream = augment_noise(raw, self.sample_rate, self.cfg.augment, rng, total)
             mix_at, ref_at = disjoint_segments(total, seg, ref, rng)
             noise, reference = stream[mix_at:mix_at + seg], stream[ref_at:ref_at + ref]
             if signal_power(noise) > 0 and signal_power(reference) > 0:
                 return noise, reference
-        raise MixingError(f"dynamic mixing: {MAX_NOISE_DRAWS} noise draws in a row were silent")
+            reason = "silent"
+        raise MixingError(f"dynamic mixing: {MAX_NOISE_DRAWS} noise draws in a row were unusable (last: {reason})")
 
     def __getitem__(self, index: int) -> dict[str, Any]:
         rng = item_rng(self.seed, "dynamic", self.epoch, index)

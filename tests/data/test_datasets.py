@@ -9,6 +9,7 @@ from pathlib import Path
 
 import numpy as np
 import pytest
+import soundfile as sf
 import torch
 import yaml
 from torch.utils.data import DataLoader
@@ -19,10 +20,10 @@ from ncse_cli.data.config import AugmentConfig, DataConfig, NoisePoolConfig, dat
 from ncse_cli.data.corpora import index_clean
 from ncse_cli.data.datasets import DynamicMixingDataset, ManifestDataset, build_dataset
 from ncse_cli.data.manifest import ManifestError
-from ncse_cli.data.mixing import snr_db
+from ncse_cli.data.mixing import MixingError, snr_db
 from ncse_cli.data.pools import BabblePool, MixPool, build_pools
 from ncse_cli.data.recipes import DemoConfig, prepare_demo
-from tests.dummies import make_manifest, noise, read_wav
+from tests.dummies import make_esc50_tree, make_manifest, noise, read_wav
 
 SR = 16000
 KEYS = {"id", "clean", "noisy", "noise_ref", "noise_ref_length", "ref_key"}
@@ -135,6 +136,24 @@ def test_dynamic_mixing_with_dataloader_workers(demo, trees):
     parallel = list(DataLoader(ds, batch_size=4, num_workers=2, multiprocessing_context="forkserver"))
     for a, b in zip(serial, parallel):
         assert a["id"] == b["id"] and torch.equal(a["noisy"], b["noisy"])
+
+
+def _esc50_only(demo, esc50) -> DataConfig:
+    return from_dict(DataConfig, {"train": str(demo / "train.jsonl"), "ref_seconds": 0.25, "dynamic": {
+        "noise_pools": [{"corpus": "esc50", "path": str(esc50)}], "snr_range": [0, 10], "epoch_size": 6}})
+
+
+def test_dynamic_mixing_redraws_past_silent_clips_and_names_the_cause_when_all_are(demo, tmp_path):
+    esc50 = make_esc50_tree(tmp_path / "esc50", categories=("rain", "dog"), clips_per_category=1)
+    silent = sorted((esc50 / "audio").glob("*.wav"))[0]
+    sf.write(silent, np.zeros(44100, dtype=np.float32), 44100, subtype="PCM_16")
+    ds = build_dataset(_esc50_only(demo, esc50), "train", 4000, SR, seed=0)
+    for i in range(len(ds)):
+        assert torch.any(ds[i]["noise_ref"] != 0) and torch.any(ds[i]["noisy"] != ds[i]["clean"])
+    for wav in (esc50 / "audio").glob("*.wav"):
+        sf.write(wav, np.zeros(44100, dtype=np.float32), 44100, subtype="PCM_16")
+    with pytest.raises(MixingError, match="unusable .*silent or shorter than 50 ms"):
+        build_dataset(_esc50_only(demo, esc50), "train", 4000, SR, seed=0)[0]
 
 
 def test_pools_babble_and_two_noise_mixtures(demo, trees):
