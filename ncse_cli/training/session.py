@@ -105,8 +105,10 @@ def build_loaders(cfg: RunConfig, accelerator: Accelerator) -> tuple[DataLoader,
         raise TrainingError(f"the training data has {len(train_set)} examples, fewer than one batch "
                             f"({cfg.train.batch_size} x {accelerator.num_processes} processes); lower --batch-size")
     # Workers are not persistent: each epoch's workers copy the dataset after its set_epoch (fresh crops).
+    # The loader's own generator: starting an iterator (each epoch, and on resume) would otherwise draw from the
+    # global one that dropout or a fine-tuned tower's SpecAugment use, and resume would not be exact.
     loader = DataLoader(train_set, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True,
-                        num_workers=cfg.train.num_workers)
+                        num_workers=cfg.train.num_workers, generator=torch.Generator().manual_seed(seed))
     wanted = max(cfg.train.val_items, cfg.train.val_utterances)
     val_set = None
     if cfg.data.valid is None:

@@ -21,13 +21,19 @@ from ncse_cli.objective import DenoisingScoreMatching
 from ncse_cli.training.config import RunConfig
 
 
+def in_order(dataset: Dataset, batch_size: int) -> DataLoader:
+    """Batches of ``dataset`` in order, from a loader with its own generator: validating must not draw from the
+    global generator that training uses (dropout), or a changed ``val_every`` would change the weights."""
+    return DataLoader(dataset, batch_size=batch_size, generator=torch.Generator())
+
+
 @torch.no_grad()
 def validation_loss(model: ScoreModel, dataset: Dataset, batch_size: int, seed: int) -> float:
     """Mean DSM loss (condition always kept) over ``dataset``, batch ``i`` drawing from generator ``seed + i``."""
     device = next(model.parameters()).device
     objective = DenoisingScoreMatching(model, p_uncond=0.0)
     total, count = 0.0, 0
-    for i, batch in enumerate(DataLoader(dataset, batch_size=batch_size)):
+    for i, batch in enumerate(in_order(dataset, batch_size)):
         generator = torch.Generator(device).manual_seed(seed + i)
         loss = objective(batch["clean"].to(device), batch["noisy"].to(device), batch["noise_ref"].to(device),
                          batch["noise_ref_length"].to(device), batch["ref_key"], generator=generator)
@@ -40,7 +46,7 @@ def validation_si_sdr(model: ScoreModel, dataset: Dataset, sampler, seed: int) -
     """Mean SI-SDR (dB) of ``dataset``'s examples enhanced in one batch at guidance scale 1."""
     if len(dataset) == 0:
         return math.nan
-    batch = next(iter(DataLoader(dataset, batch_size=len(dataset))))
+    batch = next(iter(in_order(dataset, len(dataset))))
     generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
     out = enhance(model, batch["noisy"], batch["noise_ref"], ref_lengths=batch["noise_ref_length"],
                   sampler=sampler, generator=generator).waveform.cpu()

@@ -21,7 +21,7 @@ from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.training import TrainingError, loop, read_train_log, train
 from ncse_cli.training.state import list_checkpoints, read_state
 from tests.dummies import make_manifest
-from tests.training.conftest import tiny_run_config
+from tests.training.conftest import TINY_MODEL, tiny_run_config
 
 
 def with_train(cfg, **changes):
@@ -79,6 +79,18 @@ def test_resume_gives_exactly_the_uninterrupted_run(tiny_data, tmp_path):
     state, _ = read_state(resumed / "checkpoints/step-0000004")
     assert (state.step, state.position.epoch, state.position.batch) == (4, 2, 2)  # 8 batches, 3 per epoch
     assert [r["step"] for r in read_train_log(resumed / "train_log.csv")] == [1, 2, 3, 4]
+
+
+def test_resume_and_validation_leave_the_global_generator_of_training_alone(tiny_data, tmp_path):
+    # dropout draws from the global generator, as a fine-tuned tower's SpecAugment does; data loaders created
+    # on resume or for validation must not shift it (val_every may change on resume)
+    model = {**TINY_MODEL, "backbone": {"name": "tiny", "nf": 8, "dropout": 0.3}}
+    cfg = tiny_run_config(tiny_data, model=model, steps=4, val_every=100)
+    straight = train(cfg, tmp_path, "straight", progress=False)
+    train(with_train(cfg, steps=2), tmp_path, "resumed", progress=False)
+    resumed = train(with_train(cfg, val_every=1), tmp_path, "resumed", resume=True, progress=False)
+    assert_same_tensors(load_file(straight / "checkpoints/step-0000004/model.safetensors"),
+                        load_file(resumed / "checkpoints/step-0000004/model.safetensors"))
 
 
 def test_existing_names_are_protected(tiny_cfg, tmp_path):
