@@ -19,8 +19,11 @@ def estoi(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) -> floa
     """ESTOI (about 0 to 1) of ``estimate`` against the clean ``reference``.
 
     pystoi returns a placeholder 1e-5 with a warning when fewer than 30 non-silent frames remain; that is
-    reported as a :class:`MetricFailure`, not as a score.
+    reported as a :class:`MetricFailure`, not as a score. A silent reference is one too: pystoi's silence
+    removal is relative to the loudest frame, so it keeps every frame of all-zero audio and returns noise.
     """
+    if not np.any(reference):
+        raise MetricFailure("silent reference, no speech for ESTOI")
     with warnings.catch_warnings(record=True) as caught:
         warnings.simplefilter("always")
         value = float(stoi(np.asarray(reference, np.float64), np.asarray(estimate, np.float64), sample_rate,

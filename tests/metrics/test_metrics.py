@@ -63,6 +63,8 @@ def test_undefined_metrics_raise_metric_failure(clean):
         pesq_wb(silent, clean, 16000)
     with pytest.raises(MetricFailure, match="non-silent"):
         estoi(clean[:3000], clean[:3000], 16000)  # fewer than 30 frames
+    with pytest.raises(MetricFailure, match="silent"):
+        estoi(clean, silent, 16000)
     with pytest.raises(MetricFailure, match="constant"):
         METRICS.get("si_sdr").fn(clean, silent, 16000)
 
