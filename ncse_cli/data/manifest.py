@@ -120,11 +120,15 @@ def read_manifest(path: str | os.PathLike) -> Manifest:
         raise ManifestError(f"{path}: no such manifest")
     rows: list[Utterance] = []
     seen: set[str] = set()
-    with path.open() as handle:
-        for number, line in enumerate(handle, start=1):
+    with path.open("rb") as handle:
+        for number, raw in enumerate(handle, start=1):
+            where = f"{path}:{number}"
+            try:
+                line = raw.decode("utf-8")
+            except UnicodeDecodeError:
+                raise ManifestError(f"{where}: not UTF-8 text (is this a JSONL manifest?)") from None
             if not line.strip():
                 continue
-            where = f"{path}:{number}"
             try:
                 data = json.loads(line)
             except json.JSONDecodeError as err:
