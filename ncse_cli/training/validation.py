@@ -43,14 +43,19 @@ def validation_loss(model: ScoreModel, dataset: Dataset, batch_size: int, seed: 
 
 
 def validation_si_sdr(model: ScoreModel, dataset: Dataset, sampler, seed: int) -> float:
-    """Mean SI-SDR (dB) of ``dataset``'s examples enhanced in one batch at guidance scale 1."""
+    """Mean SI-SDR (dB) of ``dataset``'s examples enhanced in one batch at guidance scale 1.
+
+    An example whose clean crop is silent has no SI-SDR (0 / 0: the formula would return its epsilon, near
+    -150 dB, and swamp the mean); it is left out as evaluation leaves it out. NaN when no example has one.
+    """
     if len(dataset) == 0:
         return math.nan
     batch = next(iter(in_order(dataset, len(dataset))))
     generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
     out = enhance(model, batch["noisy"], batch["noise_ref"], ref_lengths=batch["noise_ref_length"],
                   sampler=sampler, generator=generator).waveform.cpu()
-    return float(np.mean([si_sdr(est, ref) for est, ref in zip(out, batch["clean"])]))
+    scores = [si_sdr(est, ref) for est, ref in zip(out, batch["clean"]) if torch.any(ref != ref[0])]
+    return float(np.mean(scores)) if scores else math.nan
 
 
 def validate(model: ScoreModel, dataset: Dataset | None, cfg: RunConfig) -> dict[str, float]:
