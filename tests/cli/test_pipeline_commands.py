@@ -55,7 +55,8 @@ def test_enhance_a_stereo_file_writes_mono_at_its_rate_with_a_notice(workspace, 
 
 
 @pytest.mark.parametrize("problem", ["unknown model", "missing input", "corrupt wav", "nan clip", "empty clip",
-                                     "missing manifest", "malformed manifest", "missing reference"])
+                                     "missing manifest", "malformed manifest", "missing reference",
+                                     "out is a file"])
 def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem):
     good = write_wav(tmp_path / "good.wav", speech(0.5), 16000)
     bad = tmp_path / "bad.wav"
@@ -81,6 +82,9 @@ def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem)
         expected = r"rows.jsonl:1: missing fields clean, noise_ref, snr_db"
     elif problem == "missing reference":
         extra, expected = ["--noise-ref", tmp_path / "ref.wav"], "ref.wav: no such audio file"
+    elif problem == "out is a file":
+        (tmp_path / "out").write_text("not a folder")
+        expected = "out: not a folder"
     result = run("enhance", "--model", model, "--input", source, "--out", tmp_path / "out", *extra,
                  "--workdir", workspace.root, "--no-progress")
     assert result.exit_code == 1
