@@ -23,7 +23,7 @@ from ncse_cli.evaluation.enhance import check_inputs, pending_inputs
 from ncse_cli.evaluation import evaluate as _evaluate
 from ncse_cli.evaluation.run import TaskProgress
 from ncse_cli.metrics import DEFAULT_METRICS
-from ncse_cli.report import Report, build_report
+from ncse_cli.report import Report, build_report, check_report_path
 from ncse_cli.training import RunConfig, RunSummary, summarize_run
 from ncse_cli.training import train as _train
 from ncse_cli.workspace import Workspace
@@ -91,6 +91,8 @@ def report(*, out: PathLike | None = None, metrics: Sequence[str] = DEFAULT_METR
            summary_metrics: Sequence[str] = ("pesq",), ci: bool = True,
            workdir: PathLike | None = None) -> Report:
     """The markdown report of the workspace; written atomically to ``out`` when given."""
+    if out is not None:
+        check_report_path(Path(out))
     result = build_report(Workspace(workdir), metrics, summary_metrics, ci)
     if out is not None:
         atomic_write_text(Path(out), result.markdown)

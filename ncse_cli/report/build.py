@@ -10,10 +10,12 @@ from __future__ import annotations
 
 import math
 from dataclasses import dataclass, field
+from pathlib import Path
 from typing import Sequence
 
 from ncse_cli import __version__
 from ncse_cli.catalog import ModelInfo, list_models
+from ncse_cli.errors import NcseError
 from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, ScoreSummary, now, read_summary
 from ncse_cli.evaluation.testsets import KINDS, TestSet, read_testset
 from ncse_cli.metrics import DEFAULT_METRICS
@@ -21,6 +23,10 @@ from ncse_cli.report.tables import format_summary, format_value, markdown_table,
 from ncse_cli.workspace import Workspace
 
 NOISY_ROW = "Noisy input"
+
+
+class ReportError(NcseError):
+    """A report that cannot be written where asked."""
 
 
 @dataclass
@@ -142,3 +148,12 @@ def build_report(workspace: Workspace, metrics: Sequence[str] = DEFAULT_METRICS,
                                                                    for t in data.testsets))
         parts.append(comparison_section(data, summary_metrics))
     return Report("\n\n".join(parts) + "\n", data)
+
+
+def check_report_path(out: Path) -> None:
+    """Refuse an ``--out`` that is a folder or lies under a file, before anything is built or written."""
+    if out.is_dir():
+        raise ReportError(f"{out}: is a folder; --out takes the report's file name (e.g. {out / 'report.md'})")
+    existing = next((p for p in out.parents if p.exists()), None)
+    if existing is not None and not existing.is_dir():
+        raise ReportError(f"{existing}: not a folder, so it cannot hold the report (--out {out})")

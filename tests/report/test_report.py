@@ -10,7 +10,7 @@ from ncse_cli.evaluation import load_testset
 from ncse_cli.evaluation.run import score_noisy
 from ncse_cli.evaluation.testsets import manifest_kind
 from ncse_cli.metrics import MetricSummary
-from ncse_cli.report import build_report
+from ncse_cli.report import ReportError, build_report
 from ncse_cli.report.tables import format_summary, markdown_table
 from ncse_cli.workspace import Workspace
 from tests.dummies import make_manifest
@@ -60,3 +60,12 @@ def test_an_empty_workspace_says_what_to_do_and_out_is_written(tmp_path):
     out = tmp_path / "report.md"
     result = api.report(out=out, workdir=tmp_path / "nothing")
     assert "Nothing evaluated yet" in result.markdown and out.read_text() == result.markdown
+
+
+def test_out_that_is_a_folder_or_under_a_file_is_refused(tmp_path):
+    with pytest.raises(ReportError, match="is a folder"):
+        api.report(out=tmp_path, workdir=tmp_path / "ws")
+    (tmp_path / "file.md").write_text("kept")
+    with pytest.raises(ReportError, match="file.md: not a folder"):
+        api.report(out=tmp_path / "file.md" / "report.md", workdir=tmp_path / "ws")
+    assert (tmp_path / "file.md").read_text() == "kept" and not list(tmp_path.glob(".*tmp"))
