@@ -56,3 +56,26 @@ def test_ema_is_a_frozen_copy():
     ema = build_ema(model, 0.999)
     assert not any(p.requires_grad for p in ema.parameters())
     assert ema.module.w is not model.w and not ema.training
+
+
+def test_updates_never_read_a_tensor_back_to_the_host(monkeypatch):
+    # on a GPU each read waits for the device: the training step would stall once per step
+    model = Toy()
+    ema, restored = build_ema(model, 0.999), build_ema(model, 0.999)
+    ema.update_parameters(model)
+    restored.load_state_dict(ema.state_dict())
+    ema.update_parameters(model)
+    restored.update_parameters(model)  # the one read: the restored count
+
+    def read(*args, **kwargs):
+        raise AssertionError("tensor read on the host")
+
+    with monkeypatch.context() as patch:
+        for name in ("__bool__", "__int__", "__float__", "__index__", "item", "tolist"):
+            patch.setattr(torch.Tensor, name, read)
+        for _ in range(2):
+            model.w.data.add_(1.0)
+            ema.update_parameters(model)
+            restored.update_parameters(model)
+    assert int(ema.n_averaged) == int(restored.n_averaged) == 4
+    assert torch.equal(ema.module.w, restored.module.w) and float(ema.module.w[0]) > 0
