@@ -15,7 +15,7 @@ from torch import nn
 
 from ncse_cli.conditioning import Condition, NullCondition
 from ncse_cli.model import ScoreModel
-from ncse_cli.sde.base import expand, randn_like
+from ncse_cli.sde.base import draw, expand, randn_like
 from ncse_cli.stft import peak_normalize
 
 
@@ -26,7 +26,7 @@ def drop_condition(cond: Condition, null: NullCondition, p_uncond: float,
         return cond
     batch = cond.batch_size
     device = (cond.vector if cond.vector is not None else cond.tokens).device
-    drop = torch.rand(batch, generator=generator, device=device) < p_uncond
+    drop = draw(torch.rand, (batch,), generator, dtype=torch.float32, device=device) < p_uncond
     return cond.where(drop, null.like(cond))
 
 
@@ -34,7 +34,8 @@ def dsm_loss(model: ScoreModel, x0: torch.Tensor, y: torch.Tensor, cond: Conditi
              generator: torch.Generator | None = None) -> torch.Tensor:
     """Mean of ``|s(x_t, y, cond, t) std(t) + z|^2`` over a batch of spectrogram pairs."""
     sde = model.sde
-    t = torch.rand(x0.shape[0], generator=generator, device=x0.device) * (sde.T - sde.t_eps) + sde.t_eps
+    u = draw(torch.rand, x0.shape[:1], generator, dtype=torch.float32, device=x0.device)
+    t = u * (sde.T - sde.t_eps) + sde.t_eps
     z = randn_like(x0, generator)
     std = expand(sde.marginal_std(t), x0)
     x_t = sde.marginal_mean(x0, y, t) + std * z

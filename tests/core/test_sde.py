@@ -3,7 +3,10 @@ import math
 import pytest
 import torch
 
+from ncse_cli.conditioning import Condition, ConditionSpec, NullCondition
+from ncse_cli.objective import drop_condition
 from ncse_cli.sde import SDES
+from ncse_cli.sde.base import randn_like
 
 
 @pytest.fixture
@@ -56,3 +59,31 @@ def test_invalid_constants_are_refused():
         cfg(sigma_min=0.5, sigma_max=0.05)
     with pytest.raises(ValueError):
         cfg(t_eps=0.0)
+
+
+def test_noise_is_drawn_on_the_generator_device_and_moved(monkeypatch):
+    """CUDA refuses a CPU generator for a CUDA tensor, and enhancement's per-utterance generators live on the CPU.
+
+    The CPU has no second device, so the check CUDA makes is emulated and ``meta`` stands in for the GPU.
+    """
+    def strict(sample):
+        def checked(*shape, generator=None, device=None, **kwargs):
+            if generator is not None and torch.device(device or "cpu") != generator.device:
+                raise RuntimeError(f"Expected a '{torch.device(device).type}' device type for generator "
+                                   f"but found '{generator.device.type}'")
+            return sample(*shape, generator=generator, device=device, **kwargs)
+        return checked
+
+    monkeypatch.setattr(torch, "randn", strict(torch.randn))
+    monkeypatch.setattr(torch, "rand", strict(torch.rand))
+    x = torch.zeros(2, 1, 3, 4, dtype=torch.complex64, device="meta")
+    gens = [torch.Generator().manual_seed(i) for i in range(2)]
+    for noise in (randn_like(x, gens[0]), randn_like(x, gens)):
+        assert noise.device == x.device and noise.shape == x.shape and noise.dtype == x.dtype
+    cond = Condition(vector=torch.ones(2, 3, device="meta"))
+    dropped = drop_condition(cond, NullCondition(ConditionSpec(vector_dim=3)), 0.5, gens[0])
+    assert dropped.vector.device == cond.vector.device
+    # on the generator's own device the draw is unchanged
+    cpu = randn_like(torch.zeros(2, 3, dtype=torch.complex64), torch.Generator().manual_seed(5))
+    torch.testing.assert_close(cpu, torch.randn(2, 3, dtype=torch.complex64, generator=torch.Generator().manual_seed(5)),
+                               rtol=0, atol=0)
