@@ -48,6 +48,9 @@ class Workspace:
 
     def __init__(self, root: str | os.PathLike | None = None) -> None:
         self.root = Path(root or os.environ.get("NCSE_HOME") or DEFAULT_ROOT)
+        blocker = file_in_the_way(self.root)
+        if blocker is not None:
+            raise WorkspaceError(f"{blocker}: not a folder, so it cannot hold the workspace {self.root}")
 
     @property
     def models_dir(self) -> Path:
@@ -91,6 +94,12 @@ class Workspace:
         if not self.testsets_dir.is_dir():
             return []
         return sorted(d.name for d in self.testsets_dir.iterdir() if (d / "testset.json").is_file())
+
+
+def file_in_the_way(folder: Path) -> Path | None:
+    """``folder`` or its nearest existing parent when that is not a folder (so ``folder`` cannot be made)."""
+    existing = next((p for p in (folder, *folder.parents) if p.exists()), None)
+    return existing if existing is not None and not existing.is_dir() else None
 
 
 def eval_dir(model_dir: Path, testset_id: str, label: str) -> Path:

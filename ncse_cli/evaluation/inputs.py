@@ -15,6 +15,7 @@ from ncse_cli.audio import AudioError
 from ncse_cli.data.manifest import Manifest, read_manifest
 from ncse_cli.errors import NcseError
 from ncse_cli.evaluation.enhance import EnhanceJob
+from ncse_cli.workspace import file_in_the_way
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 MANIFEST_SUFFIX = ".jsonl"
@@ -64,9 +65,9 @@ def resolve_inputs(source: str | os.PathLike, out_dir: str | os.PathLike,
                    noise_ref: str | os.PathLike | None = None) -> EnhanceInputs:
     """Jobs for ``source`` (file, folder or ``.jsonl`` manifest) writing into ``out_dir``."""
     source, out_dir = Path(source), Path(out_dir)
-    existing = next((p for p in (out_dir, *out_dir.parents) if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise InputError(f"{existing}: not a folder, so it cannot hold the outputs (--out {out_dir})")
+    blocker = file_in_the_way(out_dir)
+    if blocker is not None:
+        raise InputError(f"{blocker}: not a folder, so it cannot hold the outputs (--out {out_dir})")
     ref = None if noise_ref is None else Path(noise_ref)
     if ref is not None and not ref.is_file():
         raise AudioError(f"{ref}: no such audio file (--noise-ref)")

@@ -20,7 +20,7 @@ from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, ScoreSummary, now, r
 from ncse_cli.evaluation.testsets import KINDS, TestSet, read_testset
 from ncse_cli.metrics import DEFAULT_METRICS
 from ncse_cli.report.tables import format_summary, format_value, markdown_table, metric_heading
-from ncse_cli.workspace import Workspace
+from ncse_cli.workspace import Workspace, file_in_the_way
 
 NOISY_ROW = "Noisy input"
 
@@ -154,6 +154,6 @@ def check_report_path(out: Path) -> None:
     """Refuse an ``--out`` that is a folder or lies under a file, before anything is built or written."""
     if out.is_dir():
         raise ReportError(f"{out}: is a folder; --out takes the report's file name (e.g. {out / 'report.md'})")
-    existing = next((p for p in out.parents if p.exists()), None)
-    if existing is not None and not existing.is_dir():
-        raise ReportError(f"{existing}: not a folder, so it cannot hold the report (--out {out})")
+    blocker = file_in_the_way(out.parent)
+    if blocker is not None:
+        raise ReportError(f"{blocker}: not a folder, so it cannot hold the report (--out {out})")

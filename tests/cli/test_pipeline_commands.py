@@ -142,3 +142,16 @@ def test_report_prints_and_writes_the_same_markdown(tmp_path):
     text = out.read_text()
     assert text in result.stdout and "| Method | OOD SI-SDR | Notes |" in text
     assert run("report", "--metric", "nope", "--workdir", ws.root).exit_code == 1
+
+
+def test_a_workdir_that_is_a_file_is_one_error_line(workspace, tmp_path):
+    manifest = make_manifest(tmp_path, count=1, seconds=0.5, name="tiny")
+    blocker = tmp_path / "notes.txt"
+    blocker.write_text("not a workspace")
+    for args in (["models", "list"], ["report"],
+                 ["evaluate", "--model", workspace.model_dir("cond"), "--testset", manifest, "--no-progress"]):
+        result = run(*args, "--workdir", blocker / "ws")
+        assert result.exit_code == 1, result.output
+        assert error_lines(result) == [f"error: {blocker}: not a folder, so it cannot hold the workspace "
+                                       f"{blocker / 'ws'}"]
+    assert blocker.read_text() == "not a workspace"
