@@ -55,10 +55,13 @@ def manifest_jobs(manifest: Manifest, out_dir: Path, noise_ref: Path | None = No
     return jobs
 
 
-def folder_audio(folder: Path) -> list[Path]:
-    """Audio files under ``folder`` (recursively, hidden files skipped), sorted."""
+def folder_audio(folder: Path, exclude: Path | None = None) -> list[Path]:
+    """Audio files under ``folder`` (recursively, hidden files skipped), sorted; none from under ``exclude``
+    (an output folder inside the input folder, whose files must not become inputs of a re-run)."""
+    skip = None if exclude is None else exclude.resolve()
     return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
-                  and not any(part.startswith(".") for part in p.relative_to(folder).parts))
+                  and not any(part.startswith(".") for part in p.relative_to(folder).parts)
+                  and (skip is None or not p.resolve().is_relative_to(skip)))
 
 
 def resolve_inputs(source: str | os.PathLike, out_dir: str | os.PathLike,
@@ -76,7 +79,7 @@ def resolve_inputs(source: str | os.PathLike, out_dir: str | os.PathLike,
     elif source.is_file():
         inputs = EnhanceInputs([EnhanceJob(source.stem, source, out_dir / f"{source.stem}.wav", ref)], "file")
     elif source.is_dir():
-        files = folder_audio(source)
+        files = folder_audio(source, exclude=out_dir)
         if not files:
             raise InputError(f"{source}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder")
         jobs = [EnhanceJob(p.relative_to(source).with_suffix("").as_posix(), p,

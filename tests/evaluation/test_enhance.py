@@ -48,6 +48,16 @@ def test_folder_input_mirrors_its_tree(model, tmp_path):
         "a.wav", "sub/b.wav", "sub/deeper/c.wav"]
 
 
+def test_an_output_folder_inside_the_input_folder_is_not_read_back(model, tmp_path):
+    write_wav(tmp_path / "in" / "a.wav", speech(0.5), 16000)
+    for _ in range(2):
+        inputs = resolve_inputs(tmp_path / "in", tmp_path / "in" / "enhanced")
+        assert [j.id for j in inputs.jobs] == ["a"]
+        enhance_files(model, inputs.jobs, FAST)
+    assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.wav")) == [
+        "in/a.wav", "in/enhanced/a.wav"]
+
+
 def test_manifest_rows_use_their_own_references_and_noise_ref_overrides(model, testset, tmp_path):
     inputs = resolve_inputs(testset, tmp_path / "rows")
     assert inputs.kind == "manifest" and inputs.without_reference == 0
