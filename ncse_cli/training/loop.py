@@ -77,27 +77,44 @@ def train_step(session: Session, stream: Iterator[dict]) -> tuple[torch.Tensor, 
             session.optimizer.step()
             session.optimizer.zero_grad(set_to_none=True)
         losses.append(loss.detach())
-    if not (torch.isfinite(norm) or acc.optimizer_step_was_skipped):
-        raise TrainingError(f"the gradient became {float(norm)} at step {session.step + 1}; "
-                            f"lower --lr or train.grad_clip, or use --mixed-precision no")
     session.ema.update_parameters(session.model)
     return torch.stack(losses).mean(), norm.detach()
 
 
 class Window:
-    """Running sums of loss and gradient norm between two log rows."""
+    """Running sums of loss and gradient norm between two log rows, and the first non-finite gradient norm.
+
+    All stay on the device: reading one back every step would make the host wait for the device every step.
+    """
 
     def __init__(self) -> None:
-        self.loss, self.norm, self.count = 0.0, 0.0, 0
+        self.loss, self.count, self.norm, self.norms = 0.0, 0, 0.0, 0
+        self.bad_step, self.bad_norm = None, None  # device tensors once a gradient was added
 
-    def add(self, loss: torch.Tensor, norm: torch.Tensor) -> None:
-        self.loss, self.norm, self.count = self.loss + loss, self.norm + norm, self.count + 1
+    def add(self, loss: torch.Tensor, norm: torch.Tensor, step: int, skipped: bool = False) -> None:
+        """Add a step's loss and gradient norm; the norm of a step that fp16 loss scaling ``skipped`` (it
+        overflowed, as expected now and then) is left out."""
+        self.loss, self.count = self.loss + loss, self.count + 1
+        if skipped:
+            return
+        self.norm, self.norms = self.norm + norm, self.norms + 1
+        if self.bad_step is None:
+            self.bad_step, self.bad_norm = torch.zeros_like(norm, dtype=torch.long), torch.zeros_like(norm)
+        first = ~torch.isfinite(norm) & (self.bad_step == 0)
+        self.bad_step = torch.where(first, step, self.bad_step)
+        self.bad_norm = torch.where(first, norm, self.bad_norm)
+
+    def check(self) -> None:
+        """Raise when a gradient norm was not finite (its weights are not to be logged, validated or saved)."""
+        if self.bad_step is not None and (step := int(self.bad_step)):
+            raise TrainingError(f"the gradient became {float(self.bad_norm)} at step {step}; "
+                                f"lower --lr or train.grad_clip, or use --mixed-precision no")
 
     def flush(self, session: Session) -> dict[str, float]:
         """Loss averaged over the window and the processes, mean gradient norm, current learning rate."""
         loss = session.accelerator.reduce(torch.as_tensor(self.loss / self.count, device=session.accelerator.device),
                                           "mean")
-        values = {"loss": float(loss), "grad_norm": float(self.norm / self.count),
+        values = {"loss": float(loss), "grad_norm": float(self.norm / self.norms) if self.norms else math.nan,
                   "lr": session.optimizer.param_groups[0]["lr"]}
         self.__init__()
         return values
@@ -106,17 +123,22 @@ class Window:
 def after_step(session: Session, window: Window, metrics: MetricsLog | None, start: float,
                stopping: bool = False) -> dict[str, float]:
     """Log, validate and checkpoint when their intervals (or the last step, or a stop request) say so."""
-    train, acc = session.cfg.train, session.accelerator
-    last = session.step == train.steps
-    row = window.flush(session) if session.step % train.log_every == 0 or last or stopping else {}
-    if session.step % train.val_every == 0 or last:
+    train, acc, step = session.cfg.train, session.accelerator, session.step
+    last = step == train.steps
+    logs, validates = step % train.log_every == 0 or last or stopping, step % train.val_every == 0 or last
+    saves = step % train.save_every == 0 or last or stopping
+    if not (logs or validates or saves):
+        return {}
+    window.check()
+    row = window.flush(session) if logs else {}
+    if validates:
         row.update(validate(session.ema.module, session.val_set, session.cfg) if session.is_main else {})
         acc.wait_for_everyone()
     session.seconds = time.perf_counter() - start
     if row and metrics is not None:
-        metrics.write(session.step, {**row, "seconds": session.seconds})
-        acc.log(row, step=session.step)
-    if session.step % train.save_every == 0 or last or stopping:
+        metrics.write(step, {**row, "seconds": session.seconds})
+        acc.log(row, step=step)
+    if saves:
         save(session)
     return row
 
@@ -131,7 +153,7 @@ def run(session: Session, progress: bool = True) -> None:
         while session.step < train.steps:
             loss, norm = train_step(session, stream)
             session.step += 1
-            window.add(loss, norm)
+            window.add(loss, norm, session.step, acc.optimizer_step_was_skipped)
             row = after_step(session, window, metrics, start, stop.requested)
             bar.advance(session.step, row.get("loss"))
             if stop.requested and session.step < train.steps:

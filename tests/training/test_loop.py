@@ -167,3 +167,36 @@ def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tiny_cfg, tmp_path, monke
     assert [s for s, _ in list_checkpoints(run_dir)] == [1]
     assert [r["step"] for r in read_train_log(run_dir / "train_log.csv")] == [1]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
+
+
+def test_the_window_finds_the_first_non_finite_gradient_without_reading_back_every_step(monkeypatch):
+    window = loop.Window()
+
+    def read(*args, **kwargs):
+        raise AssertionError("tensor read on the host")
+
+    with monkeypatch.context() as patch:  # on a GPU each read would stall the step
+        for name in ("__bool__", "__int__", "__float__", "__index__", "item", "tolist"):
+            patch.setattr(torch.Tensor, name, read)
+        for step, norm, skipped in [(1, 2.0, False), (2, math.inf, True), (3, 4.0, False), (4, math.nan, False),
+                                    (5, math.inf, False)]:
+            window.add(torch.tensor(1.0), torch.tensor(norm), step, skipped)
+    assert window.count == 5 and window.norms == 4  # the norm of the step fp16 loss scaling skipped is left out
+    with pytest.raises(TrainingError, match="the gradient became nan at step 4; lower --lr"):
+        window.check()
+    window = loop.Window()
+    window.add(torch.tensor(1.0), torch.tensor(2.0), 1)
+    window.check()
+
+
+def test_a_non_finite_gradient_stops_the_run_before_it_is_logged_or_saved(tiny_cfg, tmp_path, monkeypatch):
+    real_step = loop.train_step
+
+    def nan_at_step_one(session, stream):
+        loss, norm = real_step(session, stream)
+        return loss, torch.full_like(norm, math.nan) if session.step == 0 else norm
+
+    monkeypatch.setattr(loop, "train_step", nan_at_step_one)
+    with pytest.raises(TrainingError, match="the gradient became nan at step 1"):
+        train(with_train(tiny_cfg, log_every=2), tmp_path, "m", progress=False)
+    assert not (tmp_path / "models" / "m").exists()  # no checkpoint, so nothing is left
