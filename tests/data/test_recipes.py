@@ -88,6 +88,14 @@ def test_rerun_is_a_noop_and_a_changed_configuration_is_refused(demo_dir):
         prepare_demo(demo_dir, seed=5, config=SMALL)
 
 
+@pytest.mark.parametrize("out", ["file.txt", "file.txt/sub"])
+def test_an_out_folder_that_is_a_file_is_a_prepare_error(tmp_path, out):
+    (tmp_path / "file.txt").write_text("kept")
+    with pytest.raises(PrepareError, match="file.txt.*cannot create the output folder"):
+        prepare_demo(tmp_path / out, seed=0, config=SMALL)
+    assert (tmp_path / "file.txt").read_text() == "kept"
+
+
 def test_overwrite_rebuilds_without_leftovers(tmp_path):
     prepare_demo(tmp_path, seed=0, config=SMALL)
     smaller = DemoConfig(num_train=2, num_valid=1, num_test=1, seconds=1.0, ref_seconds=0.25)

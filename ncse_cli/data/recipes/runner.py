@@ -182,7 +182,10 @@ def run_recipe(recipe: str, out_dir: Path, config: dict, jobs: list[Job], make_r
                workers: int = 1, progress: ProgressFn | None = None, overwrite: bool = False) -> PrepareResult:
     """Make every job's row (reusing finished ones), write one manifest per name in job order, and summarise."""
     start = time.perf_counter()
-    out_dir.mkdir(parents=True, exist_ok=True)
+    try:
+        out_dir.mkdir(parents=True, exist_ok=True)
+    except OSError as err:  # the folder or one of its parents is a file, or no permission
+        raise PrepareError(f"{out_dir}: cannot create the output folder ({err.strerror})") from None
     names = list(dict.fromkeys(job.manifest for job in jobs))
     state = PrepareState(out_dir, recipe)
     stored = state.check(config, overwrite)
