@@ -19,6 +19,7 @@ included, from ``model.safetensors``. So building an encoder never requires the 
 
 from __future__ import annotations
 
+import contextlib
 import importlib
 import importlib.util
 import logging
@@ -361,8 +362,18 @@ class PretrainedEncoder(NoiseEncoder):
     def run_tower(self, ref: torch.Tensor, lengths: torch.Tensor) -> torch.Tensor:
         """Resample, fit the window and run the tower (without autograd when frozen)."""
         rate = self.tower.sample_rate
-        wave = resample_tensor(ref.to(self.projection[0].weight.dtype), self.model_rate, rate)
-        wave = fit_window(wave, resampled_lengths(lengths, self.model_rate, rate).clamp_max(wave.shape[-1]),
-                          self.tower.window)
-        with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
-            return self.tower(wave)
+        with _no_float16(ref.device.type):
+            wave = resample_tensor(ref.to(self.projection[0].weight.dtype), self.model_rate, rate)
+            wave = fit_window(wave, resampled_lengths(lengths, self.model_rate, rate).clamp_max(wave.shape[-1]),
+                              self.tower.window)
+            with torch.set_grad_enabled(torch.is_grad_enabled() and not self.frozen):
+                return self.tower(wave)
+
+
+def _no_float16(device_type: str) -> contextlib.AbstractContextManager:
+    """Autocast off where it would run in float16 (resampling and tower): both towers' torchlibrosa log-mel front
+    ends then flush quiet and zero-padded (:func:`fit_window`) bins to 0, and their floor of 1e-10 is 0 in float16
+    as well, so ``log10`` gives -inf and the embedding NaN. bfloat16 has float32's range and stays on."""
+    if torch.is_autocast_enabled(device_type) and torch.get_autocast_dtype(device_type) == torch.float16:
+        return torch.autocast(device_type, enabled=False)
+    return contextlib.nullcontext()

@@ -90,6 +90,22 @@ def test_frozen_tower_runs_once_per_distinct_reference_and_is_deterministic(case
     assert not enc.tower.training  # frozen: eval even inside a module in train mode
 
 
+
+def test_float16_autocast_gives_finite_embeddings(case):
+    """In float16 the towers' log-mel front ends turn silent (zero-padded) bins into -inf and the embedding into
+    NaN; the tower runs outside float16 autocast and matches its float32 embedding."""
+    make_config, (path, _) = case
+    enc = _encoder(make_config(path)).eval()
+    ref = torch.randn(2, 4000, generator=torch.Generator().manual_seed(0)) * 0.1
+    lengths = torch.tensor([4000, 2500])  # the window holds whole repeats of a reference, then zeros
+    with torch.no_grad():
+        full = enc(ref, lengths).vector
+        with torch.autocast("cpu", dtype=torch.float16):
+            half = enc(ref, lengths).vector
+    assert torch.isfinite(half).all()
+    torch.testing.assert_close(half.float(), full, rtol=0.01, atol=0.01)
+
+
 @pytest.mark.slow
 def test_frozen_training_step_guided_enhancement_and_reload(case, tmp_path):
     make_config, (path, _) = case
