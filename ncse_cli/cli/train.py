@@ -44,7 +44,8 @@ def train_command(
                                                       show_default=False)] = None,
     steps: Annotated[Optional[int], typer.Option(help="Optimizer steps in total (with --resume: extends the run).",
                                                  show_default=False)] = None,
-    batch_size: Annotated[Optional[int], typer.Option(help="Examples per process and step.",
+    batch_size: Annotated[Optional[int], typer.Option(help="Examples per process and micro-batch (a step takes "
+                                                           "batch size x processes x train.grad_accum).",
                                                       show_default=False)] = None,
     lr: Annotated[Optional[float], typer.Option(help="Adam learning rate.", show_default=False)] = None,
     crop_frames: Annotated[Optional[int], typer.Option(help="Random training crops, in STFT frames.",
