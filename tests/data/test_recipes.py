@@ -263,3 +263,14 @@ def test_nonstationary_uses_real_backgrounds_and_esc50_events(trees, tmp_path):
         assert {e["category"] for e in row.extra["events"]} <= {"dog", "door_wood_knock"}
     with pytest.raises(ConfigError, match="unknown kinds"):
         prepare_nonstationary(trees["clean"], tmp_path / "x", kinds=["wobble"])
+
+
+@pytest.mark.parametrize("options,expected", [({"snrs": (float("nan"),)}, "snrs must be finite"),
+                                              ({"snrs": (0.0, float("inf"))}, "snrs must be finite"),
+                                              ({"sample_rate": 0}, "sample_rate must be positive")])
+def test_impossible_mixing_options_are_refused_before_anything_is_written(tmp_path, options, expected):
+    with pytest.raises(ConfigError, match=expected):
+        prepare_nonstationary(tmp_path / "clean", tmp_path / "out", **options)
+    with pytest.raises(ConfigError, match="seconds must exceed 0.5, got nan"):
+        prepare_demo(tmp_path / "out", seed=0, config=DemoConfig(seconds=float("nan")))
+    assert not (tmp_path / "out").exists()

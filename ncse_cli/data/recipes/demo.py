@@ -46,12 +46,12 @@ class DemoConfig:
             raise ConfigError("demo: every split needs at least one utterance")
         if self.num_talkers < 4:
             raise ConfigError("demo: num_talkers must be at least 4 (train, valid and two test talkers)")
-        if self.seconds <= 0.5:
+        if not self.seconds > 0.5:  # NaN too
             raise ConfigError(f"demo: seconds must exceed 0.5, got {self.seconds}")
         if self.snr_range[0] > self.snr_range[1]:
             raise ConfigError(f"demo: snr_range must be (low, high), got {self.snr_range}")
         check_mixing_options("demo", ref_seconds=self.ref_seconds, snr_method=self.snr_method,
-                             snrs=self.test_snrs)
+                             sample_rate=self.sample_rate, snrs=self.test_snrs)
         unknown = sorted(set(self.noise_kinds) - set(SYNTH_NOISES.names()))
         if unknown or not self.noise_kinds:
             raise ConfigError(f"demo: unknown noise kinds {unknown}; known: {', '.join(SYNTH_NOISES.names())}")

@@ -30,12 +30,14 @@ def mixed_row(out_dir: Path, manifest: str, key: str, *, clean: np.ndarray, nois
                      sample_rate=sample_rate, num_samples=len(mix.noisy), extra={**details, **extra})
 
 
-def check_mixing_options(recipe: str, *, ref_seconds: float, snr_method: str,
+def check_mixing_options(recipe: str, *, ref_seconds: float, snr_method: str, sample_rate: int,
                          snrs: tuple[float, ...] | None = None) -> None:
     """Validate the options every mixing recipe shares; errors name the recipe and the option."""
     if not 0 < ref_seconds <= 10:
         raise ConfigError(f"{recipe}: ref_seconds must be in (0, 10], got {ref_seconds}")
     if snr_method not in SNR_METHODS:
         raise ConfigError(f"{recipe}: snr_method must be one of {', '.join(SNR_METHODS)}, got {snr_method!r}")
-    if snrs is not None and (not snrs or len(set(snrs)) != len(snrs)):
-        raise ConfigError(f"{recipe}: snrs must be distinct and non-empty, got {list(snrs)}")
+    if not sample_rate > 0:
+        raise ConfigError(f"{recipe}: sample_rate must be positive, got {sample_rate}")
+    if snrs is not None and (not snrs or len(set(snrs)) != len(snrs) or not np.all(np.isfinite(snrs))):
+        raise ConfigError(f"{recipe}: snrs must be finite, distinct and non-empty, got {list(snrs)}")

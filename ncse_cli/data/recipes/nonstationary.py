@@ -54,7 +54,7 @@ class NonstationaryConfig:
             raise ConfigError(f"nonstationary: unknown kinds {unknown}; known: "
                               f"{', '.join(NONSTATIONARY_KINDS.names())}")
         check_mixing_options("nonstationary", ref_seconds=self.ref_seconds, snr_method=self.snr_method,
-                             snrs=self.snrs)
+                             sample_rate=self.sample_rate, snrs=self.snrs)
 
 
 @dataclass(frozen=True)

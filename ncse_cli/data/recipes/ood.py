@@ -46,7 +46,8 @@ class OodConfig:
     def __post_init__(self) -> None:
         if self.esc50 is None and self.urbansound is None:
             raise ConfigError("ood: give at least one noise corpus (esc50 or urbansound)")
-        check_mixing_options("ood", ref_seconds=self.ref_seconds, snr_method=self.snr_method, snrs=self.snrs)
+        check_mixing_options("ood", ref_seconds=self.ref_seconds, snr_method=self.snr_method,
+                             sample_rate=self.sample_rate, snrs=self.snrs)
         if self.max_utterances is not None and self.max_utterances < 1:
             raise ConfigError("ood: max_utterances must be at least 1")
 

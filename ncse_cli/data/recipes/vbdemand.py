@@ -59,7 +59,8 @@ class VBDemandConfig:
     def __post_init__(self) -> None:
         if self.ref_source not in REF_SOURCES:
             raise ConfigError(f"vbdemand: ref_source must be one of {', '.join(REF_SOURCES)}, got {self.ref_source!r}")
-        check_mixing_options("vbdemand", ref_seconds=self.ref_seconds, snr_method=self.snr_method)
+        check_mixing_options("vbdemand", ref_seconds=self.ref_seconds, snr_method=self.snr_method,
+                             sample_rate=self.sample_rate)
 
 
 @dataclass(frozen=True)
