@@ -14,19 +14,19 @@ from pathlib import Path
 from typing import Sequence
 
 from ncse_cli.catalog import ModelDetails, ModelInfo, show_model as _show_model, list_models as _list_models
-from ncse_cli.checkpoint import load_model
+from ncse_cli.checkpoint import WEIGHTS_FILE, load_model
 from ncse_cli.config import atomic_write_text
 from ncse_cli.demo import DemoOptions, DemoResult, run_demo
 from ncse_cli.evaluation import (EnhanceReport, EnhanceSettings, EvaluateOptions, ScoreSummary, enhance_files,
                                  model_sampler, resolve_inputs)
-from ncse_cli.evaluation.enhance import check_inputs, pending_inputs
+from ncse_cli.evaluation.enhance import check_inputs, check_output_settings, pending_inputs
 from ncse_cli.evaluation import evaluate as _evaluate
 from ncse_cli.evaluation.run import TaskProgress
 from ncse_cli.metrics import DEFAULT_METRICS
 from ncse_cli.report import Report, build_report, check_report_path
 from ncse_cli.training import RunConfig, RunSummary, summarize_run
 from ncse_cli.training import train as _train
-from ncse_cli.workspace import Workspace
+from ncse_cli.workspace import Workspace, file_sha256
 
 log = logging.getLogger("ncse")
 
@@ -63,6 +63,9 @@ def enhance(model: str, source: PathLike, out_dir: PathLike, *, noise_ref: PathL
     check_inputs(*pending_inputs(inputs.jobs), loaded)
     _reference_notice(loaded.conditional, inputs.without_reference, len(inputs.jobs), noise_ref is not None)
     settings = EnhanceSettings(cfg_scale, model_sampler(directory, steps), seed, batch_size)
+    check_output_settings(Path(out_dir), {"model_sha256": file_sha256(directory / WEIGHTS_FILE),
+                                          **settings.to_dict(),
+                                          "noise_ref": None if noise_ref is None else str(Path(noise_ref).resolve())})
     task = progress("enhance") if progress else None
     report = enhance_files(loaded, inputs.jobs, settings, task)
     return EnhanceOutcome(directory.name, inputs.kind, Path(out_dir), report)

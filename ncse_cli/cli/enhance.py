@@ -21,7 +21,8 @@ def enhance_command(
     input: Annotated[Path, typer.Option("--input", "-i", help="A noisy audio file, a folder of them (searched "
                                         "recursively), or a JSONL manifest.", show_default=False)],
     out: Annotated[Path, typer.Option("--out", "-o", help="Output folder: one WAV per input, at the input's sample "
-                                      "rate and length; existing outputs are kept, so a re-run continues.",
+                                      "rate and length; existing outputs are kept, so a re-run continues (with "
+                                      "another model or settings it is refused).",
                                       show_default=False)],
     noise_ref: Annotated[Optional[Path], typer.Option(help="Noise-only reference for every input (replaces a "
                                                       "manifest's references). Without any reference the model "

@@ -26,6 +26,7 @@ from ncse_cli.config import to_dict
 from ncse_cli.data.seeding import child_seed, item_rng
 from ncse_cli.enhancement import enhance
 from ncse_cli.errors import NcseError
+from ncse_cli.evaluation.results import read_json, write_json
 from ncse_cli.model import ScoreModel
 from ncse_cli.sampling.pc import PCConfig
 
@@ -33,6 +34,9 @@ log = logging.getLogger("ncse")
 
 #: ``progress(done, total)`` after each utterance.
 ProgressFn = Callable[[int, int], None]
+
+#: What the outputs of ``ncse enhance`` in a folder were made with (hidden, so never read back as audio).
+OUTPUT_SETTINGS_FILE = ".ncse-enhance.json"
 
 
 class EnhanceError(NcseError, ValueError):
@@ -162,6 +166,18 @@ def pending_inputs(jobs: Sequence[EnhanceJob]) -> tuple[list[Path], list[Path]]:
     """Noisy files and references of the jobs whose output does not exist yet."""
     pending = [job for job in jobs if not job.out.is_file()]
     return [job.noisy for job in pending], [job.noise_ref for job in pending if job.noise_ref is not None]
+
+
+def check_output_settings(out_dir: Path, expected: dict[str, Any]) -> None:
+    """Record in ``out_dir`` what its outputs depend on (:data:`OUTPUT_SETTINGS_FILE`). Existing outputs are kept,
+    so a re-run with another model or other settings would silently mix two kinds of output: refuse it."""
+    path = out_dir / OUTPUT_SETTINGS_FILE
+    found = read_json(path)
+    if found is not None and found != expected:
+        changed = ", ".join(sorted(k for k in {*expected, *found} if found.get(k) != expected.get(k)))
+        raise EnhanceError(f"{out_dir}: holds outputs made with other {changed}; choose another --out (or empty it)")
+    if found is None:
+        write_json(path, expected)
 
 
 def enhance_files(model: ScoreModel, jobs: Sequence[EnhanceJob], settings: EnhanceSettings,

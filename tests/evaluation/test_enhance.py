@@ -92,6 +92,16 @@ def test_existing_outputs_are_kept_so_an_interrupted_run_continues(model, testse
     np.testing.assert_array_equal(read_wav(out / "tiny_test_001.wav"), reference["tiny_test_001.wav"])
 
 
+def test_a_rerun_with_other_settings_is_refused_instead_of_keeping_other_outputs(model_dir, testset, tmp_path):
+    out = tmp_path / "out"
+    api.enhance(str(model_dir), testset, out, steps=1)
+    (out / "tiny_test_001.wav").unlink()  # as if the first run had stopped before it
+    with pytest.raises(EnhanceError, match="other cfg_scale, sampler; choose another --out"):
+        api.enhance(str(model_dir), testset, out, steps=2, cfg_scale=3.0)
+    assert not (out / "tiny_test_001.wav").exists()
+    assert api.enhance(str(model_dir), testset, out, steps=1).report.written == 1
+
+
 def test_results_do_not_depend_on_batching_or_order(model, testset, tmp_path):
     single = run(model, testset, tmp_path / "single")
     batched = run(model, testset, tmp_path / "batched", settings=EnhanceSettings(sampler=PCConfig(steps=2),
