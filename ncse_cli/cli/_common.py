@@ -38,9 +38,29 @@ def user_errors(func: F) -> F:
     return wrapper  # type: ignore[return-value]
 
 
+class WarnOnce(logging.Filter):
+    """Drop a warning already shown: a file is read more than once (checked up front, then enhanced, then
+    scored), and each read would repeat its notice ('2 channels mixed down to mono')."""
+
+    def __init__(self) -> None:
+        super().__init__()
+        self.seen: set[str] = set()
+
+    def filter(self, record: logging.LogRecord) -> bool:
+        if record.levelno != logging.WARNING:
+            return True
+        message = record.getMessage()
+        if message in self.seen:
+            return False
+        self.seen.add(message)
+        return True
+
+
 def setup_logging(verbose: bool = False) -> None:
     """Route the library's ``ncse`` logger (notices such as 'stereo mixed down') to stderr through rich."""
     logger = logging.getLogger("ncse")
-    logger.handlers[:] = [RichHandler(console=err_console, show_time=False, show_path=False, markup=False)]
+    handler = RichHandler(console=err_console, show_time=False, show_path=False, markup=False)
+    handler.addFilter(WarnOnce())
+    logger.handlers[:] = [handler]
     logger.setLevel(logging.DEBUG if verbose else logging.INFO)
     logger.propagate = False
