@@ -73,11 +73,17 @@ class ScoreModel(nn.Module):
                keys: Sequence[str] | None = None) -> Condition:
         """Encode a (peak-normalised) reference batch ``[B, R]``; the empty condition without encoder or reference.
 
-        ``keys`` name each exact reference so that a frozen pre-trained encoder can cache its embeddings.
+        ``keys`` name each exact reference so that a frozen pre-trained encoder can cache its embeddings. A row
+        with no valid sample (``lengths`` 0: a training item without reference) gets the null condition, as
+        enhancement without a reference does; the encoder never sees an empty reference.
         """
         if ref is None or not self.conditional:
             return Condition()
-        return self.encoder(ref, lengths, keys)
+        if lengths is None:
+            return self.encoder(ref, None, keys)
+        absent = lengths.to(ref.device) < 1
+        cond = self.encoder(ref, torch.where(absent, ref.shape[-1], lengths.to(ref.device)), keys)
+        return cond.where(absent, self.null.like(cond))
 
     def parameter_groups(self, lr: float) -> list[dict]:
         """Optimizer groups: everything trainable at ``lr``, except what the encoder groups itself

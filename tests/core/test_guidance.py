@@ -156,3 +156,21 @@ def test_conditional_model_without_reference_uses_the_null_condition(null):
     without = run(None, 3.0)
     assert without.guidance == "unconditional" and without.network_evaluations == 4
     torch.testing.assert_close(without.waveform, run(ref[0], 0.0).waveform, rtol=1e-5, atol=1e-6)
+
+
+@pytest.mark.parametrize("encoder", ["cnn", {"name": "sequence", "channels": [8, 16, 16, 32], "dim": 32}])
+def test_rows_without_reference_get_the_null_condition(encoder):
+    """A dataset item without reference has ``noise_ref_length`` 0: its condition is the null one (not the
+    encoding of silence); the other rows are encoded as on their own."""
+    model = tiny_model(encoder=encoder, null="learned")
+    _trained_null(model)
+    _, _, ref = tone_mixture(batch=2)
+    ref[1] = 0
+    with torch.no_grad():
+        cond = model.encode(ref, torch.tensor([4000, 0]))
+        alone = model.encode(ref[:1], torch.tensor([4000]))
+        null = model.null_condition(alone)
+    for name in ("vector", "tokens"):
+        if getattr(alone, name) is not None:
+            torch.testing.assert_close(getattr(cond, name)[:1], getattr(alone, name), rtol=1e-5, atol=1e-6)
+            torch.testing.assert_close(getattr(cond, name)[1:], getattr(null, name), rtol=0, atol=0)

@@ -106,6 +106,22 @@ def test_float16_autocast_gives_finite_embeddings(case):
     torch.testing.assert_close(half.float(), full, rtol=0.01, atol=0.01)
 
 
+
+def test_item_without_reference_trains_on_the_null_condition(case):
+    """``noise_ref_length`` 0 (a manifest row without reference) is the null condition; the tower, which refuses
+    empty references, only sees the real ones."""
+    make_config, (path, _) = case
+    model = tiny_pretrained_model(make_config(path))
+    clean, noisy, ref = tone_mixture(num_samples=3000, batch=2)
+    ref[1] = 0
+    lengths = torch.tensor([4000, 0])
+    with torch.no_grad():
+        cond = model.encode(ref, lengths, ["a.wav:0", ""])
+    torch.testing.assert_close(cond.vector[1:], model.null_condition(cond).vector[1:], rtol=0, atol=0)
+    DenoisingScoreMatching(model)(clean, noisy, ref, lengths, ["a.wav:0", ""],
+                                  generator=torch.Generator().manual_seed(0)).backward()
+
+
 @pytest.mark.slow
 def test_frozen_training_step_guided_enhancement_and_reload(case, tmp_path):
     make_config, (path, _) = case
