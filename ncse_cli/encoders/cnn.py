@@ -3,6 +3,11 @@
 Four stride-2 convolution blocks on the reference's compressed complex spectrogram (real and imaginary parts as
 two channels), average pooling over the valid time frames, adaptive pooling of the frequency axis to a few bins,
 and two linear layers to the condition vector z_r.
+
+Each reference is encoded at its own valid length: the batch is grouped by length and each group runs through the
+trunk cropped to it (one call when all references are equally long). Zero padding would otherwise enter the
+GroupNorm statistics and the convolutions, and a reference's vector would depend on how much padding its batch
+needed (padded in training, unpadded in evaluation).
 """
 
 from __future__ import annotations
@@ -31,7 +36,6 @@ class SpectrogramCNN(nn.Module):
     def __init__(self, channels: tuple[int, ...], ctx: EncoderContext) -> None:
         super().__init__()
         self.spectrogram = Spectrogram(ctx.stft)
-        self.hop = ctx.stft.hop_length
         ins = (2,) + tuple(channels[:-1])
         self.blocks = nn.Sequential(*(conv_block(cin, cout) for cin, cout in zip(ins, channels)))
 
@@ -42,14 +46,20 @@ class SpectrogramCNN(nn.Module):
         spec = self.spectrogram(ref)  # [B, 1, F, T] complex
         return self.blocks(torch.cat([spec.real, spec.imag], dim=1))
 
-    def frame_mask(self, lengths: torch.Tensor | None, batch: int, frames: int, device) -> torch.Tensor:
-        """``[B, T']`` true where an output frame sees at least one valid input frame."""
-        if lengths is None:
-            return torch.ones(batch, frames, dtype=torch.bool, device=device)
-        valid = lengths.to(device) // self.hop + 1
-        for _ in self.blocks:
-            valid = (valid + 1) // 2  # stride 2, padding 1, kernel 3: ceil(n / 2)
-        return torch.arange(frames, device=device)[None, :] < valid[:, None]
+    @property
+    def min_samples(self) -> int:
+        """The shortest input the centred (reflect-padded) STFT takes."""
+        return self.spectrogram.cfg.n_fft // 2 + 1
+
+
+def length_groups(ref: torch.Tensor, lengths: torch.Tensor | None,
+                  min_length: int = 1) -> list[tuple[torch.Tensor, int]]:
+    """Rows of the batch grouped by valid length (at least ``min_length``): ``[(row indices, length), ...]``."""
+    rows = torch.arange(ref.shape[0], device=ref.device)
+    if lengths is None:
+        return [(rows, ref.shape[-1])]
+    lengths = lengths.to(ref.device).clamp(min(min_length, ref.shape[-1]), ref.shape[-1])
+    return [(rows[lengths == n], int(n)) for n in torch.unique(lengths)]
 
 
 @ENCODERS.register("cnn")
@@ -72,9 +82,14 @@ class CNNEncoder(NoiseEncoder):
 
     def forward(self, ref: torch.Tensor, lengths: torch.Tensor | None = None,
                 keys: Sequence[str] | None = None) -> Condition:
-        h = self.trunk(ref, lengths)  # [B, C, F', T']
-        b, c, f, t = h.shape
-        mask = self.trunk.frame_mask(lengths, b, t, h.device).to(h.dtype)
-        pooled = (h * mask[:, None, None, :]).sum(-1) / mask.sum(-1).clamp_min(1)[:, None, None]  # [B, C, F']
-        pooled = F.adaptive_avg_pool1d(pooled, self.cfg.freq_pool).flatten(1)
+        lengths = None if lengths is None else lengths.to(ref.device)
+        groups = length_groups(ref, lengths, self.trunk.min_samples)
+        # a reference shorter than the STFT's minimum is cropped to it; the trunk zeroes what lies past its length
+        pooled = torch.cat([self._pool(self.trunk(ref[rows, :n], None if lengths is None else lengths[rows]))
+                            for rows, n in groups])
+        pooled = pooled[torch.argsort(torch.cat([rows for rows, _ in groups]))]  # back to batch order
         return Condition(vector=self.head(pooled))
+
+    def _pool(self, h: torch.Tensor) -> torch.Tensor:
+        """Trunk features ``[b, C, F', T']`` -> time mean, frequency pooled to ``freq_pool``: ``[b, C * freq_pool]``."""
+        return F.adaptive_avg_pool1d(h.mean(-1), self.cfg.freq_pool).flatten(1)

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from ncse_cli.conditioning import Condition, ConditionSpec
 from ncse_cli.encoders.base import ENCODERS, EncoderContext
 from ncse_cli.encoders.clap import CLAP_WEIGHTS, FIXED_PREFIXES, CLAPAudioTower, CLAPEncoder, read_model_config
-from ncse_cli.encoders.cnn import CNNEncoder
+from ncse_cli.encoders.cnn import CNNEncoder, length_groups
 from ncse_cli.encoders.pretrained import PretrainedEncoder, resampled_lengths
 
 log = logging.getLogger("ncse")
@@ -72,7 +72,7 @@ class SequenceEncoder(CNNEncoder):
     def forward(self, ref: torch.Tensor, lengths: torch.Tensor | None = None,
                 keys: Sequence[str] | None = None) -> Condition:
         """``ref [B, R]`` -> ``tokens [B, num_tokens, dim]``, an all-true ``mask`` and, if configured, ``vector``."""
-        groups = _length_groups(ref, lengths)
+        groups = length_groups(ref, lengths)
         grid = torch.cat([self._grid(ref[rows, :length]) for rows, length in groups])
         grid = grid[torch.argsort(torch.cat([rows for rows, _ in groups]))]  # back to batch order
         tokens = self.head(grid.flatten(2))
@@ -89,15 +89,6 @@ class SequenceEncoder(CNNEncoder):
                         "neighbouring tokens repeat; longer references resolve more of how the noise changes",
                         ref.shape[-1], h.shape[-1], self.cfg.num_tokens)
         return F.adaptive_avg_pool2d(h, (self.cfg.freq_pool, self.cfg.num_tokens)).permute(0, 3, 1, 2)
-
-
-def _length_groups(ref: torch.Tensor, lengths: torch.Tensor | None) -> list[tuple[torch.Tensor, int]]:
-    """Rows of the batch grouped by valid length: ``[(row indices, length), ...]``."""
-    rows = torch.arange(ref.shape[0], device=ref.device)
-    if lengths is None:
-        return [(rows, ref.shape[-1])]
-    lengths = lengths.to(ref.device).clamp(1, ref.shape[-1])
-    return [(rows[lengths == n], int(n)) for n in torch.unique(lengths)]
 
 
 def pool_valid_frames(frames: torch.Tensor, valid: torch.Tensor, tokens: int) -> torch.Tensor:

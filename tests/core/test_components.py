@@ -90,6 +90,22 @@ def test_cnn_encoder_ignores_padding_past_the_valid_length():
     assert not torch.allclose(a, full)  # ... while without lengths the noise is part of the reference
 
 
+
+def test_cnn_encoder_encodes_each_reference_at_its_own_length():
+    """Padding must not enter the trunk (GroupNorm statistics, convolution borders): a padded reference in a
+    mixed batch gets the vector it gets alone and unpadded, as in evaluation."""
+    enc = ENCODERS.get("cnn")(ENCODERS.get("cnn").Config(channels=(8, 8, 8, 8), dim=8)).eval()
+    gen = torch.Generator().manual_seed(0)
+    long, short = torch.randn(1, 8192, generator=gen) * 0.1, torch.randn(1, 3000, generator=gen) * 0.1
+    batch = torch.cat([long, torch.cat([short, torch.zeros(1, 8192 - 3000)], dim=1), long])
+    with torch.no_grad():
+        mixed = enc(batch, torch.tensor([8192, 3000, 8192])).vector
+        alone = torch.cat([enc(long).vector, enc(short).vector, enc(long).vector])
+        tiny = enc(torch.cat([short[:, :100], torch.zeros(1, 900)], dim=1), torch.tensor([100])).vector
+    torch.testing.assert_close(mixed, alone, rtol=1e-5, atol=1e-6)
+    assert torch.isfinite(tiny).all()  # shorter than the STFT's reflect padding: cropped to its minimum
+
+
 @pytest.mark.parametrize("name", SDES.names())
 def test_sde_contract(name):
     sde = SDES.get(name)()
