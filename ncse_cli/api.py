@@ -60,7 +60,7 @@ def enhance(model: str, source: PathLike, out_dir: PathLike, *, noise_ref: PathL
     directory = Workspace(workdir).resolve(model)
     inputs = resolve_inputs(source, out_dir, noise_ref)
     loaded = load_model(directory)
-    check_inputs(*pending_inputs(inputs.jobs), loaded)
+    check_inputs(*pending_inputs(inputs.jobs), loaded, progress("check inputs") if progress else None)
     _reference_notice(loaded.conditional, inputs.without_reference, len(inputs.jobs), noise_ref is not None)
     settings = EnhanceSettings(cfg_scale, model_sampler(directory, steps), seed, batch_size)
     check_output_settings(Path(out_dir), {"model_sha256": file_sha256(directory / WEIGHTS_FILE),

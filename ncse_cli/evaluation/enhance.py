@@ -154,12 +154,16 @@ def fit_length(samples: np.ndarray, length: int) -> np.ndarray:
     return np.pad(samples, (0, length - len(samples)))
 
 
-def check_inputs(noisy: Iterable[Path], refs: Iterable[Path], model: ScoreModel) -> None:
+def check_inputs(noisy: Iterable[Path], refs: Iterable[Path], model: ScoreModel,
+                 progress: ProgressFn | None = None) -> None:
     """Read every input and reference once, so that a missing, corrupt, empty, too short or NaN file is reported
     (by name) before anything is enhanced or written. References are skipped for an unconditioned model."""
     rate, min_samples = model.cfg.sample_rate, model.cfg.stft.n_fft
-    for path in [*noisy, *(sorted(set(refs)) if model.conditional else [])]:
+    paths = [*noisy, *(sorted(set(refs)) if model.conditional else [])]
+    for done, path in enumerate(paths, start=1):
         _at_rate(path, load_audio(path), rate, min_samples)
+        if progress is not None:
+            progress(done, len(paths))
 
 
 def pending_inputs(jobs: Sequence[EnhanceJob]) -> tuple[list[Path], list[Path]]:

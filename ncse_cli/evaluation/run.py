@@ -83,16 +83,17 @@ def model_sampler(model_dir: Path, steps: int | None = None) -> Any:
     return sampler if steps is None else dataclasses.replace(sampler, steps=steps)
 
 
-def check_testset_audio(manifest: Manifest, model: ScoreModel) -> None:
+def check_testset_audio(manifest: Manifest, model: ScoreModel, progress: ProgressFn | None = None) -> None:
     """Read every file of a test set once before any work: noisy inputs and references must be usable, and each
     clean file must match its noisy file's rate and length."""
-    check_inputs([manifest.resolve(r.noisy) for r in manifest],
-                 [manifest.resolve(r.noise_ref) for r in manifest if r.noise_ref is not None], model)
-    for row in manifest:
+    for done, row in enumerate(manifest, start=1):
         noisy, clean = manifest.resolve(row.noisy), manifest.resolve(row.clean)
+        check_inputs([noisy], [] if row.noise_ref is None else [manifest.resolve(row.noise_ref)], model)
         if audio_info(noisy)[:2] != audio_info(clean)[:2]:
             raise AudioError(f"{clean}: sample rate or length differs from its noisy file {noisy}")
         load_audio(clean)
+        if progress is not None:
+            progress(done, len(manifest))
 
 
 def guidance_scales(model: ScoreModel, manifest: Manifest, scales: Sequence[float]) -> list[float | None]:
@@ -207,8 +208,8 @@ def evaluate(workspace: Workspace, model: str, manifests: Sequence[str | Path], 
         raise EvaluationError("give at least one test set (--testset)")
     loaded = [load_testset(path) for path in manifests]
     mut = load_model_under_test(workspace, model)
-    for _, manifest in loaded:
-        check_testset_audio(manifest, mut.model)
+    for testset, manifest in loaded:
+        check_testset_audio(manifest, mut.model, progress(f"check {testset.name}") if progress else None)
     sampler = model_sampler(mut.directory, options.steps)
     summaries = []
     for testset, manifest in loaded:

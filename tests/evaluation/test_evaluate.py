@@ -173,3 +173,18 @@ def test_the_report_shows_the_stored_numbers(evaluated, testset):
             assert cell.split(" ± ")[0] == f"{scores[metric].mean():.{digits}f}"
     row = _table_row(markdown, "## Comparison summary", ["cond (w=3)"])
     assert row[1:3] == [f"{cond[2].metrics['pesq'].mean:.2f}", f"{cond[2].metrics['si_sdr'].mean:.1f}"]
+
+
+def test_reading_the_inputs_up_front_reports_progress(evaluated, testset, model_dir, tmp_path):
+    from ncse_cli import api
+
+    calls: dict[str, list[tuple[int, int]]] = {}
+
+    def progress(description):
+        return lambda done, total: calls.setdefault(description, []).append((done, total))
+
+    ws, _, _ = evaluated
+    evaluate(ws, "cond", [testset], EvaluateOptions(cfg_scales=(1.0,), steps=2), progress)
+    assert calls["check tiny_test"] == [(1, 3), (2, 3), (3, 3)]
+    api.enhance(str(model_dir), testset, tmp_path / "out", steps=1, progress=progress)
+    assert calls["check inputs"][-1] == (6, 6) and list(calls)[-2:] == ["check inputs", "enhance"]
