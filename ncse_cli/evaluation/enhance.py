@@ -160,6 +160,8 @@ def check_inputs(noisy: Iterable[Path], refs: Iterable[Path], model: ScoreModel,
     (by name) before anything is enhanced or written. References are skipped for an unconditioned model."""
     rate, min_samples = model.cfg.sample_rate, model.cfg.stft.n_fft
     paths = [*noisy, *(sorted(set(refs)) if model.conditional else [])]
+    if progress is not None:
+        progress(0, len(paths))  # nothing to read (a finished re-run) is a complete task, not an endless one
     for done, path in enumerate(paths, start=1):
         _at_rate(path, load_audio(path), rate, min_samples)
         if progress is not None:

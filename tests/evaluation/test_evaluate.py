@@ -188,3 +188,6 @@ def test_reading_the_inputs_up_front_reports_progress(evaluated, testset, model_
     assert calls["check tiny_test"] == [(1, 3), (2, 3), (3, 3)]
     api.enhance(str(model_dir), testset, tmp_path / "out", steps=1, progress=progress)
     assert calls["check inputs"][-1] == (6, 6) and list(calls)[-2:] == ["check inputs", "enhance"]
+    calls.clear()
+    api.enhance(str(model_dir), testset, tmp_path / "out", steps=1, progress=progress)  # all done: nothing to read
+    assert calls["check inputs"] == [(0, 0)]
