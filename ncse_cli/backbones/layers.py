@@ -140,10 +140,11 @@ class CrossAttnBlock(nn.Module):
 
     def context(self, tokens: torch.Tensor, mask: torch.Tensor | None = None):
         """Keys, values ``[B, heads, L, C / heads]``, the attention mask ``[B, 1, 1, L]`` and a per-example flag
-        ``[B, 1, 1, 1]`` that is zero where no token is valid (those examples get no cross-attention update)."""
+        ``[B, 1, 1, 1]`` that is zero where no token is valid (those examples get no cross-attention update); both
+        are ``None`` when every token is valid."""
         b, length, _ = tokens.shape
         k, v = self.kv(tokens).reshape(b, length, 2, self.heads, -1).permute(2, 0, 3, 1, 4).unbind(0)
-        if mask is None:
+        if mask is None or bool(mask.all()):  # no mask at all lets SDPA pick its fused (flash) kernels
             return k, v, None, None
         mask = mask.to(torch.bool)
         any_valid = mask.any(dim=-1)

@@ -112,6 +112,12 @@ def test_cross_attention_block_matches_its_closed_form():
     torch.testing.assert_close(block(x, block.context(masked_changed, mask)), out, rtol=0, atol=1e-12)
     nothing_valid = block(x, block.context(tokens, torch.zeros(2, 4, dtype=torch.bool)))
     torch.testing.assert_close(nothing_valid, x / math.sqrt(2), rtol=0, atol=0)
+    # An all-valid mask is dropped (so SDPA may use its fused kernels) and changes nothing.
+    all_valid = block.context(tokens, torch.ones(2, 4, dtype=torch.bool))
+    assert all_valid[2:] == (None, None)
+    full = torch.ones_like(mask)
+    torch.testing.assert_close(block(x, all_valid), _reference_cross_attention(block, x, tokens, full),
+                               rtol=1e-10, atol=1e-12)
 
 
 def _references(second_half_differs: bool, seed: int = 0):
