@@ -52,13 +52,14 @@ def sample_pc(score: ScoreFn, y: torch.Tensor, sde, cfg: PCConfig, generator: to
               callback: StepCallback | None = None) -> SampleResult:
     """Reverse-diffusion predictor with ``cfg.corrector_steps`` annealed Langevin corrections per step."""
     ts = timesteps(sde, cfg.steps, y.device)
+    dts = (ts[:-1] - ts[1:]).tolist()  # step sizes read to the host once, not once per step
     x = sde.prior_sample(y, generator)
     mean = x
     for i in range(cfg.steps):
         t = ts[i].expand(y.shape[0])
         for _ in range(cfg.corrector_steps):
             x, mean = langevin_step(score, sde, x, y, t, cfg.snr, generator)
-        x, mean = reverse_diffusion_step(score, sde, x, y, t, float(ts[i] - ts[i + 1]), generator)
+        x, mean = reverse_diffusion_step(score, sde, x, y, t, dts[i], generator)
         if callback is not None:
             callback(i, mean)
     return SampleResult(mean, nfe=cfg.steps * (cfg.corrector_steps + 1))
@@ -69,11 +70,12 @@ def sample_ode(score: ScoreFn, y: torch.Tensor, sde, cfg: ODEConfig, generator: 
                callback: StepCallback | None = None) -> SampleResult:
     """Euler integration of the probability-flow ODE ``dx = [f - g^2 s / 2] dt`` from a prior sample."""
     ts = timesteps(sde, cfg.steps, y.device)
+    dts = (ts[:-1] - ts[1:]).tolist()
     x = sde.prior_sample(y, generator)
     for i in range(cfg.steps):
         t = ts[i].expand(y.shape[0])
         g = expand(sde.diffusion(t), x)
-        x = x - (sde.drift(x, y, t) - 0.5 * g**2 * score(x, t, y)) * float(ts[i] - ts[i + 1])
+        x = x - (sde.drift(x, y, t) - 0.5 * g**2 * score(x, t, y)) * dts[i]
         if callback is not None:
             callback(i, x)
     return SampleResult(x, nfe=cfg.steps)
