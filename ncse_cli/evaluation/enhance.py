@@ -65,8 +65,8 @@ class EnhanceSettings:
     def __post_init__(self) -> None:
         if self.batch_size < 1:
             raise EnhanceError(f"batch size must be at least 1, got {self.batch_size}")
-        if not self.cfg_scale >= 0:
-            raise EnhanceError(f"guidance scale must be non-negative, got {self.cfg_scale}")
+        if not 0 <= self.cfg_scale < float("inf"):
+            raise EnhanceError(f"guidance scale must be finite and non-negative, got {self.cfg_scale}")
         if self.sampler.steps < 1:
             raise EnhanceError(f"sampler steps must be at least 1, got {self.sampler.steps}")
 

@@ -61,8 +61,8 @@ class EvaluateOptions:
     def __post_init__(self) -> None:
         if not self.cfg_scales:
             raise EvaluationError("give at least one guidance scale (--cfg-scale)")
-        if any(not w >= 0 for w in self.cfg_scales):
-            raise EvaluationError(f"guidance scales must be non-negative, got {list(self.cfg_scales)}")
+        if any(not 0 <= w < float("inf") for w in self.cfg_scales):
+            raise EvaluationError(f"guidance scales must be finite and non-negative, got {list(self.cfg_scales)}")
         if self.steps is not None and self.steps < 1:
             raise EvaluationError(f"--steps must be at least 1, got {self.steps}")
         if self.jobs < 1 or self.batch_size < 1:

@@ -9,7 +9,8 @@ import torch
 
 from ncse_cli import api
 from ncse_cli.checkpoint import load_model
-from ncse_cli.evaluation import EnhanceSettings, enhance_files, resolve_inputs
+from ncse_cli.evaluation import (EnhanceSettings, EvaluateOptions, EvaluationError, enhance_files,
+                                 resolve_inputs)
 from ncse_cli.evaluation.enhance import EnhanceError, plan_batches, utterance_generator
 from ncse_cli.evaluation.inputs import InputError
 from ncse_cli.sampling.pc import PCConfig
@@ -138,8 +139,11 @@ def test_bad_inputs_are_named(model, tmp_path):
     noisy = write_wav(tmp_path / "in.wav", speech(0.5), 16000)
     with pytest.raises(InputError, match="overwrite its input"):
         resolve_inputs(noisy, tmp_path)
-    with pytest.raises(EnhanceError, match="non-negative"):
-        EnhanceSettings(cfg_scale=-1.0)
+    for w in (-1.0, float("inf")):
+        with pytest.raises(EnhanceError, match="finite and non-negative"):
+            EnhanceSettings(cfg_scale=w)
+    with pytest.raises(EvaluationError, match="finite and non-negative"):
+        EvaluateOptions(cfg_scales=(1.0, float("inf")))
 
 
 def test_no_reference_equals_the_null_branch_of_any_reference(model, tmp_path):
