@@ -87,7 +87,17 @@ def testset_section(data: ReportData, testset: TestSet, metrics: Sequence[str], 
     for s in data.rows(testset.id):
         rows.append([s.model, s.scale_text, *(format_summary(s.metrics.get(m), m, ci) for m in metrics)])
     title = f"### {testset.name} ({KINDS.get(testset.kind, testset.kind)}, {testset.rows} utterances, `{testset.id}`)"
-    return f"{title}\n\n{markdown_table(header, rows)}"
+    return f"{title}\n\n{markdown_table(header, rows)}{sampler_note(data.rows(testset.id))}"
+
+
+def sampler_note(rows: Sequence[ScoreSummary]) -> str:
+    """A line naming each row's sampler when one table's rows were not all made with the same sampler settings
+    (``ncse evaluate --steps`` differs between runs), so such rows are not compared unawares."""
+    samplers = {f"{s.model} w {s.scale_text}": s.settings.get("sampler", {}) for s in rows}
+    if len({repr(v) for v in samplers.values()}) <= 1:
+        return ""
+    described = (f"{row}: {v.get('name', '?')} {v.get('steps', '?')} steps" for row, v in samplers.items())
+    return "\n\nSampler settings differ between rows: " + "; ".join(described) + "."
 
 
 def group_mean(summaries: Sequence[ScoreSummary | None], metric: str) -> tuple[float, bool]:

@@ -191,3 +191,15 @@ def test_reading_the_inputs_up_front_reports_progress(evaluated, testset, model_
     calls.clear()
     api.enhance(str(model_dir), testset, tmp_path / "out", steps=1, progress=progress)  # all done: nothing to read
     assert calls["check inputs"] == [(0, 0)]
+
+
+def test_the_report_says_when_rows_of_one_table_used_other_sampler_steps(evaluated, testset, tmp_path):
+    from ncse_cli.report import build_report
+
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(evaluated[0].root, ws.root)
+    assert "Sampler settings differ" not in build_report(ws).markdown
+    evaluate(ws, "cond", [testset], EvaluateOptions(cfg_scales=(5.0,), steps=1))
+    markdown = build_report(ws).markdown
+    assert "Sampler settings differ between rows: base w -: pc 2 steps; cond w 1: pc 2 steps; cond w 3: pc 2 " \
+           "steps; cond w 5: pc 1 steps." in markdown
