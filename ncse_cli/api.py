@@ -15,6 +15,7 @@ from typing import Sequence
 
 from ncse_cli.catalog import ModelDetails, ModelInfo, show_model as _show_model, list_models as _list_models
 from ncse_cli.checkpoint import WEIGHTS_FILE, load_model
+from ncse_cli.device import resolve_device
 from ncse_cli.config import atomic_write_text
 from ncse_cli.demo import DemoOptions, DemoResult, run_demo
 from ncse_cli.evaluation import (EnhanceReport, EnhanceSettings, EvaluateOptions, ScoreSummary, enhance_files,
@@ -55,11 +56,14 @@ class EnhanceOutcome:
 
 def enhance(model: str, source: PathLike, out_dir: PathLike, *, noise_ref: PathLike | None = None,
             cfg_scale: float = 1.0, steps: int | None = None, seed: int = 0, batch_size: int = 1,
-            workdir: PathLike | None = None, progress: TaskProgress | None = None) -> EnhanceOutcome:
-    """Enhance a file, a folder or a manifest's noisy files into ``out_dir`` (existing outputs are kept)."""
+            device: str = "auto", workdir: PathLike | None = None,
+            progress: TaskProgress | None = None) -> EnhanceOutcome:
+    """Enhance a file, a folder or a manifest's noisy files into ``out_dir`` (existing outputs are kept) on
+    ``device`` (``auto``: a GPU when there is one)."""
+    target = resolve_device(device)
     directory = Workspace(workdir).resolve(model)
     inputs = resolve_inputs(source, out_dir, noise_ref)
-    loaded = load_model(directory)
+    loaded = load_model(directory, target)
     check_inputs(*pending_inputs(inputs.jobs), loaded, progress("check inputs") if progress else None)
     _reference_notice(loaded.conditional, inputs.without_reference, len(inputs.jobs), noise_ref is not None)
     settings = EnhanceSettings(cfg_scale, model_sampler(directory, steps), seed, batch_size)
@@ -84,9 +88,10 @@ def _reference_notice(conditional: bool, missing: int, total: int, given: bool) 
 
 def evaluate(model: str, testsets: Sequence[PathLike], *, cfg_scales: Sequence[float] = (1.0,),
              steps: int | None = None, seed: int = 0, jobs: int = 1, batch_size: int = 1, overwrite: bool = False,
-             workdir: PathLike | None = None, progress: TaskProgress | None = None) -> list[ScoreSummary]:
+             device: str = "auto", workdir: PathLike | None = None,
+             progress: TaskProgress | None = None) -> list[ScoreSummary]:
     """Evaluate a model on test manifests at guidance scales; returns the noisy and model summaries."""
-    options = EvaluateOptions(tuple(float(w) for w in cfg_scales), steps, seed, jobs, batch_size, overwrite)
+    options = EvaluateOptions(tuple(float(w) for w in cfg_scales), steps, seed, jobs, batch_size, overwrite, device)
     return _evaluate(Workspace(workdir), model, list(testsets), options, progress)
 
 

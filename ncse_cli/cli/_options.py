@@ -18,3 +18,5 @@ Seed = Annotated[int, typer.Option(help="Seed of the sampler noise; each utteran
 BatchSize = Annotated[int, typer.Option(min=1, help="Utterances of equal length per forward pass (helps on GPUs; "
                                         "results are unchanged).")]
 ShowProgress = Annotated[bool, typer.Option(help="Show progress bars.")]
+Device = Annotated[str, typer.Option(help="Where the model runs: auto (a CUDA GPU, else Apple MPS, else the CPU), "
+                                     "cpu, cuda, cuda:1, mps. Results do not depend on it beyond float rounding.")]

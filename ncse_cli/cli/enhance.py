@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ncse_cli import api
 from ncse_cli.cli._common import console, user_errors
-from ncse_cli.cli._options import BatchSize, Model, Seed, ShowProgress, Steps, Workdir
+from ncse_cli.cli._options import BatchSize, Device, Model, Seed, ShowProgress, Steps, Workdir
 from ncse_cli.cli._progress import task_bars
 
 
@@ -33,6 +33,7 @@ def enhance_command(
     steps: Steps = None,
     seed: Seed = 0,
     batch_size: BatchSize = 1,
+    device: Device = "auto",
     workdir: Workdir = None,
     progress: ShowProgress = True,
 ) -> None:
@@ -43,7 +44,7 @@ def enhance_command(
     """
     with task_bars(progress) as bars:
         outcome = api.enhance(model, input, out, noise_ref=noise_ref, cfg_scale=cfg_scale, steps=steps, seed=seed,
-                              batch_size=batch_size, workdir=workdir, progress=bars)
+                              batch_size=batch_size, device=device, workdir=workdir, progress=bars)
     report = outcome.report
     table = Table(title=f"ncse enhance with {escape(outcome.model)}", show_header=False, title_justify="left")
     table.add_column(style="bold")

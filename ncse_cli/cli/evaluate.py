@@ -11,7 +11,7 @@ from rich.table import Table
 
 from ncse_cli import api
 from ncse_cli.cli._common import console, user_errors
-from ncse_cli.cli._options import BatchSize, Model, Seed, ShowProgress, Steps, Workdir
+from ncse_cli.cli._options import BatchSize, Device, Model, Seed, ShowProgress, Steps, Workdir
 from ncse_cli.cli._progress import task_bars
 from ncse_cli.evaluation import ScoreSummary
 from ncse_cli.metrics import DEFAULT_METRICS
@@ -34,6 +34,7 @@ def evaluate_command(
     jobs: Annotated[int, typer.Option(min=1, help="Metric worker processes (used from 64 utterances on; fewer "
                                       "are scored faster in this process).")] = 1,
     batch_size: BatchSize = 1,
+    device: Device = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace earlier results of this model made with other settings "
                                             "(weights, sampler, seed).")] = False,
     workdir: Workdir = None,
@@ -46,7 +47,7 @@ def evaluate_command(
     """
     with task_bars(progress) as bars:
         summaries = api.evaluate(model, testset, cfg_scales=cfg_scale or [1.0], steps=steps, seed=seed, jobs=jobs,
-                                 batch_size=batch_size, overwrite=overwrite, workdir=workdir, progress=bars)
+                                 batch_size=batch_size, overwrite=overwrite, device=device, workdir=workdir, progress=bars)
     console.print(summary_table(summaries, f"ncse evaluate {escape(model)}"))
 
 

@@ -20,6 +20,7 @@ from typing import Any, Callable, Sequence
 
 from ncse_cli.audio import AudioError, audio_info, load_audio
 from ncse_cli.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_model
+from ncse_cli.device import resolve_device
 from ncse_cli.config import ConfigError, from_dict, load_yaml
 from ncse_cli.data.manifest import Manifest
 from ncse_cli.errors import NcseError
@@ -57,6 +58,7 @@ class EvaluateOptions:
     jobs: int = 1  #: metric worker processes
     batch_size: int = 1  #: utterances per forward pass
     overwrite: bool = False  #: replace earlier results made with other settings
+    device: str = "auto"  #: where the model runs (:func:`ncse_cli.device.resolve_device`)
 
     def __post_init__(self) -> None:
         if not self.cfg_scales:
@@ -145,10 +147,11 @@ class ModelUnderTest:
     sha256: str  #: of its weights file: results of other weights are never mixed in
 
 
-def load_model_under_test(workspace: Workspace, model: str) -> ModelUnderTest:
-    """Resolve a registered name or a model directory and load it."""
+def load_model_under_test(workspace: Workspace, model: str, device: str = "auto") -> ModelUnderTest:
+    """Resolve a registered name or a model directory and load it onto ``device``."""
     directory = workspace.resolve(model)
-    return ModelUnderTest(directory.name, directory, load_model(directory), file_sha256(directory / WEIGHTS_FILE))
+    loaded = load_model(directory, resolve_device(device))
+    return ModelUnderTest(directory.name, directory, loaded, file_sha256(directory / WEIGHTS_FILE))
 
 
 def _check_settings(folder: Path, expected: dict[str, Any], overwrite: bool) -> bool:
@@ -206,8 +209,9 @@ def evaluate(workspace: Workspace, model: str, manifests: Sequence[str | Path], 
     then one summary per scale, for each test set in turn. Every manifest is validated before any work."""
     if not manifests:
         raise EvaluationError("give at least one test set (--testset)")
+    resolve_device(options.device)  # a bad --device fails before any manifest is read
     loaded = [load_testset(path) for path in manifests]
-    mut = load_model_under_test(workspace, model)
+    mut = load_model_under_test(workspace, model, options.device)
     for testset, manifest in loaded:
         check_testset_audio(manifest, mut.model, progress(f"check {testset.name}") if progress else None)
     sampler = model_sampler(mut.directory, options.steps)

@@ -56,7 +56,7 @@ def test_enhance_a_stereo_file_writes_mono_at_its_rate_with_a_notice(workspace, 
 
 @pytest.mark.parametrize("problem", ["unknown model", "missing input", "corrupt wav", "nan clip", "empty clip",
                                      "missing manifest", "malformed manifest", "missing reference",
-                                     "out is a file"])
+                                     "out is a file", "unusable device"])
 def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem):
     good = write_wav(tmp_path / "good.wav", speech(0.5), 16000)
     bad = tmp_path / "bad.wav"
@@ -85,6 +85,8 @@ def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem)
     elif problem == "out is a file":
         (tmp_path / "out").write_text("not a folder")
         expected = "out: not a folder"
+    elif problem == "unusable device":
+        extra, expected = ["--device", "cuda:99"], "--device cuda:99: (CUDA is not available|this machine has)"
     result = run("enhance", "--model", model, "--input", source, "--out", tmp_path / "out", *extra,
                  "--workdir", workspace.root, "--no-progress")
     assert result.exit_code == 1
@@ -103,6 +105,10 @@ def test_evaluate_errors_leave_nothing_half_written(workspace, tmp_path):
     assert not list(workspace.root.rglob("summary.json")) and not list(workspace.root.rglob("*.tmp*"))
     missing = run("evaluate", "--model", "cond", "--testset", tmp_path / "none.jsonl", "--workdir", workspace.root)
     assert missing.exit_code == 1 and error_lines(missing) == [f"error: {tmp_path / 'none.jsonl'}: no such manifest"]
+    device = run("evaluate", "--model", "cond", "--testset", tmp_path / "none.jsonl", "--device", "tpu",
+                 "--workdir", workspace.root)
+    assert device.exit_code == 1 and error_lines(device) == ["error: --device tpu: not a device name (auto, cpu, "
+                                                             "cuda, cuda:1, mps)"]
 
 
 @pytest.mark.parametrize("flags,expected", [(["--cfg-scale", "1", "3", "5"], [1.0, 3.0, 5.0]),
