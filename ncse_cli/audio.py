@@ -4,7 +4,6 @@ from __future__ import annotations
 
 import logging
 import os
-import tempfile
 from dataclasses import dataclass
 from pathlib import Path
 
@@ -13,6 +12,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
+from ncse_cli.config import atomic_output
 from ncse_cli.errors import NcseError
 
 log = logging.getLogger("ncse")
@@ -105,13 +105,6 @@ def save_audio(path: str | os.PathLike, samples: np.ndarray | torch.Tensor, samp
         raise AudioError(f"{path}: expected a mono waveform, got shape {tuple(data.shape)}")
     if not np.all(np.isfinite(data)):
         raise AudioError(f"{path}: refusing to write NaN or infinite samples")
-    path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.stem}.", suffix=".tmp.wav")
-    os.close(fd)
-    try:
+    with atomic_output(path, suffix=".tmp.wav") as tmp:
         sf.write(tmp, data, sample_rate, subtype=subtype, format="WAV")
-        os.replace(tmp, path)
-    except BaseException:
-        Path(tmp).unlink(missing_ok=True)
-        raise
     return path

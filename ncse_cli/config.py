@@ -8,13 +8,14 @@ for every component, not only for the top-level config.
 
 from __future__ import annotations
 
+import contextlib
 import dataclasses
 import os
-import tempfile
+import secrets
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable, Mapping, TypeVar, Union
+from typing import Any, Callable, Iterator, Mapping, TypeVar, Union
 
 import yaml
 
@@ -217,14 +218,35 @@ def atomic_write_text(path: Path, text: str) -> None:
 
 def atomic_write_bytes(path: Path, data: bytes) -> None:
     """Write bytes atomically: a temporary file in the same folder, fsync, then rename."""
+    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
+        handle.write(data)
+        handle.flush()
+        os.fsync(handle.fileno())
+
+
+@contextlib.contextmanager
+def atomic_output(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
+    """A new empty file next to ``path`` to write into; renamed onto ``path`` when the block succeeds, else removed.
+
+    The file is created with mode 0o666 less the umask, as ``open(path, "w")`` would, not mkstemp's 0o600:
+    manifests, summaries and WAVs are meant to be read by others whenever the user's umask says so.
+    """
     path.parent.mkdir(parents=True, exist_ok=True)
-    fd, tmp = tempfile.mkstemp(dir=path.parent, prefix=f".{path.name}.", suffix=".tmp")
+    tmp = _create_sibling(path, suffix)
     try:
-        with os.fdopen(fd, "wb") as handle:
-            handle.write(data)
-            handle.flush()
-            os.fsync(handle.fileno())
+        yield tmp
         os.replace(tmp, path)
     except BaseException:
-        Path(tmp).unlink(missing_ok=True)
+        tmp.unlink(missing_ok=True)
         raise
+
+
+def _create_sibling(path: Path, suffix: str) -> Path:
+    """Create a uniquely named hidden file in ``path``'s folder with the mode the umask gives new files."""
+    while True:
+        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
+        try:
+            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o666))
+        except FileExistsError:
+            continue
+        return tmp

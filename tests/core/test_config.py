@@ -1,9 +1,13 @@
 """Strict configs and registries: unknown keys and names are errors that say where and what exists."""
 
+import os
+import stat
 from dataclasses import dataclass
 
+import numpy as np
 import pytest
 
+from ncse_cli.audio import save_audio
 from ncse_cli.config import ConfigError, dotted, from_dict, load_yaml, merge, save_yaml, to_dict
 from ncse_cli.encoders import ENCODERS
 from ncse_cli.model import ModelConfig
@@ -69,3 +73,20 @@ def test_yaml_round_trip_and_errors(tmp_path):
         load_yaml(tmp_path / "list.yaml")
     with pytest.raises(ConfigError, match="no such file"):
         load_yaml(tmp_path / "missing.yaml")
+
+
+@pytest.fixture
+def umask_022():
+    old = os.umask(0o022)
+    yield
+    os.umask(old)
+
+
+@pytest.mark.parametrize("write", [lambda path: save_yaml({"a": 1}, path),
+                                   lambda path: save_audio(path, np.zeros(16, np.float32), 16000)],
+                         ids=["yaml", "wav"])
+def test_atomic_writes_follow_the_umask_not_mkstemps_0600(tmp_path, umask_022, write):
+    path = tmp_path / "out" / "file"
+    write(path)
+    assert stat.S_IMODE(path.stat().st_mode) == 0o644
+    assert [p.name for p in path.parent.iterdir()] == ["file"]
