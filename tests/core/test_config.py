@@ -73,6 +73,9 @@ def test_yaml_round_trip_and_errors(tmp_path):
         load_yaml(tmp_path / "list.yaml")
     with pytest.raises(ConfigError, match="no such file"):
         load_yaml(tmp_path / "missing.yaml")
+    (tmp_path / "binary.yaml").write_bytes(b"model:\n  name: \xff\xfe\x00\x89PNG\n")
+    with pytest.raises(ConfigError, match=r"binary.yaml: not a YAML text file \(byte 15 is not UTF-8\)"):
+        load_yaml(tmp_path / "binary.yaml")
 
 
 @pytest.fixture
