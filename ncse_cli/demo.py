@@ -178,7 +178,8 @@ def evaluate_stage(workspace: Workspace, manifest: Path, options: DemoOptions,
     scale costs two network evaluations per step, so it counts double); the summaries are then collected here,
     where the finished results are simply reused."""
     def opts(scales: tuple[float, ...], jobs: int = 1) -> EvaluateOptions:
-        return EvaluateOptions(scales, options.sampler_steps, options.seed, jobs)
+        # the demo owns its workspace: results of other settings or older metrics are replaced, equal ones reused
+        return EvaluateOptions(scales, options.sampler_steps, options.seed, jobs, overwrite=True)
 
     plan = [(CONDITIONED, (w,)) for w in options.cfg_scales] + [(BASELINE, (1.0,))]
     if options.jobs > 1:

@@ -36,7 +36,7 @@ def evaluate_command(
     batch_size: BatchSize = 1,
     device: Device = "auto",
     overwrite: Annotated[bool, typer.Option(help="Replace earlier results of this model made with other settings "
-                                            "(weights, sampler, seed).")] = False,
+                                            "(weights, sampler, seed) or older metrics.")] = False,
     workdir: Workdir = None,
     progress: ShowProgress = True,
 ) -> None:

@@ -32,7 +32,7 @@ from ncse_cli.evaluation.results import (NOISY_LABEL, NOISY_SCORES_FILE, NOISY_S
 from ncse_cli.evaluation.scoring import (ScoreJob, read_scores, score_files, scores_frame, summarize_scores,
                                          write_scores)
 from ncse_cli.evaluation.testsets import TESTSET_FILE, TestSet, load_testset
-from ncse_cli.metrics import DEFAULT_METRICS, metric_notes
+from ncse_cli.metrics import DEFAULT_METRICS, METRICS_VERSION, metric_notes
 from ncse_cli.model import ScoreModel
 from ncse_cli.sampling import SAMPLERS
 from ncse_cli.sampling.pc import PCConfig
@@ -121,18 +121,20 @@ def _score_and_store(manifest: Manifest, estimates: list[Path], path: Path, jobs
 
 def score_noisy(workspace: Workspace, testset: TestSet, manifest: Manifest, jobs: int = 1,
                 progress: TaskProgress | None = None) -> ScoreSummary:
-    """Register the test set and score its noisy input once (reused by every later call)."""
+    """Register the test set and score its noisy input once (reused by every later call, rescored when the
+    metrics changed since: :data:`~ncse_cli.metrics.METRICS_VERSION`)."""
     folder = workspace.testset_dir(testset.id)
     with folder_lock(folder, f"scoring the noisy input of {testset.name}"):
         if not (folder / TESTSET_FILE).is_file():
             write_json(folder / TESTSET_FILE, vars(testset))
         done = read_summary(folder / NOISY_SUMMARY_FILE)
-        if done is not None:
+        if done is not None and done.settings.get("metrics_version") == METRICS_VERSION:
             return done
         estimates = [manifest.resolve(row.noisy) for row in manifest]
         task = progress(f"score noisy {testset.name}") if progress else None
         metrics, notes = _score_and_store(manifest, estimates, folder / NOISY_SCORES_FILE, jobs, task)
-        summary = ScoreSummary(testset, None, NOISY_LABEL, None, len(manifest), metrics, notes=notes)
+        summary = ScoreSummary(testset, None, NOISY_LABEL, None, len(manifest), metrics,
+                               {"metrics_version": METRICS_VERSION}, notes)
         write_json(folder / NOISY_SUMMARY_FILE, summary.to_dict())
         return read_summary(folder / NOISY_SUMMARY_FILE)
 
@@ -179,7 +181,8 @@ def evaluate_scale(mut: ModelUnderTest, testset: TestSet, manifest: Manifest, w:
     """Enhance and score one test set at one guidance scale (``None``: no guidance), or reuse the result."""
     label = scale_label(w)
     folder = eval_dir(mut.directory, testset.id, label)
-    expected = {"model_sha256": mut.sha256, **settings.to_dict(), "metrics": list(DEFAULT_METRICS)}
+    expected = {"model_sha256": mut.sha256, **settings.to_dict(), "metrics": list(DEFAULT_METRICS),
+                "metrics_version": METRICS_VERSION}
     with folder_lock(folder, f"evaluating {mut.name} on {testset.name} at {label}"):
         same = _check_settings(folder, expected, options.overwrite)
         done = read_summary(folder / SUMMARY_FILE) if same else None

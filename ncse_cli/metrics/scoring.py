@@ -16,6 +16,10 @@ from ncse_cli.metrics.pesq import PESQ_RATE  # registers pesq
 #: The metrics of an evaluation, in table order.
 DEFAULT_METRICS = ("pesq", "estoi", "si_sdr")
 
+#: Raised whenever a change alters what a metric returns, so that stored results made before it are not mixed
+#: with new ones: 2 = ESTOI of a silent clean reference is missing, no longer a number near 0.
+METRICS_VERSION = 2
+
 
 @dataclass
 class UtteranceScores:

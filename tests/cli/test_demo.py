@@ -1,6 +1,8 @@
 """``ncse demo`` end to end on a miniature corpus: both models trained side by side in worker processes,
 evaluated, reported from the stored files; a re-run reuses everything."""
 
+import dataclasses
+
 from ncse_cli.data.recipes import DemoConfig
 from ncse_cli.demo import BASELINE, CONDITIONED, DemoOptions, run_demo
 from ncse_cli.evaluation.scoring import read_scores
@@ -23,3 +25,6 @@ def test_demo_runs_the_pipeline_and_reports_the_stored_numbers(tmp_path):
     again = run_demo(tmp_path / "demo", MINI)
     assert weights.stat().st_mtime_ns == stamp and again.report.markdown.split("\n", 3)[3] == \
         result.report.markdown.split("\n", 3)[3]
+    # other sampler settings in the demo's own workspace replace its results instead of being refused
+    other = run_demo(tmp_path / "demo", dataclasses.replace(MINI, sampler_steps=3))
+    assert [s.settings["sampler"]["steps"] for s in other.summaries[1:]] == [3, 3, 3]

@@ -16,6 +16,7 @@ from ncse_cli.evaluation import EvaluateOptions, EvaluationError, evaluate, load
 from ncse_cli.evaluation.results import read_summary
 from ncse_cli.evaluation.run import score_noisy
 from ncse_cli.evaluation.scoring import read_scores
+from ncse_cli.metrics import METRICS_VERSION
 from ncse_cli.workspace import Workspace, eval_dir, folder_lock
 from tests.dummies import make_manifest, write_wav
 
@@ -90,6 +91,20 @@ def test_other_settings_are_refused_unless_overwrite(fresh, testset):
     evaluate(ws, "m", [testset], EvaluateOptions(steps=3, overwrite=True))
     settings = json.loads((folder(first) / "settings.json").read_text())
     assert settings["sampler"]["steps"] == 3
+
+
+def test_results_of_older_metrics_are_refused_and_the_noisy_input_rescored(fresh, testset):
+    ws, first = fresh
+    noisy_file = ws.testset_dir(first.testset.id) / "noisy_summary.json"
+    for path in (folder(first) / "settings.json", folder(first) / "summary.json", noisy_file):
+        stored = json.loads(path.read_text())
+        (stored.get("settings", stored)).pop("metrics_version")  # as written before metrics were versioned
+        path.write_text(json.dumps(stored))
+    with pytest.raises(EvaluationError, match="other metrics_version.*--overwrite"):
+        evaluate(ws, "m", [testset], W1)
+    assert read_summary(noisy_file).settings["metrics_version"] == METRICS_VERSION  # rescored at once
+    again = evaluate(ws, "m", [testset], EvaluateOptions(cfg_scales=(1.0,), steps=2, overwrite=True))[1]
+    assert again.settings["metrics_version"] == METRICS_VERSION and again.metrics == first.metrics
 
 
 def test_a_failing_metric_is_missing_for_its_row_and_counted(tmp_path):
