@@ -213,7 +213,8 @@ def evaluate(workspace: Workspace, model: str, manifests: Sequence[str | Path], 
     if not manifests:
         raise EvaluationError("give at least one test set (--testset)")
     resolve_device(options.device)  # a bad --device fails before any manifest is read
-    loaded = [load_testset(path) for path in manifests]
+    # the same manifest given twice (-t a -t a) is evaluated and listed once
+    loaded = list({ts.id: (ts, rows) for ts, rows in (load_testset(path) for path in manifests)}.values())
     mut = load_model_under_test(workspace, model, options.device)
     for testset, manifest in loaded:
         check_testset_audio(manifest, mut.model, progress(f"check {testset.name}") if progress else None)

@@ -84,6 +84,12 @@ def test_an_interrupted_evaluation_continues_where_it_stopped(fresh, testset):
     assert second.metrics == first.metrics  # the recomputed file is the same, so are the scores
 
 
+def test_a_test_set_given_twice_is_evaluated_and_listed_once(fresh, testset):
+    ws, first = fresh
+    summaries = evaluate(ws, "m", [testset, testset], W1)
+    assert [(s.testset.id, s.label) for s in summaries] == [(first.testset.id, "noisy"), (first.testset.id, "w1")]
+
+
 def test_other_settings_are_refused_unless_overwrite(fresh, testset):
     ws, first = fresh
     with pytest.raises(EvaluationError, match="other sampler.*--overwrite"):
