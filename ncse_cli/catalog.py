@@ -3,6 +3,7 @@ how far it trained, and where it has been evaluated. Everything is read from the
 
 from __future__ import annotations
 
+import logging
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
@@ -12,10 +13,13 @@ from safetensors import SafetensorError, safe_open
 
 from ncse_cli.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_model_config
 from ncse_cli.config import component_name, load_yaml
+from ncse_cli.errors import NcseError
 from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, ScoreSummary, model_summaries, read_summary
 from ncse_cli.training.metrics_log import summarize_run
 from ncse_cli.training.state import list_checkpoints
 from ncse_cli.workspace import Workspace
+
+log = logging.getLogger("ncse")
 
 
 @dataclass
@@ -72,8 +76,14 @@ def model_info(directory: Path) -> ModelInfo:
 
 
 def list_models(workspace: Workspace) -> list[ModelInfo]:
-    """Every model of the workspace, by name."""
-    return [model_info(workspace.model_dir(name)) for name in workspace.models()]
+    """Every readable model of the workspace, by name; a broken one is skipped with a warning naming its problem."""
+    found = []
+    for name in workspace.models():
+        try:
+            found.append(model_info(workspace.model_dir(name)))
+        except NcseError as err:
+            log.warning("skipped model %s: %s", name, err)
+    return found
 
 
 @dataclass

@@ -4,6 +4,7 @@ exit codes, one-line errors naming the culprit, and nothing half-written."""
 from __future__ import annotations
 
 import re
+import shutil
 
 import numpy as np
 import pytest
@@ -137,6 +138,27 @@ def test_models_list_and_show(workspace):
     assert shown.exit_code == 0 and "cnn" in shown.stdout and "not evaluated yet" in shown.stdout
     unknown = run("models", "show", "nope", "--workdir", workspace.root)
     assert unknown.exit_code == 1 and "known: base, cond" in error_lines(unknown)[0]
+
+
+def test_a_broken_model_folder_is_skipped_with_a_warning_by_list_and_report(workspace, tmp_path):
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(workspace.model_dir("cond"), ws.model_dir("good"))
+    for name in ("corrupt", "no-config"):
+        ws.model_dir(name).mkdir()
+        shutil.copy(workspace.model_dir("cond") / "model.safetensors", ws.model_dir(name))
+    (ws.model_dir("corrupt") / "config.yaml").write_bytes(b"\x89PNG\r\n\x1a\n\xff\x00")
+    for args in (["models", "list"], ["report"]):
+        result = run(*args, "--workdir", ws.root)
+        assert result.exit_code == 0, result.output
+        assert "good" in result.stdout and "corrupt" not in result.stdout and "no-config" not in result.stdout
+        unwrapped = "".join(result.stderr.split())  # rich wraps log lines at the test console's width
+        assert unwrapped.count("WARNING") == 2, result.stderr
+        for name, problem in (("corrupt", "/config.yaml: not a YAML text file"),
+                              ("no-config", ": not a model directory (no config.yaml)")):
+            assert "".join(f"skipped model {name}: {ws.model_dir(name)}{problem}".split()) in unwrapped
+    shown = run("models", "show", "corrupt", "--workdir", ws.root)
+    assert shown.exit_code == 1 and error_lines(shown) == [
+        f"error: {ws.model_dir('corrupt') / 'config.yaml'}: not a YAML text file (byte 0 is not UTF-8)"]
 
 
 def test_report_prints_and_writes_the_same_markdown(tmp_path):
