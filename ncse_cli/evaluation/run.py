@@ -86,12 +86,16 @@ def model_sampler(model_dir: Path, steps: int | None = None) -> Any:
 
 
 def check_testset_audio(manifest: Manifest, model: ScoreModel, progress: ProgressFn | None = None) -> None:
-    """Read every file of a test set once before any work: noisy inputs and references must be usable, and each
-    clean file must match its noisy file's rate and length."""
+    """Read every file of a test set once before any work: noisy inputs and references must be usable, each
+    noisy file must have the rate and length its row records, and each clean file those of its noisy file."""
     for done, row in enumerate(manifest, start=1):
         noisy, clean = manifest.resolve(row.noisy), manifest.resolve(row.clean)
         check_inputs([noisy], [] if row.noise_ref is None else [manifest.resolve(row.noise_ref)], model)
-        if audio_info(noisy)[:2] != audio_info(clean)[:2]:
+        rate, frames, _ = audio_info(noisy)
+        if (rate, frames) != (row.sample_rate, row.num_samples):  # a stale manifest: its files were replaced
+            raise AudioError(f"{noisy}: {rate} Hz, {frames} samples, but {manifest.path.name} row {row.id!r} says "
+                             f"{row.sample_rate} Hz, {row.num_samples} samples")
+        if (rate, frames) != audio_info(clean)[:2]:
             raise AudioError(f"{clean}: sample rate or length differs from its noisy file {noisy}")
         load_audio(clean)
         if progress is not None:

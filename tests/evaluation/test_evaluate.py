@@ -11,6 +11,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ncse_cli.audio import AudioError
 from ncse_cli.data.manifest import read_manifest, write_manifest
 from ncse_cli.evaluation import EvaluateOptions, EvaluationError, evaluate, load_testset
 from ncse_cli.evaluation.results import read_summary
@@ -141,6 +142,19 @@ def test_a_test_manifest_needs_clean_files(tmp_path):
     write_manifest(manifest.path, manifest.rows)
     with pytest.raises(EvaluationError.__mro__[1], match="no clean file"):
         load_testset(manifest.path)
+
+
+def test_a_stale_manifest_is_refused_before_any_work(tmp_path, model_dir):
+    path = make_manifest(tmp_path, count=2, seconds=1.0, name="stale", split="test")
+    noisy = read_manifest(path).resolve(read_manifest(path).rows[1].noisy)
+    for file in (noisy, noisy.parent.parent / "clean" / noisy.name):  # both replaced by 0.5 s versions
+        write_wav(file, 0.1 * np.ones(8000, np.float32), 16000)
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(model_dir, ws.model_dir("m"))
+    with pytest.raises(AudioError, match="stale_001.wav: 16000 Hz, 8000 samples, but stale.jsonl row "
+                                         "'stale_001' says 16000 Hz, 16000 samples"):
+        evaluate(ws, "m", [path], W1)
+    assert not list(ws.root.rglob("*.json"))
 
 
 def _wait_for(predicate, timeout=300.0):
