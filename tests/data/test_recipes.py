@@ -217,6 +217,10 @@ def test_ood_short_clips_borrow_a_reference_from_their_category(trees, tmp_path)
     single = make_esc50_tree(tmp_path / "esc1", clips_per_category=1, seconds=0.4)
     with pytest.raises(PrepareError, match="every item was skipped .*too short for a disjoint reference"):
         prepare_ood(trees["clean"], tmp_path / "out1", esc50=single, snrs=(5,))
+    # a run that left nothing behind does not block another configuration in its folder
+    assert (tmp_path / "out1" / "prepare_ood.yaml").is_file()
+    result = prepare_ood(trees["clean"], tmp_path / "out1", esc50=esc, snrs=(5,))
+    assert [m.written for m in result.manifests] == [len(read_manifest(tmp_path / "out" / "esc50_snr5.jsonl"))]
 
 
 def test_ood_active_level_snr_and_selection(trees, tmp_path):

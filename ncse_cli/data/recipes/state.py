@@ -69,17 +69,26 @@ class PrepareState:
         return data
 
     def check(self, config: dict, overwrite: bool) -> dict | None:
-        """The stored state if it matches ``config``; on a mismatch refuse, or with ``overwrite`` delete the old
-        outputs and return ``None``."""
+        """The stored state if it matches ``config``; on a mismatch refuse, or with ``overwrite`` (or when the
+        earlier run left no utterance behind, every item skipped) delete the old outputs and return ``None``."""
         old = self.load()
         if old is None or _normalise(old["config"]) == _normalise(config):
             return old
-        if not overwrite:
+        if not overwrite and self.holds_outputs(old["manifests"]):
             changes = "; ".join(_differences(_normalise(old["config"]), _normalise(config))[:4])
             raise PrepareStateError(f"{self.out_dir} was prepared by '{self.recipe}' with another configuration "
                                     f"({changes}); use another output folder or --overwrite to rebuild it")
         self.remove_outputs(old["manifests"])
         return None
+
+    def holds_outputs(self, manifests: list[str]) -> bool:
+        """Whether an earlier run left an utterance behind: a manifest row, or a journalled item of a run that
+        was interrupted."""
+        for name in manifests:
+            manifest = self.out_dir / f"{name}.jsonl"
+            if manifest.is_file() and manifest.read_text().strip():
+                return True
+        return any(entry.get("row") is not None for entry in self.read_journal().values())
 
     def remove_outputs(self, manifests: list[str]) -> None:
         """Delete the manifests this recipe wrote, their audio folders, the journal and the state file."""
