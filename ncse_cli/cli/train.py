@@ -53,7 +53,7 @@ def train_command(
     mixed_precision: Annotated[Optional[str], typer.Option(metavar="[no|bf16|fp16]", help="Autocast precision "
                                                            "(bf16 also on CPUs; fp16 with loss scaling, for GPUs).",
                                                            show_default=False)] = None,
-    num_workers: Annotated[Optional[int], typer.Option(help="Data-loader workers per process.",
+    num_workers: Annotated[Optional[int], typer.Option(help="Data-loader workers per process (capped at the CPUs).",
                                                        show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of data order, crops, mixing and the objective's noise.",
                                                 show_default=False)] = None,

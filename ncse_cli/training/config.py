@@ -49,7 +49,7 @@ class TrainConfig:
     grad_clip: float | None = 1.0
     crop_frames: int = 256  #: random training crops, in spectrogram frames
     p_uncond: float = 0.0  #: classifier-free-guidance condition dropout (Ho & Salimans 2022)
-    num_workers: int = 4  #: data-loader worker processes per training process
+    num_workers: int = 4  #: data-loader worker processes per training process (at most the CPUs available)
     seed: int = 0
     mixed_precision: MixedPrecision = "no"
     log_every: int = 50

@@ -92,6 +92,20 @@ def _cpu_only_launch() -> bool:
     return int(os.environ.get("WORLD_SIZE", "1")) > 1 and not torch.cuda.is_available()
 
 
+def available_cpus() -> int:
+    """CPUs this process may run on (its affinity mask where the OS has one, else every CPU)."""
+    try:
+        return len(os.sched_getaffinity(0))
+    except AttributeError:  # macOS, Windows
+        return os.cpu_count() or 1
+
+
+def loader_workers(requested: int) -> int:
+    """``train.num_workers`` capped at :func:`available_cpus`: more workers than cores only contend for them, and
+    torch warns about it (the default 4 on a 2-core machine)."""
+    return min(requested, available_cpus())
+
+
 def build_loaders(cfg: RunConfig, accelerator: Accelerator) -> tuple[DataLoader, Dataset | None]:
     """The shuffled training loader (whole batches only) and, on the main process, the validation examples."""
     if cfg.data is None:
@@ -108,7 +122,8 @@ def build_loaders(cfg: RunConfig, accelerator: Accelerator) -> tuple[DataLoader,
     # The loader's own generator: starting an iterator (each epoch, and on resume) would otherwise draw from the
     # global one that dropout or a fine-tuned tower's SpecAugment use, and resume would not be exact.
     loader = DataLoader(train_set, batch_size=cfg.train.batch_size, shuffle=True, drop_last=True,
-                        num_workers=cfg.train.num_workers, generator=torch.Generator().manual_seed(seed))
+                        num_workers=loader_workers(cfg.train.num_workers),
+                        generator=torch.Generator().manual_seed(seed))
     wanted = max(cfg.train.val_items, cfg.train.val_utterances)
     val_set = None
     if cfg.data.valid is None:

@@ -19,6 +19,7 @@ from ncse_cli.enhancement import enhance
 from ncse_cli.errors import NcseError
 from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.training import TrainingError, loop, read_train_log, train
+from ncse_cli.training.session import loader_workers
 from ncse_cli.training.state import list_checkpoints, read_state
 from tests.dummies import make_manifest
 from tests.training.conftest import TINY_MODEL, tiny_run_config
@@ -200,3 +201,11 @@ def test_a_non_finite_gradient_stops_the_run_before_it_is_logged_or_saved(tiny_c
     with pytest.raises(TrainingError, match="the gradient became nan at step 1"):
         train(with_train(tiny_cfg, log_every=2), tmp_path, "m", progress=False)
     assert not (tmp_path / "models" / "m").exists()  # no checkpoint, so nothing is left
+
+
+def test_loader_workers_are_capped_at_the_cpus_available(monkeypatch):
+    monkeypatch.setattr(os, "sched_getaffinity", lambda pid: {0, 1}, raising=False)
+    assert [loader_workers(n) for n in (0, 1, 2, 4)] == [0, 1, 2, 2]
+    monkeypatch.delattr(os, "sched_getaffinity", raising=False)
+    monkeypatch.setattr(os, "cpu_count", lambda: 3)
+    assert loader_workers(4) == 3
