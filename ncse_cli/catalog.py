@@ -69,7 +69,8 @@ def model_info(directory: Path) -> ModelInfo:
     """Describe a model directory from its config, weights header, training files and evaluations."""
     directory = Path(directory)
     cfg = load_model_config(directory)
-    p_uncond = load_yaml(directory / CONFIG_FILE).get("train", {}).get("p_uncond")
+    train = load_yaml(directory / CONFIG_FILE).get("train")  # absent in models saved outside `ncse train`
+    p_uncond = train.get("p_uncond") if isinstance(train, dict) else None
     return ModelInfo(directory.name, directory, component_name(cfg.encoder), component_name(cfg.backbone),
                      cfg.conditioning.injection, cfg.sample_rate, count_weights(directory / WEIGHTS_FILE),
                      trained_steps(directory), p_uncond, model_summaries(directory))

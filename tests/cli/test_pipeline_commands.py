@@ -159,6 +159,10 @@ def test_a_broken_model_folder_is_skipped_with_a_warning_by_list_and_report(work
     shown = run("models", "show", "corrupt", "--workdir", ws.root)
     assert shown.exit_code == 1 and error_lines(shown) == [
         f"error: {ws.model_dir('corrupt') / 'config.yaml'}: not a YAML text file (byte 0 is not UTF-8)"]
+    config = ws.model_dir("good") / "config.yaml"
+    config.write_text(config.read_text() + "train: null\n")  # a section that is not a mapping: no p_uncond
+    listed = run("models", "list", "--workdir", ws.root)
+    assert listed.exit_code == 0 and "good" in listed.stdout, listed.output
 
 
 def test_report_prints_and_writes_the_same_markdown(tmp_path):
