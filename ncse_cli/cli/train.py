@@ -3,6 +3,7 @@
 from __future__ import annotations
 
 import math
+import os
 from pathlib import Path
 from typing import Annotated, Optional
 
@@ -14,6 +15,7 @@ from ncse_cli.backbones import BACKBONES
 from ncse_cli.cli._common import console, user_errors
 from ncse_cli.config import ConfigError, dotted
 from ncse_cli.encoders import ENCODERS
+from ncse_cli.encoders.pretrained import DOWNLOAD_ENV
 from ncse_cli import api
 from ncse_cli.training import EncoderOptions, RunSummary, config_yaml, is_main_process, run_config_for
 
@@ -69,6 +71,10 @@ def train_command(
                                                                 "fine-tune it.", show_default=False)] = None,
     encoder_lr: Annotated[Optional[float], typer.Option(help="Learning rate of a fine-tuned encoder tower.",
                                                         show_default=False)] = None,
+    download_weights: Annotated[bool, typer.Option("--download-weights", help="Download a pre-trained encoder's "
+                                                   "official checkpoint to ~/.cache/ncse ($NCSE_CACHE) when it "
+                                                   "is not there (as NCSE_ALLOW_DOWNLOAD=1 does); otherwise "
+                                                   "nothing is downloaded.")] = False,
     workdir: Annotated[Optional[Path], typer.Option(help="Workspace folder [dim](default: $NCSE_HOME or "
                                                     "./ncse-runs)[/].", show_default=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run NAME from its newest checkpoint.")] = False,
@@ -87,6 +93,8 @@ def train_command(
                         "train.num_workers": num_workers, "train.seed": seed,
                         "train.trackers": list(tracker) if tracker else None})
     options = _encoder_options(clap_ckpt, panns_ckpt, freeze_encoder, encoder_lr)
+    if download_weights:  # read where the tower is built (every process of a launch parses this flag itself)
+        os.environ[DOWNLOAD_ENV] = "1"
     cfg = run_config_for(workdir, name, resume=resume, recipe=recipe, data=data, overrides=overrides,
                          encoder_options=options)
     if dry_run:  # highlighted on a terminal; exact text when redirected (a starting point for a recipe)

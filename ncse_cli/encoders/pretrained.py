@@ -181,7 +181,8 @@ class OfficialWeights:
         """One line: which file is missing, where to download it and where to put it."""
         where = f"{ckpt} not found" if ckpt else "no checkpoint given and none at the default location"
         return (f"{self.what} weights: {where}. Download {self.filename} from {self.url} and put it at "
-                f"{self.default_path} (or pass {self.flag} PATH; {DOWNLOAD_ENV}=1 lets ncse download it)")
+                f"{self.default_path} (or pass {self.flag} PATH; ncse train --download-weights or {DOWNLOAD_ENV}=1 "
+                f"downloads it)")
 
 
 @dataclass(frozen=True)

@@ -3,8 +3,10 @@ then ``ncse enhance`` and ``ncse evaluate`` at w = 3 after the checkpoint file i
 a missing checkpoint, which leaves no run behind."""
 
 import os
+import shutil
 
 import pytest
+import torch
 import yaml
 from typer.testing import CliRunner
 
@@ -78,3 +80,23 @@ def test_training_without_the_checkpoint_is_one_clear_line(corpus, tmp_path):
     assert result.exit_code == 1
     assert f"{missing} not found. Download 630k-audioset-best.pt from https://" in " ".join(result.output.split())
     assert not (ws / "models" / "m").exists()
+
+
+def test_download_weights_fills_the_default_place_then_trains(corpus, tmp_path, monkeypatch, clap_ckpt):
+    calls = []
+
+    def fake_download(url, dst, progress=True):  # stands in for the network: the official file, random weights
+        calls.append(url)
+        shutil.copyfile(clap_ckpt[0], dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    ws, train = tmp_path / "ws", ["train", "--recipe", _recipe(tmp_path), "--data", corpus, "--encoder", "clap",
+                                  "--steps", "1", "--workdir", tmp_path / "ws", "--no-progress"]
+    refused = runner.invoke(app, [str(a) for a in train + ["--name", "off"]], env={"NCSE_ALLOW_DOWNLOAD": None})
+    assert refused.exit_code == 1 and "--download-weights" in " ".join(refused.output.split()) and not calls
+    result = runner.invoke(app, [str(a) for a in train + ["--name", "m", "--download-weights"]],
+                           env={"NCSE_ALLOW_DOWNLOAD": None})  # restored afterwards
+    assert result.exit_code == 0, result.output
+    assert calls == ["https://huggingface.co/lukewys/laion_clap/resolve/main/630k-audioset-best.pt"]
+    assert (tmp_path / "ncse-cache" / "clap" / "630k-audioset-best.pt").read_bytes() == clap_ckpt[0].read_bytes()
+    assert (ws / "models" / "m" / "model.safetensors").is_file() and not (ws / "models" / "off").exists()
