@@ -154,3 +154,16 @@ def test_the_plan_recipes_say_what_the_plan_says():
     assert (base.crop_frames, base.batch_size, base.lr, base.ema_decay) == (256, 8, 1e-4, 0.999)
     tiny = by_name["tiny"]
     assert component_name(tiny.model.backbone) == "tiny" and tiny.train.crop_frames < 256
+    for name, encoder, freeze, p_uncond in [("clap_01", "clap", True, 0.0), ("clap_02", "clap", False, 0.0),
+                                            ("clap_cfg", "clap", True, 0.2), ("panns_01", "panns", True, 0.0),
+                                            ("comb_03", "clap-sequence", True, 0.2)]:
+        cfg = by_name[name]
+        assert (component_name(cfg.model.encoder), cfg.model.encoder.freeze, cfg.train.p_uncond) == \
+            (encoder, freeze, p_uncond), name
+    assert by_name["clap_02"].model.encoder.lr == 1e-5
+    assert component_name(by_name["xattn_03"].model.encoder) == "cnn"  # the global-pool baseline of XAttn-01
+    comb = by_name["comb_03"]
+    assert comb.data.dynamic is not None and comb.data.ref_seconds == 2.0
+    assert {p.corpus for p in comb.data.dynamic.noise_pools} == {"demand", "esc50", "urbansound8k", "wham",
+                                                                 "synthetic", "babble", "mix2"}
+    assert 5 not in next(p for p in comb.data.dynamic.noise_pools if p.corpus == "esc50").folds  # OOD fold kept out
