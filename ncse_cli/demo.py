@@ -194,6 +194,7 @@ def evaluate_stage(workspace: Workspace, manifest: Path, options: DemoOptions,
                    / "enhanced" for name, s in plan]
         calls = [(_evaluate_units, (workspace.root, manifest, [(n, opts(s)) for n, s in b])) for b in buckets if b]
         run_side_by_side(calls, {"evaluate": _files_watcher(folders, rows * len(plan))}, options.jobs, progress)
+        progress = None  # the workers did the work: collecting their summaries needs no bars
     summaries = evaluate(workspace, CONDITIONED, [manifest], opts(options.cfg_scales, options.jobs), progress)
     return summaries + evaluate(workspace, BASELINE, [manifest], opts((1.0,), options.jobs), progress)[1:]
 
