@@ -18,10 +18,12 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Sequence
 
+import torch
+
 from ncse_cli.audio import AudioError, audio_info, load_audio
 from ncse_cli.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_model
-from ncse_cli.device import resolve_device
 from ncse_cli.config import ConfigError, from_dict, load_yaml
+from ncse_cli.device import resolve_device
 from ncse_cli.data.manifest import Manifest
 from ncse_cli.errors import NcseError
 from ncse_cli.evaluation.enhance import EnhanceReport, EnhanceSettings, ProgressFn, check_inputs, enhance_files
@@ -88,9 +90,12 @@ def model_sampler(model_dir: Path, steps: int | None = None) -> Any:
 def check_testset_audio(manifest: Manifest, model: ScoreModel, progress: ProgressFn | None = None) -> None:
     """Read every file of a test set once before any work: noisy inputs and references must be usable, each
     noisy file must have the rate and length its row records, and each clean file those of its noisy file."""
+    checked_refs: set[Path] = set()  # a reference shared by several rows is read once
     for done, row in enumerate(manifest, start=1):
         noisy, clean = manifest.resolve(row.noisy), manifest.resolve(row.clean)
-        check_inputs([noisy], [] if row.noise_ref is None else [manifest.resolve(row.noise_ref)], model)
+        ref = None if row.noise_ref is None else manifest.resolve(row.noise_ref)
+        check_inputs([noisy], [] if ref is None or ref in checked_refs else [ref], model)
+        checked_refs.add(ref)
         rate, frames, _ = audio_info(noisy)
         if (rate, frames) != (row.sample_rate, row.num_samples):  # a stale manifest: its files were replaced
             raise AudioError(f"{noisy}: {rate} Hz, {frames} samples, but {manifest.path.name} row {row.id!r} says "
@@ -153,10 +158,10 @@ class ModelUnderTest:
     sha256: str  #: of its weights file: results of other weights are never mixed in
 
 
-def load_model_under_test(workspace: Workspace, model: str, device: str = "auto") -> ModelUnderTest:
+def load_model_under_test(workspace: Workspace, model: str, device: torch.device) -> ModelUnderTest:
     """Resolve a registered name or a model directory and load it onto ``device``."""
     directory = workspace.resolve(model)
-    loaded = load_model(directory, resolve_device(device))
+    loaded = load_model(directory, device)
     return ModelUnderTest(directory.name, directory, loaded, file_sha256(directory / WEIGHTS_FILE))
 
 
@@ -216,10 +221,10 @@ def evaluate(workspace: Workspace, model: str, manifests: Sequence[str | Path], 
     then one summary per scale, for each test set in turn. Every manifest is validated before any work."""
     if not manifests:
         raise EvaluationError("give at least one test set (--testset)")
-    resolve_device(options.device)  # a bad --device fails before any manifest is read
+    device = resolve_device(options.device)  # a bad --device fails before any manifest is read
     # the same manifest given twice (-t a -t a) is evaluated and listed once
     loaded = list({ts.id: (ts, rows) for ts, rows in (load_testset(path) for path in manifests)}.values())
-    mut = load_model_under_test(workspace, model, options.device)
+    mut = load_model_under_test(workspace, model, device)
     for testset, manifest in loaded:
         check_testset_audio(manifest, mut.model, progress(f"check {testset.name}") if progress else None)
     sampler = model_sampler(mut.directory, options.steps)

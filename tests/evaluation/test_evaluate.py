@@ -157,6 +157,23 @@ def test_a_stale_manifest_is_refused_before_any_work(tmp_path, model_dir):
     assert not list(ws.root.rglob("*.json"))
 
 
+def test_a_reference_shared_by_several_rows_is_checked_once(tmp_path, model_dir, monkeypatch):
+    import ncse_cli.evaluation.enhance as enhance_module
+    from ncse_cli.checkpoint import load_model
+    from ncse_cli.evaluation.run import check_testset_audio
+
+    manifest = read_manifest(make_manifest(tmp_path, count=3, seconds=0.5, name="shared", split="test"))
+    for row in manifest.rows:
+        row.noise_ref = manifest.rows[0].noise_ref
+    write_manifest(manifest.path, manifest.rows)
+    reads = []
+    real = enhance_module.load_audio
+    monkeypatch.setattr(enhance_module, "load_audio", lambda path, *a, **k: reads.append(path) or real(path, *a, **k))
+    check_testset_audio(read_manifest(manifest.path), load_model(model_dir))
+    ref = manifest.resolve(manifest.rows[0].noise_ref)
+    assert reads.count(ref) == 1 and len(reads) == 4  # three noisy files, one reference
+
+
 def _wait_for(predicate, timeout=300.0):
     deadline = time.monotonic() + timeout
     while not predicate():
