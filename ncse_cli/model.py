@@ -19,7 +19,7 @@ from ncse_cli.conditioning import Condition, NullCondition
 from ncse_cli.config import component_field
 from ncse_cli.encoders import ENCODERS, EncoderContext
 from ncse_cli.sde import SDES
-from ncse_cli.sde.base import expand
+from ncse_cli.tensors import expand
 from ncse_cli.stft import Spectrogram, STFTConfig
 
 

@@ -15,7 +15,7 @@ from torch import nn
 
 from ncse_cli.conditioning import Condition, NullCondition
 from ncse_cli.model import ScoreModel
-from ncse_cli.sde.base import draw, expand, randn_like
+from ncse_cli.tensors import draw, expand, randn_like
 from ncse_cli.stft import peak_normalize
 
 

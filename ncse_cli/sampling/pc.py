@@ -14,7 +14,7 @@ from dataclasses import dataclass
 import torch
 
 from ncse_cli.sampling.base import SampleResult, ScoreFn, StepCallback, register_sampler, timesteps
-from ncse_cli.sde.base import expand, randn_like
+from ncse_cli.tensors import expand, randn_like
 
 
 @dataclass(frozen=True)

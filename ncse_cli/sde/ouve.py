@@ -18,7 +18,8 @@ from dataclasses import dataclass
 
 import torch
 
-from ncse_cli.sde.base import SDES, expand, randn_like
+from ncse_cli.sde.base import SDES
+from ncse_cli.tensors import expand, randn_like
 
 
 @SDES.register("ouve")

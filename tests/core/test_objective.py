@@ -4,7 +4,7 @@ import torch
 
 from ncse_cli.conditioning import Condition
 from ncse_cli.objective import DenoisingScoreMatching, dsm_loss
-from ncse_cli.sde.base import expand
+from ncse_cli.tensors import expand
 
 from tests.core.factories import tiny_model, tone_mixture
 

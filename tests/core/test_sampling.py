@@ -7,7 +7,7 @@ from ncse_cli.enhancement import enhance
 from ncse_cli.sampling import SAMPLERS, timesteps
 from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.sde import SDES
-from ncse_cli.sde.base import expand
+from ncse_cli.tensors import expand
 
 from tests.core.factories import tiny_model, tone_mixture
 

@@ -6,7 +6,7 @@ import torch
 from ncse_cli.conditioning import Condition, ConditionSpec, NullCondition
 from ncse_cli.objective import drop_condition
 from ncse_cli.sde import SDES
-from ncse_cli.sde.base import randn_like
+from ncse_cli.tensors import randn_like
 
 
 @pytest.fixture

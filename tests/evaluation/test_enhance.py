@@ -14,7 +14,7 @@ from ncse_cli.evaluation import (EnhanceSettings, EvaluateOptions, EvaluationErr
 from ncse_cli.evaluation.enhance import EnhanceError, plan_batches, utterance_generator
 from ncse_cli.evaluation.inputs import InputError
 from ncse_cli.sampling.pc import PCConfig
-from ncse_cli.sde.base import randn_like
+from ncse_cli.tensors import randn_like
 from tests.dummies import noise, read_wav, speech, write_wav
 
 FAST = EnhanceSettings(sampler=PCConfig(steps=2))
