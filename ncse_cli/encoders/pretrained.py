@@ -25,15 +25,12 @@ import importlib.util
 import logging
 import math
 import os
-import pickle
 import sys
 import types
-import zipfile
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Callable, Mapping, Sequence
 
-import numpy as np
 import torch
 from torch import nn
 
@@ -42,6 +39,7 @@ from ncse_cli.conditioning import Condition, ConditionSpec
 from ncse_cli.encoders.base import EncoderContext, NoiseEncoder
 from ncse_cli.encoders.cache import EmbeddingCache, fingerprint
 from ncse_cli.errors import NcseError
+from ncse_cli.safeload import read_torch_checkpoint
 
 log = logging.getLogger("ncse")
 
@@ -95,15 +93,9 @@ def import_detached(package: str, module: str, subdir: str = "", install: str = 
         raise MissingPackageError(f"{package} needs {err.name or err}, which is not installed{hint}") from None
 
 
-#: numpy's array and scalar reconstructors: data only. Official checkpoints carry training state such as
-#: PANNs' sampler queues as numpy arrays; allowing these keeps ``weights_only`` loading (no arbitrary code).
-_NUMPY_DATA_GLOBALS = [np.core.multiarray._reconstruct, np.ndarray, np.dtype, np.core.multiarray.scalar,
-                       *{type(np.dtype(t)) for t in ("b1", "i1", "u1", "i2", "i4", "i8", "u8", "f2", "f4", "f8")}]
-
-
 def read_checkpoint(path: Path) -> Mapping[str, Any]:
     """The object in a checkpoint file, read without unpickling code: ``.safetensors`` or ``torch.load(
-    weights_only=True)`` (memory-mapped, so only the tensors used are read from a large file)."""
+    weights_only=True)`` with numpy training state allowed (:func:`ncse_cli.safeload.read_torch_checkpoint`)."""
     if path.suffix == ".safetensors":
         from safetensors import SafetensorError
         from safetensors.torch import load_file
@@ -111,24 +103,9 @@ def read_checkpoint(path: Path) -> Mapping[str, Any]:
             return load_file(str(path))
         except (SafetensorError, OSError) as err:
             raise PretrainedWeightsError(f"{path}: not a readable safetensors file ({err})") from None
-    try:
-        with torch.serialization.safe_globals(_NUMPY_DATA_GLOBALS):
-            try:
-                obj = torch.load(path, map_location="cpu", weights_only=True, mmap=True)
-            except RuntimeError as err:
-                if "mmap" not in str(err):
-                    raise
-                obj = torch.load(path, map_location="cpu", weights_only=True)  # legacy (pre-zip) format
-    except pickle.UnpicklingError as err:
-        culprit = next((line.strip() for line in str(err).splitlines() if "Unsupported global" in line), None)
-        if culprit is None:
-            raise PretrainedWeightsError(f"{path}: not a readable PyTorch checkpoint") from None
-        name = culprit.split("GLOBAL ")[-1].split(" was not")[0]
-        raise PretrainedWeightsError(f"{path}: holds more than weights ({name}) and is refused, since loading "
-                                     f"it would run pickled code; if you trust the file, convert it once to "
-                                     f".safetensors (README: Pre-trained noise encoders)") from None
-    except (RuntimeError, OSError, EOFError, ValueError, zipfile.BadZipFile) as err:
-        raise PretrainedWeightsError(f"{path}: not a readable PyTorch checkpoint ({err})") from None
+    obj = read_torch_checkpoint(path, error=PretrainedWeightsError,
+                                hint="; if you trust the file, convert it once to .safetensors (README: Pre-trained "
+                                     "noise encoders)")
     if not isinstance(obj, Mapping):
         raise PretrainedWeightsError(f"{path}: expected a dict of weights, found {type(obj).__name__}")
     return obj
