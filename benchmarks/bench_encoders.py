@@ -37,7 +37,7 @@ from safetensors.torch import save_file
 from ncse_cli.config import from_dict
 from ncse_cli.encoders import ENCODERS, EncoderContext
 from ncse_cli.model import ModelConfig, build_model
-from ncse_cli.objective import DenoisingScoreMatching
+from ncse_cli.objective import TrainingObjective
 
 RATE = 16000
 
@@ -82,7 +82,7 @@ def training_step(encoder: dict, batch: int, repeats: int, fresh_refs: bool) -> 
     cfg = from_dict(ModelConfig, {"backbone": "tiny", "encoder": encoder})
     torch.manual_seed(0)
     model = build_model(cfg).train()
-    objective = DenoisingScoreMatching(model, p_uncond=0.2)
+    objective = TrainingObjective(model, p_uncond=0.2)
     optimizer = torch.optim.Adam([g for g in model.parameter_groups(1e-4) if g["params"]])
     gen = torch.Generator().manual_seed(0)
     clean = 0.3 * torch.randn(batch, 2 * RATE, generator=gen)

@@ -65,8 +65,8 @@ def measure(preset: str, encoder: str, frames: int, batch: int, ref_seconds: flo
 
     from ncse_cli.config import from_dict
     from ncse_cli.model import ModelConfig, build_model
-    from ncse_cli.objective import DenoisingScoreMatching
-    from ncse_cli.sampling import GuidedScore
+    from ncse_cli.objective import TrainingObjective
+    from ncse_cli.sampling import Guidance
 
     torch.manual_seed(0)
     model = build_model(from_dict(ModelConfig, {"backbone": preset, "encoder": ENCODERS[encoder]}))
@@ -75,7 +75,7 @@ def measure(preset: str, encoder: str, frames: int, batch: int, ref_seconds: flo
     clean = 0.1 * torch.randn(batch, samples, generator=gen)
     noisy = clean + 0.1 * torch.randn(batch, samples, generator=gen)
     ref = 0.1 * torch.randn(batch, int(ref_seconds * model.cfg.sample_rate), generator=gen)
-    objective = DenoisingScoreMatching(model.train(), p_uncond=0.2)
+    objective = TrainingObjective(model.train(), p_uncond=0.2)
     optimizer = torch.optim.Adam(model.parameters(), lr=1e-4)
 
     def train_step() -> None:
@@ -90,7 +90,7 @@ def measure(preset: str, encoder: str, frames: int, batch: int, ref_seconds: flo
     model.eval()
     with torch.inference_mode():
         y = model.spectrogram(noisy)
-        score = GuidedScore(model, model.encode(ref), 3.0)
+        score = Guidance(model, model.encode(ref), 3.0)
         t = torch.full((batch,), 0.5)
         score(y, t, y)  # warm-up; projects the condition once
         infer_cpu, infer_wall = _best_seconds(lambda: score(y, t, y), steps)

@@ -18,7 +18,7 @@ from safetensors.torch import load_file, save_file
 from ncse_cli import __version__
 from ncse_cli.config import ConfigError, from_dict, load_yaml, save_yaml, to_dict
 from ncse_cli.errors import NcseError
-from ncse_cli.model import ModelConfig, ScoreModel
+from ncse_cli.model import ModelConfig, ScoreModel, upgrade_model_section
 
 CONFIG_FILE = "config.yaml"
 WEIGHTS_FILE = "model.safetensors"
@@ -53,10 +53,10 @@ def load_model_config(directory: str | os.PathLike) -> ModelConfig:
     if not path.is_file():
         raise CheckpointError(f"{directory}: not a model directory (no {CONFIG_FILE})")
     data = load_yaml(path)
-    if "model" not in data:
+    if not isinstance(data.get("model"), Mapping):
         raise CheckpointError(f"{path}: no 'model' section")
     try:
-        return from_dict(ModelConfig, data["model"], "model")
+        return from_dict(ModelConfig, upgrade_model_section(data["model"]), "model")
     except ConfigError as err:
         raise CheckpointError(f"{path}: {err}") from None
 

@@ -252,3 +252,15 @@ def _create_sibling(path: Path, suffix: str) -> Path:
         except FileExistsError:
             continue
         return tmp
+
+
+def flat_config(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
+    """A nested config dict as ``{"model.backbone.nf": 16, ...}``."""
+    out: dict[str, Any] = {}
+    for key, value in data.items():
+        path = f"{prefix}{key}"
+        if isinstance(value, Mapping):
+            out.update(flat_config(value, f"{path}."))
+        else:
+            out[path] = value
+    return out

@@ -3,12 +3,19 @@
 The score network of SGMSE+ (Richter et al., TASLP 2023) takes the diffusion state x_t and the mixture y as
 input channels; here it also receives z_r, the encoding of a short noise-only reference, and a null condition
 for classifier-free guidance (Ho & Salimans 2022).
+
+What the network's output means follows SGMSE+'s ``loss_type`` (Richter, de Oliveira, Gerkmann, "Investigating
+Training Objectives for Generative Speech Enhancement", ICASSP 2025): with ``score_matching`` it is the negative
+score (SGMSE+'s ``ScoreModel.forward`` returns ``-dnn(x, y, t)``), with ``data_prediction`` it is the clean
+spectrogram itself (the Schrodinger bridge of Jukic et al., Interspeech 2024). Either way the model offers both
+the score and the clean estimate: for a Gaussian marginal ``x_t ~ N(a_t x_0 + b_t y, std_t^2)`` the two are
+affine in each other (Tweedie's formula), so samplers ask for whichever they integrate.
 """
 
 from __future__ import annotations
 
 from dataclasses import dataclass, field
-from typing import Any, Literal, Sequence
+from typing import Any, Literal, Mapping, Sequence
 
 import torch
 import torch.nn.functional as F
@@ -19,8 +26,14 @@ from ncse_cli.conditioning import Condition, NullCondition
 from ncse_cli.config import component_field
 from ncse_cli.encoders import ENCODERS, EncoderContext
 from ncse_cli.sde import SDES
-from ncse_cli.tensors import expand
 from ncse_cli.stft import Spectrogram, STFTConfig
+from ncse_cli.tensors import expand
+
+#: The layout of ``ModelConfig``. Model directories written before versions existed (ncse 0.1) are read with
+#: the settings they were trained with (see :func:`ncse_cli.checkpoint.migrate_model_config`).
+MODEL_CONFIG_VERSION = 2
+
+Loss = Literal["score_matching", "data_prediction"]
 
 
 @dataclass(frozen=True)
@@ -35,15 +48,51 @@ class ConditioningConfig:
 class ModelConfig:
     """Everything needed to rebuild a model: the run directory's ``model:`` section."""
 
+    version: int = MODEL_CONFIG_VERSION
     sample_rate: int = 16000
     stft: STFTConfig = field(default_factory=STFTConfig)
     sde: Any = component_field(SDES, lambda: SDES.get("ouve").Config())
     backbone: Any = component_field(BACKBONES, lambda: BACKBONES.get("base").Config())
     encoder: Any = component_field(ENCODERS, lambda: ENCODERS.get("cnn").Config())
     conditioning: ConditioningConfig = field(default_factory=ConditioningConfig)
-    #: ``noise``: the network predicts the normalised noise and score = -output / std(t) (NCSN++'s
-    #: scale_by_sigma); ``score``: the output is the score itself, as in SGMSE+'s released code.
-    parameterization: Literal["noise", "score"] = "noise"
+    #: What the network predicts and how it is trained (SGMSE+'s ``loss_type``): ``score_matching`` (denoising
+    #: score matching; the output is the negative score) or ``data_prediction`` (the clean spectrogram).
+    loss: Loss = "score_matching"
+    #: How a score-matching network's output becomes the score. ``sgmse``: ``score = -output``, the output
+    #: pyramid divided by t inside the backbone (SGMSE+ exactly). ncse 0.1's choices: ``noise``:
+    #: ``score = -output / std(t)`` (NCSN++'s scale_by_sigma); ``score``: the output is the score.
+    parameterization: Literal["sgmse", "noise", "score"] = "sgmse"
+    #: Enhancement pads the mixture's spectrogram once with zero frames to a multiple of this and lets the padded
+    #: frames diffuse with the rest (SGMSE+'s ``pad_spec``: 64). ``None``: zero-pad inside every network call.
+    pad_frames: int | None = 64
+
+    def __post_init__(self) -> None:
+        if self.version != MODEL_CONFIG_VERSION:
+            raise ValueError(f"model.version {self.version} is not {MODEL_CONFIG_VERSION}; this ncse reads "
+                             "older model directories through ncse_cli.checkpoint.load_model")
+        if self.loss == "data_prediction" and self.parameterization != "sgmse":
+            raise ValueError(f"model.parameterization {self.parameterization!r} applies to score matching only; "
+                             "a data-prediction network outputs the clean spectrogram")
+        if self.pad_frames is not None and self.pad_frames < 1:
+            raise ValueError(f"model.pad_frames must be at least 1 or null, got {self.pad_frames}")
+
+
+#: What a ``model:`` section without ``version`` (ncse 0.1) was trained with, where today's defaults differ.
+LEGACY_MODEL_SETTINGS: dict[str, Any] = {"pad_frames": None}
+LEGACY_BACKBONE_SETTINGS: dict[str, Any] = {"embedding": "linear", "output_layer": False,
+                                            "xattn_skip_rescale": True}
+
+
+def upgrade_model_section(section: Mapping[str, Any]) -> dict[str, Any]:
+    """A saved ``model:`` section in today's layout: one without ``version`` is an ncse 0.1 model, whose
+    settings that today's defaults changed are written out, so it rebuilds the network it was trained as."""
+    data = dict(section)
+    if "version" in data:
+        return data
+    backbone = data.get("backbone", "base")
+    backbone = {"name": backbone} if isinstance(backbone, str) else dict(backbone)
+    data["backbone"] = {**LEGACY_BACKBONE_SETTINGS, **backbone}
+    return {**LEGACY_MODEL_SETTINGS, **data, "version": MODEL_CONFIG_VERSION}
 
 
 class ScoreModel(nn.Module):
@@ -59,10 +108,15 @@ class ScoreModel(nn.Module):
         ctx = EncoderContext(cfg.sample_rate, cfg.stft, load_pretrained)
         self.encoder = ENCODERS.get(cfg.encoder.component)(cfg.encoder, ctx)
         spec = self.encoder.spec
-        self.backbone = BACKBONES.get(cfg.backbone.component)(cfg.backbone, spec, cfg.conditioning.injection)
+        scale_by_time = cfg.loss == "score_matching" and cfg.parameterization == "sgmse"
+        self.backbone = BACKBONES.get(cfg.backbone.component)(cfg.backbone, spec, cfg.conditioning.injection,
+                                                               scale_by_time)
         self.null = NullCondition(spec, cfg.conditioning.null)
         if cfg.backbone.freq_bins != cfg.stft.freq_bins:
             raise ValueError(f"backbone freq_bins {cfg.backbone.freq_bins} != STFT bins {cfg.stft.freq_bins}")
+        if cfg.pad_frames is not None and cfg.pad_frames % self.backbone.time_multiple:
+            raise ValueError(f"model.pad_frames {cfg.pad_frames} is not a multiple of the backbone's "
+                             f"{self.backbone.time_multiple} frames")
 
     @property
     def conditional(self) -> bool:
@@ -96,22 +150,49 @@ class ScoreModel(nn.Module):
         """The null condition shaped like ``cond``."""
         return self.null.like(cond)
 
-    def score(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cond: Condition | None = None) -> torch.Tensor:
-        """The score of ``x_t`` given mixture ``y`` and condition: complex ``[B, 1, F, T]``, any T."""
+    def forward(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cond: Condition | None = None) -> torch.Tensor:
+        """The network's output for state ``x``, mixture ``y`` and condition: complex ``[B, 1, F, T]``, any T.
+
+        Its meaning depends on ``cfg.loss`` and ``cfg.parameterization``; :meth:`output_to_score` and
+        :meth:`output_to_clean` turn it into a score or a clean estimate. Frames beyond a multiple of the
+        backbone's ``time_multiple`` are zero-padded for the call and cropped again.
+        """
         frames = x.shape[-1]
         pad = (-frames) % self.backbone.time_multiple
         inputs = torch.cat([x.real, x.imag, y.real, y.imag], dim=1)
         if pad:
             inputs = F.pad(inputs, (0, pad))
         out = self.backbone(inputs, t, cond if cond is not None else Condition())[..., :frames]
-        if out.dtype in (torch.float16, torch.bfloat16):  # mixed precision: the score itself stays in float32
+        if out.dtype in (torch.float16, torch.bfloat16):  # mixed precision: the output itself stays in float32
             out = out.float()
-        out = torch.complex(out[:, :1], out[:, 1:2])
-        if self.cfg.parameterization == "noise":
-            out = -out / expand(self.sde.marginal_std(t), out)
-        return out
+        return torch.complex(out[:, :1], out[:, 1:2])
 
-    forward = score
+    def output_to_score(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The score ``grad log p_t(x | y)`` from a network output (see the module docstring)."""
+        if self.cfg.loss == "data_prediction":
+            std = expand(self.sde.marginal_std(t), x)
+            return (self.sde.marginal_mean(out, y, t) - x) / std**2
+        if self.cfg.parameterization == "noise":
+            return -out / expand(self.sde.marginal_std(t), out)
+        return out if self.cfg.parameterization == "score" else -out
+
+    def output_to_clean(self, out: torch.Tensor, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The clean-spectrogram estimate ``E[x_0 | x_t, y]`` from a network output (Tweedie's formula for a
+        score-matching network)."""
+        if self.cfg.loss == "data_prediction":
+            return out
+        score = self.output_to_score(out, x, t, y)
+        a, b = (expand(c, x) for c in self.sde.marginal_coefficients(t))
+        std = expand(self.sde.marginal_std(t), x)
+        return (x + std**2 * score - b * y) / a
+
+    def score(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cond: Condition | None = None) -> torch.Tensor:
+        """The score of ``x_t`` given mixture ``y`` and condition: complex ``[B, 1, F, T]``, any T."""
+        return self.output_to_score(self(x, t, y, cond), x, t, y)
+
+    def clean(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor, cond: Condition | None = None) -> torch.Tensor:
+        """The clean-spectrogram estimate at ``x_t`` given mixture ``y`` and condition."""
+        return self.output_to_clean(self(x, t, y, cond), x, t, y)
 
 
 def build_model(cfg: ModelConfig | None = None) -> ScoreModel:

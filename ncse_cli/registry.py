@@ -37,6 +37,9 @@ class Registry(Generic[T]):
             self._items[name] = obj
             obj.name = name  # type: ignore[attr-defined]
             if hasattr(obj, "Config"):  # lets a config know which component it belongs to
+                owner = obj.Config.__dict__.get("component")
+                if owner is not None:
+                    raise ValueError(f"{self.kind} {name!r}: its Config class already belongs to {owner!r}")
                 obj.Config.component = name  # type: ignore[attr-defined]
             return obj
 

@@ -231,3 +231,54 @@ def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: 
             if not param.any():
                 param.normal_(0.0, 0.05)
     return save_model(model.eval(), directory)
+
+
+# --- the reference implementation (sgmse 0.1.2) ------------------------------------------------------------------
+
+#: NCSN++ sizes for reference comparisons: ncse's ``tiny`` preset, and the ``base`` layout at a width of 8.
+SGMSE_TINY = {"nf": 16, "ch_mult": (1, 2, 2, 4, 4), "num_res_blocks": 1, "attn_resolutions": (16,)}
+SGMSE_BASE_LAYOUT = {"nf": 8, "ch_mult": (1, 1, 2, 2, 2, 2, 2), "num_res_blocks": 2, "attn_resolutions": (16,)}
+
+
+def randomize_(module, seed: int = 0, scale: float = 0.05):
+    """Give every parameter (zero-initialised ones too) random values, so weight maps cannot hide behind zeros;
+    Gaussian Fourier features keep their own scale."""
+    import torch
+    gen = torch.Generator().manual_seed(seed)
+    for name, param in module.named_parameters():
+        if not name.endswith(".W") or param.dim() != 1:
+            param.data.copy_(scale * torch.randn(param.shape, generator=gen, dtype=param.dtype))
+    return module
+
+
+def sgmse_reference_model(backbone: str = "ncsnpp", sde: str = "ouve", seed: int = 0, num_frames: int = 64,
+                          **hparams):
+    """The reference package's Lightning ``ScoreModel`` (sgmse 0.1.2) with random weights and a different random
+    EMA, as its training would leave it; ``hparams`` override its defaults and :data:`SGMSE_TINY`."""
+    import torch
+    from sgmse.data_module import SpecsDataModule
+    from sgmse.model import ScoreModel as ReferenceScoreModel
+    torch.manual_seed(seed)
+    loss = "data_prediction" if sde == "sbve" else "score_matching"
+    kwargs = {**SGMSE_TINY, "base_dir": "unused", "num_frames": num_frames, "loss_type": loss,
+              "theta": 1.5, "sigma_min": 0.05, "sigma_max": 0.5, "N": 30, "k": 2.6, "c": 0.4,
+              "sampler_type": "pc" if sde == "ouve" else "ode", **hparams}
+    model = ReferenceScoreModel(backbone=backbone, sde=sde, data_module_cls=SpecsDataModule, **kwargs)
+    randomize_(model.dnn, seed)
+    gen = torch.Generator().manual_seed(seed + 1)
+    for shadow, param in zip(model.ema.shadow_params, model.dnn.parameters()):
+        shadow.copy_(param.detach() + 0.01 * torch.randn(param.shape, generator=gen))
+    return model
+
+
+def write_sgmse_checkpoint(model, path: str | Path, **extra) -> Path:
+    """Save a reference model as PyTorch Lightning writes its checkpoints (``state_dict``, ``hyper_parameters``
+    with the data-module class, ``ema``, loop bookkeeping); ``extra`` adds or replaces entries."""
+    import torch
+    ckpt = {"epoch": 3, "global_step": 1234, "pytorch-lightning_version": "2.6.6",
+            "state_dict": model.state_dict(), "hyper_parameters": dict(model.hparams), "hparams_name": "kwargs",
+            "ema": model.ema.state_dict(), "optimizer_states": [], "lr_schedulers": [], "callbacks": {},
+            "loops": {"fit_loop": {"epoch_progress": {"current": {"completed": 3}}}}, **extra}
+    path = Path(path)
+    torch.save(ckpt, path)
+    return path

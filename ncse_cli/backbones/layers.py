@@ -20,9 +20,27 @@ def group_norm(channels: int) -> nn.GroupNorm:
 
 
 def zero_init(module: nn.Module) -> nn.Module:
-    """Start a residual branch's last layer at zero, so each block begins as the identity."""
+    """Start a residual branch's last layer at zero, so each block begins as the identity (NCSN++'s
+    ``init_scale=0``, which SGMSE+ uses as 1e-10)."""
     for param in module.parameters():
         nn.init.zeros_(param)
+    return module
+
+
+def ddpm_uniform_(weight: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
+    """NCSN++'s ``default_init`` (from DDPM, Ho et al. 2020) in place: uniform with variance ``scale / fan_avg``,
+    where ``fan_avg`` is the mean of fan-in and fan-out, each counting the kernel's taps."""
+    taps = weight[0][0].numel() if weight.dim() > 2 else 1
+    bound = math.sqrt(3 * scale / ((weight.shape[0] + weight.shape[1]) * taps / 2))
+    with torch.no_grad():
+        return weight.uniform_(-bound, bound)
+
+
+def ddpm_init(module: nn.Module, scale: float = 1.0) -> nn.Module:
+    """A convolution or linear layer with NCSN++'s initialisation: :func:`ddpm_uniform_` weights, zero bias."""
+    ddpm_uniform_(module.weight, scale)
+    if module.bias is not None:
+        nn.init.zeros_(module.bias)
     return module
 
 
@@ -69,14 +87,14 @@ class ResnetBlockBigGAN(nn.Module):
                  up: bool = False, down: bool = False, dropout: float = 0.0) -> None:
         super().__init__()
         self.norm0 = group_norm(in_ch)
-        self.conv0 = nn.Conv2d(in_ch, out_ch, 3, padding=1)
-        self.temb = nn.Linear(temb_dim, out_ch)
+        self.conv0 = ddpm_init(nn.Conv2d(in_ch, out_ch, 3, padding=1))
+        self.temb = ddpm_init(nn.Linear(temb_dim, out_ch))
         self.norm1 = group_norm(out_ch)
         self.film = zero_init(nn.Linear(film_dim, 2 * out_ch)) if film_dim else None
         self.dropout = nn.Dropout(dropout)
         self.conv1 = zero_init(nn.Conv2d(out_ch, out_ch, 3, padding=1))
         self.resample = FIRResample(in_ch, up=up) if (up or down) else None
-        self.skip = nn.Conv2d(in_ch, out_ch, 1) if (in_ch != out_ch or up or down) else None
+        self.skip = ddpm_init(nn.Conv2d(in_ch, out_ch, 1)) if (in_ch != out_ch or up or down) else None
 
     def forward(self, x: torch.Tensor, temb: torch.Tensor, film: torch.Tensor | None = None) -> torch.Tensor:
         """``film [B, 2 * out_ch]`` holds FiLM scale and shift (from :meth:`film_params`), or ``None``."""
@@ -99,12 +117,19 @@ class ResnetBlockBigGAN(nn.Module):
 
 
 class AttnBlock(nn.Module):
-    """Single-head self-attention over all time-frequency positions, residual with 1/sqrt(2) rescaling."""
+    """Single-head self-attention over all time-frequency positions, residual with 1/sqrt(2) rescaling.
+
+    NCSN++'s ``AttnBlockpp`` with its three 1x1 projections (``NIN_0..2``, initialised at scale 0.1) fused into
+    one convolution ``qkv`` whose output channels are ``[q; k; v]``.
+    """
 
     def __init__(self, channels: int) -> None:
         super().__init__()
         self.norm = group_norm(channels)
         self.qkv = nn.Conv2d(channels, 3 * channels, 1)
+        for part in self.qkv.weight.data.chunk(3):
+            ddpm_uniform_(part, scale=0.1)
+        nn.init.zeros_(self.qkv.bias)
         self.out = zero_init(nn.Conv2d(channels, channels, 1))
 
     def forward(self, x: torch.Tensor) -> torch.Tensor:
@@ -122,17 +147,20 @@ class CrossAttnBlock(nn.Module):
     CVPR 2022, Sec. 3.3) on NCSN++ terms: queries are a 1x1 projection of the GroupNorm-ed feature map (one per
     time-frequency position), keys and values a linear projection of the tokens ``[B, L, context_dim]`` to the
     block's channels, ``heads`` heads of scaled dot-product attention (Vaswani et al. 2017) restricted to the
-    valid tokens, a zero-initialised output projection and the 1/sqrt(2) residual rescaling of NCSN++.
+    valid tokens and a zero-initialised output projection added to the input (the latent-diffusion residual), so a
+    new block starts as the identity and a network gains cross-attention without changing its function (warm
+    starts). ``skip_rescale`` divides the sum by sqrt(2) like NCSN++'s own blocks (ncse 0.1 models).
 
     :meth:`context` depends on the tokens only, so a caller computes it once per condition (``Condition.cached``)
     and reuses it at every sampler step.
     """
 
-    def __init__(self, channels: int, context_dim: int, heads: int) -> None:
+    def __init__(self, channels: int, context_dim: int, heads: int, skip_rescale: bool = False) -> None:
         super().__init__()
         if channels % heads:
             raise ValueError(f"cross-attention: {channels} channels do not split into {heads} heads")
         self.heads = heads
+        self.skip_rescale = skip_rescale
         self.norm = group_norm(channels)
         self.q = nn.Conv2d(channels, channels, 1)
         self.kv = nn.Linear(context_dim, 2 * channels)
@@ -160,4 +188,4 @@ class CrossAttnBlock(nn.Module):
         h = self.out(h.transpose(-1, -2).reshape(b, c, f, t))
         if any_valid is not None:
             h = h * any_valid
-        return (x + h) / math.sqrt(2.0)
+        return (x + h) / math.sqrt(2.0) if self.skip_rescale else x + h

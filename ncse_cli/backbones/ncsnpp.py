@@ -4,8 +4,16 @@ Song et al., "Score-Based Generative Modeling through Stochastic Differential Eq
 Gaussian Fourier time embedding, BigGAN residual blocks, FIR resampling, input-skip and output-skip pyramids,
 self-attention); configured as in Richter et al., "Speech Enhancement and Dereverberation with Diffusion-based
 Generative Models", TASLP 2023 (``base``: channel multipliers 1,1,2,2,2,2,2, two residual blocks per level,
-attention at resolution 16). The input is ``[x_t, y]`` as real/imaginary channels, the output the score's
-real and imaginary parts. The noise condition enters every residual block, either added to the time embedding
+attention at resolution 16). The input is ``[x_t, y]`` as real/imaginary channels, the output two real channels.
+
+With the defaults the network is SGMSE+'s ``ncsnpp`` exactly (proved against the reference package in
+``tests/backbones/test_sgmse_reference.py``): Gaussian Fourier features of ``log t``; an output pyramid of four
+channels that is divided by ``t`` (SGMSE+'s ``scale_by_sigma`` with ``used_sigmas = t``) and mapped to two
+channels by a 1x1 convolution with bias (``output_layer``); NCSN++'s DDPM initialisation. Without the division
+by ``t`` (``scale_by_time=False``) it is SGMSE+'s ``ncsnpp_v2``, the data predictor of the Schrodinger bridge.
+``embedding: linear`` and ``output_layer: false`` rebuild the models of ncse 0.1.
+
+The noise condition enters every residual block, either added to the time embedding
 (``add``) or as per-block FiLM (``film``); condition tokens (the sequence encoder) enter through residual
 cross-attention blocks (:class:`~ncse_cli.backbones.layers.CrossAttnBlock`, plan Sec. 2.3) after the residual
 blocks of chosen levels and in the middle.
@@ -25,7 +33,7 @@ from torch import nn
 
 from ncse_cli.backbones.base import BACKBONES
 from ncse_cli.backbones.layers import (AttnBlock, CrossAttnBlock, FIRResample, GaussianFourierProjection,
-                                       ResnetBlockBigGAN, group_norm, zero_init)
+                                       ResnetBlockBigGAN, ddpm_init, group_norm, zero_init)
 from ncse_cli.conditioning import Condition, ConditionSpec
 from ncse_cli.config import ConfigError
 
@@ -52,6 +60,13 @@ class NCSNpp(nn.Module):
         #: attention is affordable. An explicit list must match the encoder: tokens need at least one level.
         xattn_resolutions: tuple[int, ...] | None = None
         xattn_heads: int = 8
+        #: Fourier features of ``log t`` (SGMSE+) or of ``t`` (ncse 0.1).
+        embedding: Literal["log", "linear"] = "log"
+        #: SGMSE+'s head: a four-channel output pyramid, then a 1x1 convolution with bias to ``out_channels``.
+        #: ``False``: the pyramid itself has ``out_channels`` (ncse 0.1).
+        output_layer: bool = True
+        #: Cross-attention residual divided by sqrt(2) (ncse 0.1); ``False`` keeps a new block the identity.
+        xattn_skip_rescale: bool = False
 
         def __post_init__(self) -> None:
             if self.freq_bins % 2 ** (len(self.ch_mult) - 1):
@@ -63,9 +78,12 @@ class NCSNpp(nn.Module):
             if self.xattn_heads < 1:
                 raise ValueError(f"xattn_heads must be at least 1, got {self.xattn_heads}")
 
-    def __init__(self, cfg: Config, cond: ConditionSpec = ConditionSpec(), injection: Injection = "add") -> None:
+    def __init__(self, cfg: Config, cond: ConditionSpec = ConditionSpec(), injection: Injection = "add",
+                 scale_by_time: bool = True) -> None:
+        """``scale_by_time`` divides the output pyramid by the time input, as SGMSE+'s score network does."""
         super().__init__()
         self.cfg = cfg
+        self.scale_by_time = scale_by_time
         self.injection = injection if cond.vector_dim else None
         if injection not in ("add", "film"):
             raise ValueError(f"unknown injection {injection!r}; choose add or film")
@@ -77,8 +95,9 @@ class NCSNpp(nn.Module):
         self.xattn_levels = self._xattn_levels(cond)
         self.token_dim = cond.token_dim
 
-        self.time_embed = nn.Sequential(GaussianFourierProjection(nf, cfg.fourier_scale), nn.Linear(2 * nf, temb_dim),
-                                        nn.SiLU(), nn.Linear(temb_dim, temb_dim))
+        self.time_embed = nn.Sequential(GaussianFourierProjection(nf, cfg.fourier_scale),
+                                        ddpm_init(nn.Linear(2 * nf, temb_dim)), nn.SiLU(),
+                                        ddpm_init(nn.Linear(temb_dim, temb_dim)))
         self.cond_embed = (nn.Sequential(nn.Linear(cond.vector_dim, temb_dim), nn.SiLU(),
                                          zero_init(nn.Linear(temb_dim, temb_dim)))
                            if self.injection == "add" else None)
@@ -86,7 +105,7 @@ class NCSNpp(nn.Module):
         def block(cin: int, cout: int, **kw) -> ResnetBlockBigGAN:
             return ResnetBlockBigGAN(cin, cout, temb_dim, film_dim, dropout=cfg.dropout, **kw)
 
-        self.conv_in = nn.Conv2d(cfg.in_channels, nf, 3, padding=1)
+        self.conv_in = ddpm_init(nn.Conv2d(cfg.in_channels, nf, 3, padding=1))
         self.down, skip_channels, ch = self._build_down(block), [nf], nf
         self.input_skips = nn.ModuleList()
         for lvl in range(levels):
@@ -95,12 +114,14 @@ class NCSNpp(nn.Module):
             ch = out
             if lvl < levels - 1:
                 skip_channels.append(ch)
-                self.input_skips.append(nn.Conv2d(cfg.in_channels, ch, 1))
+                self.input_skips.append(ddpm_init(nn.Conv2d(cfg.in_channels, ch, 1)))
         self.input_pyramid = FIRResample(cfg.in_channels, up=False)
         self.mid = nn.ModuleList([block(ch, ch), AttnBlock(ch), block(ch, ch)])
         self.mid_xattn = self._cross_attention(ch) if levels - 1 in self.xattn_levels else None
-        self.up, self.output_heads = self._build_up(block, skip_channels, ch)
-        self.output_pyramid = FIRResample(cfg.out_channels, up=True)
+        pyramid_channels = cfg.in_channels if cfg.output_layer else cfg.out_channels
+        self.up, self.output_heads = self._build_up(block, skip_channels, ch, pyramid_channels)
+        self.output_pyramid = FIRResample(pyramid_channels, up=True)
+        self.output_layer = nn.Conv2d(pyramid_channels, cfg.out_channels, 1) if cfg.output_layer else None
 
     def _build_down(self, block) -> nn.ModuleList:
         cfg, nf = self.cfg, self.cfg.nf
@@ -118,7 +139,8 @@ class NCSNpp(nn.Module):
             stages.append(stage)
         return stages
 
-    def _build_up(self, block, skip_channels: list[int], ch: int) -> tuple[nn.ModuleList, nn.ModuleList]:
+    def _build_up(self, block, skip_channels: list[int], ch: int,
+                  pyramid_channels: int) -> tuple[nn.ModuleList, nn.ModuleList]:
         cfg, nf = self.cfg, self.cfg.nf
         stages, heads = nn.ModuleList(), nn.ModuleList()
         for lvl in reversed(range(self.levels)):
@@ -135,7 +157,8 @@ class NCSNpp(nn.Module):
             if lvl > 0:
                 stage["upsample"] = block(ch, ch, up=True)
             stages.append(stage)
-            heads.append(nn.Sequential(group_norm(ch), nn.SiLU(), nn.Conv2d(ch, cfg.out_channels, 3, padding=1)))
+            heads.append(nn.Sequential(group_norm(ch), nn.SiLU(),
+                                       zero_init(nn.Conv2d(ch, pyramid_channels, 3, padding=1))))
         return stages, heads
 
     def _xattn_levels(self, cond: ConditionSpec) -> set[int]:
@@ -162,7 +185,7 @@ class NCSNpp(nn.Module):
         return levels
 
     def _cross_attention(self, channels: int) -> CrossAttnBlock:
-        return CrossAttnBlock(channels, self.token_dim, self.cfg.xattn_heads)
+        return CrossAttnBlock(channels, self.token_dim, self.cfg.xattn_heads, self.cfg.xattn_skip_rescale)
 
     @property
     def time_multiple(self) -> int:
@@ -199,10 +222,12 @@ class NCSNpp(nn.Module):
             out = head(h) if out is None else self.output_pyramid(out) + head(h)
             if "upsample" in stage:
                 h = stage["upsample"](h, temb, film(stage["upsample"]))
-        return out
+        if self.scale_by_time:
+            out = out / t.to(out.dtype).reshape(-1, 1, 1, 1)
+        return out if self.output_layer is None else self.output_layer(out)
 
     def _embed(self, t: torch.Tensor, cond: Condition | None) -> torch.Tensor:
-        temb = self.time_embed(t)
+        temb = self.time_embed(torch.log(t) if self.cfg.embedding == "log" else t)
         if self.injection == "add":
             temb = temb + cond.cached((id(self), "add"), lambda: self.cond_embed(cond.vector))
         return temb

@@ -1,4 +1,8 @@
-"""Classifier-free guidance as a score function: ``s_uncond + w (s_cond - s_uncond)`` (Ho & Salimans 2022).
+"""Classifier-free guidance as a model function: ``out_uncond + w (out_cond - out_uncond)`` (Ho & Salimans 2022).
+
+Guidance mixes the network outputs. Every output parameterisation of :class:`~ncse_cli.model.ScoreModel` is
+affine in the output for a fixed state, time and mixture, so mixing outputs is the same as mixing scores, and the
+same as mixing clean estimates (the Schrodinger bridge's guidance on the predicted clean spectrogram).
 
 The condition is fixed for the whole trajectory, so it is encoded, concatenated with the null condition and
 projected (FiLM, cross-attention keys/values: see :meth:`Condition.cached`) once per utterance; each step then
@@ -14,12 +18,12 @@ from ncse_cli.conditioning import Condition
 from ncse_cli.model import ScoreModel
 
 
-class GuidedScore:
-    """``score(x, t, y)`` of a model for a fixed condition and guidance scale ``w``.
+class Guidance:
+    """A model at a fixed condition and guidance scale ``w``: ``score(x, t, y)`` and ``clean(x, t, y)``.
 
     ``branches`` is the number of network evaluations per call (2 when guiding, else 1); ``calls`` counts calls.
-    An unconditioned model gives its plain score; a conditioned model without a reference (``cond`` None or
-    empty) gives its unconditional score, on the null condition, whatever ``w``.
+    An unconditioned model gives its plain output; a conditioned model without a reference (``cond`` None or
+    empty) gives its unconditional output, on the null condition, whatever ``w``.
     """
 
     def __init__(self, model: ScoreModel, cond: Condition | None, w: float = 1.0) -> None:
@@ -37,15 +41,26 @@ class GuidedScore:
         else:
             self.cond, self.branches, self.mode = Condition.cat([cond, model.null_condition(cond)]), 2, "guided"
 
-    def __call__(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+    def output(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The guided network output."""
         self.calls += 1
         if self.cond is None:
             self.cond = self.model.null.batch(x.shape[0], x.device, x.real.dtype)
         if self.branches == 1:
-            return self.model.score(x, t, y, self.cond)
-        both = self.model.score(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, y]), self.cond)
-        cond_score, uncond_score = both.chunk(2)
-        return uncond_score + self.w * (cond_score - uncond_score)
+            return self.model(x, t, y, self.cond)
+        both = self.model(torch.cat([x, x]), torch.cat([t, t]), torch.cat([y, y]), self.cond)
+        cond_out, uncond_out = both.chunk(2)
+        return uncond_out + self.w * (cond_out - uncond_out)
+
+    def score(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The guided score."""
+        return self.model.output_to_score(self.output(x, t, y), x, t, y)
+
+    def clean(self, x: torch.Tensor, t: torch.Tensor, y: torch.Tensor) -> torch.Tensor:
+        """The guided clean-spectrogram estimate."""
+        return self.model.output_to_clean(self.output(x, t, y), x, t, y)
+
+    __call__ = score
 
     @property
     def network_evaluations(self) -> int:

@@ -57,6 +57,11 @@ class OUVESDE:
         """``g(t) = sigma_min (sigma_max/sigma_min)^t sqrt(2 log(sigma_max/sigma_min))``, shape ``[B]``."""
         return self.sigma_min * torch.exp(t * self.logsig) * math.sqrt(2 * self.logsig)
 
+    def marginal_coefficients(self, t: torch.Tensor) -> tuple[torch.Tensor, torch.Tensor]:
+        """``(exp(-theta t), 1 - exp(-theta t))``: the weights of x0 and y in the mean."""
+        decay = torch.exp(-self.theta * t)
+        return decay, 1 - decay
+
     def marginal_mean(self, x0: torch.Tensor, y: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
         """Mean of ``x_t | x0, y``: the clean spectrogram drifts exponentially towards the mixture."""
         decay = expand(torch.exp(-self.theta * t), x0)

@@ -15,11 +15,12 @@ from typing import Any, Literal, Mapping, Optional
 
 import yaml
 
-from ncse_cli.config import ConfigError, component_field, component_name, from_dict, load_yaml, merge, to_dict
+from ncse_cli.config import (ConfigError, component_field, component_name, flat_config, from_dict, load_yaml,
+                             merge, to_dict)
 from ncse_cli.data.config import DataConfig, resolve_paths
 from ncse_cli.encoders import ENCODERS
-from ncse_cli.model import ModelConfig
-from ncse_cli.sampling import SAMPLERS
+from ncse_cli.model import ModelConfig, upgrade_model_section
+from ncse_cli.sampling import SAMPLERS, check_sampler
 
 MixedPrecision = Literal["no", "bf16", "fp16"]
 Tracker = Literal["tensorboard", "wandb"]
@@ -27,15 +28,16 @@ Tracker = Literal["tensorboard", "wandb"]
 #: ``train`` keys that may differ when resuming: they change how long the run goes and what it logs, not the
 #: weights a given step produces.
 RESUMABLE_KEYS = frozenset({"steps", "log_every", "val_every", "val_items", "val_utterances", "val_steps",
-                            "save_every", "keep_checkpoints", "trackers", "num_workers"})
+                            "save_every", "keep_checkpoints", "trackers", "num_workers", "init_from"})
 
 
 @dataclass(frozen=True)
 class TrainConfig:
     """Optimisation, EMA, cropping, CFG dropout, precision, validation, checkpoint and logging settings.
 
-    ``grad_clip`` bounds the global gradient norm (1.0, the NCSN++ setting of Song et al., ICLR 2021; SGMSE+
-    trains the same network); ``None`` disables clipping but the norm is still logged. ``ema_warmup`` uses
+    ``grad_clip`` bounds the global gradient norm; ``None`` (the default, as SGMSE+ trains) disables clipping but
+    the norm is still logged. ``l1_weight`` weighs the waveform term of the data-prediction loss (SGMSE+'s
+    ``l1_weight``, 0.001); score matching ignores it. ``ema_warmup`` uses
     ``min(ema_decay, (1 + n) / (10 + n))`` after ``n`` updates, as the ``torch_ema`` package SGMSE+ relies on
     does, so short runs do not export weights that are mostly the initialisation.
     """
@@ -46,7 +48,11 @@ class TrainConfig:
     lr: float = 1e-4
     ema_decay: float = 0.999
     ema_warmup: bool = True
-    grad_clip: float | None = 1.0
+    grad_clip: float | None = None
+    l1_weight: float = 0.001
+    #: A model (workspace name or directory) whose weights start this run; the new conditioning path starts at
+    #: zero effect, so step 0 reproduces that model's score (:mod:`ncse_cli.warmstart`).
+    init_from: Optional[str] = None
     crop_frames: int = 256  #: random training crops, in spectrogram frames
     p_uncond: float = 0.0  #: classifier-free-guidance condition dropout (Ho & Salimans 2022)
     num_workers: int = 4  #: data-loader worker processes per training process (at most the CPUs available)
@@ -76,6 +82,8 @@ class TrainConfig:
             raise ConfigError(f"train.ema_decay must lie in [0, 1), got {self.ema_decay}")
         if not 0 <= self.p_uncond <= 1:
             raise ConfigError(f"train.p_uncond must lie in [0, 1], got {self.p_uncond}")
+        if not self.l1_weight >= 0:
+            raise ConfigError(f"train.l1_weight must not be negative, got {self.l1_weight}")
         if self.grad_clip is not None and not self.grad_clip > 0:
             raise ConfigError(f"train.grad_clip must be positive or null, got {self.grad_clip}")
 
@@ -119,12 +127,10 @@ def resolve_run_config(recipe: str | os.PathLike | None = None, overrides: Mappi
     tree = dict(base) if base is not None else to_dict(RunConfig())
     if recipe is not None:
         try:
-            tree = merge(tree, _normalise(load_yaml(recipe)))
+            tree = merge(tree, recipe_tree(Path(recipe)))
             cfg = from_dict(RunConfig, tree)
         except ConfigError as err:
-            raise ConfigError(f"{recipe}: {err}") from None
-        if cfg.data is not None:
-            cfg = dataclasses.replace(cfg, data=resolve_paths(cfg.data, Path(recipe).parent))
+            raise ConfigError(err if str(err).startswith(str(recipe)) else f"{recipe}: {err}") from None
         tree = to_dict(cfg)
     tree = merge(tree, _normalise(dict(overrides or {})))
     if data is not None:
@@ -132,7 +138,31 @@ def resolve_run_config(recipe: str | os.PathLike | None = None, overrides: Mappi
     cfg = from_dict(RunConfig, tree)
     if encoder_options is not None:
         cfg = apply_encoder_options(cfg, encoder_options)
+    check_sampler(cfg.sampler, cfg.model.sde)
     return cfg
+
+
+def recipe_tree(path: Path, chain: tuple[Path, ...] = ()) -> dict[str, Any]:
+    """A recipe's settings as a nested dict. ``extends: other.yaml`` (relative to the recipe's folder) starts
+    from another recipe's settings, which this one then overrides; data paths are taken from each file's folder."""
+    resolved = path.resolve()
+    if resolved in chain:
+        raise ConfigError(f"{path}: 'extends' loops back to itself ({' -> '.join(p.name for p in (*chain, resolved))})")
+    data = _normalise(load_yaml(path))
+    parent = data.pop("extends", None)
+    if isinstance(data.get("data"), Mapping):
+        try:
+            data["data"] = to_dict(resolve_paths(from_dict(DataConfig, data["data"], "data"), path.parent))
+        except ConfigError as err:
+            raise ConfigError(f"{path}: {err}") from None
+    if parent is None:
+        return data
+    if not isinstance(parent, str):
+        raise ConfigError(f"{path}: 'extends' must name a recipe file, got {parent!r}")
+    parent_path = path.parent / parent
+    if not parent_path.is_file():
+        raise ConfigError(f"{path}: extends {parent!r}, which is not a file ({parent_path})")
+    return merge(recipe_tree(parent_path, (*chain, resolved)), data)
 
 
 def _normalise(data: Mapping[str, Any], path: str = "") -> dict[str, Any]:
@@ -177,10 +207,14 @@ def apply_encoder_options(cfg: RunConfig, options: EncoderOptions) -> RunConfig:
     return dataclasses.replace(cfg, model=dataclasses.replace(cfg.model, encoder=new_encoder))
 
 
-def load_run_config(path: str | os.PathLike) -> RunConfig:
-    """A run config from a YAML file (a recipe or a run directory's ``config.yaml``), strictly."""
+def load_run_config(path: str | os.PathLike, saved: bool = False) -> RunConfig:
+    """A run config from a YAML file, strictly: a recipe, or with ``saved`` a run directory's ``config.yaml``
+    (whose model section may be of an older layout: :func:`~ncse_cli.model.upgrade_model_section`)."""
     try:
-        return from_dict(RunConfig, load_yaml(path))
+        data = load_yaml(path)
+        if saved and isinstance(data.get("model"), Mapping):
+            data = {**data, "model": upgrade_model_section(data["model"])}
+        return from_dict(RunConfig, data)
     except ConfigError as err:
         if str(err).startswith(str(path)):
             raise
@@ -206,18 +240,6 @@ def resume_conflicts(saved: RunConfig, new: RunConfig) -> list[str]:
     allowed = {f"train.{key}" for key in RESUMABLE_KEYS}
     keys = sorted(set(old_flat) | set(new_flat))
     return [key for key in keys if key not in allowed and old_flat.get(key) != new_flat.get(key)]
-
-
-def flat_config(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:
-    """A nested config dict as ``{"model.backbone.nf": 16, ...}``."""
-    out: dict[str, Any] = {}
-    for key, value in data.items():
-        path = f"{prefix}{key}"
-        if isinstance(value, Mapping):
-            out.update(flat_config(value, f"{path}."))
-        else:
-            out[path] = value
-    return out
 
 
 def segment_samples(cfg: RunConfig) -> int:

@@ -198,7 +198,10 @@ def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name:
     """
     run_dir = run_dir_for(workspace, name)
     check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
-    session = build_session(cfg, run_dir)
+    source = None
+    if cfg.train.init_from and not resume:  # a resumed run takes its weights from its checkpoint
+        source = Workspace(run_dir.parent.parent).resolve(cfg.train.init_from)
+    session = build_session(cfg, run_dir, source)
     try:
         if resume:
             _resume(session, name)

@@ -43,7 +43,7 @@ def saved_config(run_dir: Path) -> RunConfig:
     if not (run_dir / CONFIG_FILE).is_file():
         raise TrainingError(f"cannot resume {run_dir.name!r}: no run at {run_dir}")
     try:
-        return load_run_config(run_dir / CONFIG_FILE)
+        return load_run_config(run_dir / CONFIG_FILE, saved=True)
     except ConfigError as err:
         raise TrainingError(f"cannot resume: {err}") from None
 

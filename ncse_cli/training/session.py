@@ -23,10 +23,11 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from ncse_cli.data.datasets import build_dataset
 from ncse_cli.errors import NcseError
 from ncse_cli.model import ScoreModel, build_model
-from ncse_cli.objective import DenoisingScoreMatching
+from ncse_cli.objective import TrainingObjective
 from ncse_cli.training.config import RunConfig, TrainConfig, segment_samples
 from ncse_cli.training.ema import build_ema
 from ncse_cli.training.state import DataPosition
+from ncse_cli.warmstart import warm_start
 
 log = logging.getLogger("ncse")
 
@@ -140,13 +141,18 @@ def build_optimizer(model: ScoreModel, train: TrainConfig) -> torch.optim.Optimi
     return torch.optim.Adam(groups, lr=train.lr)
 
 
-def build_session(cfg: RunConfig, run_dir: Path) -> Session:
-    """Accelerator, seed, data, model, optimizer and EMA, then ``prepare``; nothing is written to disk."""
+def build_session(cfg: RunConfig, run_dir: Path, warm_start_from: Path | None = None) -> Session:
+    """Accelerator, seed, data, model (its weights from ``warm_start_from`` when given), optimizer and EMA, then
+    ``prepare``; nothing is written to disk."""
     accelerator = build_accelerator(cfg.train, run_dir)
     set_seed(cfg.train.seed)
     train_loader, val_set = build_loaders(cfg, accelerator)
     model = build_model(cfg.model)
-    objective = DenoisingScoreMatching(model, cfg.train.p_uncond)
+    if warm_start_from is not None:
+        started = warm_start(model, warm_start_from)
+        log.info("starting from %s: %d tensors copied, %d new (conditioning)", started.source, started.copied,
+                 len(started.new))
+    objective = TrainingObjective(model, cfg.train.p_uncond, cfg.train.l1_weight)
     optimizer = build_optimizer(model, cfg.train)
     objective, optimizer, train_loader = accelerator.prepare(objective, optimizer, train_loader)
     ema = build_ema(model, cfg.train.ema_decay, cfg.train.ema_warmup).to(accelerator.device)

@@ -17,7 +17,7 @@ from torch.utils.data import DataLoader, Dataset, Subset
 from ncse_cli.enhancement import enhance
 from ncse_cli.metrics import si_sdr
 from ncse_cli.model import ScoreModel
-from ncse_cli.objective import DenoisingScoreMatching
+from ncse_cli.objective import TrainingObjective
 from ncse_cli.training.config import RunConfig
 
 
@@ -28,10 +28,11 @@ def in_order(dataset: Dataset, batch_size: int) -> DataLoader:
 
 
 @torch.no_grad()
-def validation_loss(model: ScoreModel, dataset: Dataset, batch_size: int, seed: int) -> float:
-    """Mean DSM loss (condition always kept) over ``dataset``, batch ``i`` drawing from generator ``seed + i``."""
+def validation_loss(model: ScoreModel, dataset: Dataset, batch_size: int, seed: int, l1_weight: float) -> float:
+    """Mean training loss (condition always kept) over ``dataset``, batch ``i`` drawing from generator
+    ``seed + i``."""
     device = next(model.parameters()).device
-    objective = DenoisingScoreMatching(model, p_uncond=0.0)
+    objective = TrainingObjective(model, p_uncond=0.0, l1_weight=l1_weight)
     total, count = 0.0, 0
     for i, batch in enumerate(in_order(dataset, batch_size)):
         generator = torch.Generator(device).manual_seed(seed + i)
@@ -66,7 +67,7 @@ def validate(model: ScoreModel, dataset: Dataset | None, cfg: RunConfig) -> dict
     values = {}
     if train.val_items:
         items = Subset(dataset, range(min(train.val_items, len(dataset))))
-        values["val_loss"] = validation_loss(model, items, train.batch_size, train.seed)
+        values["val_loss"] = validation_loss(model, items, train.batch_size, train.seed, train.l1_weight)
     if train.val_utterances:
         utterances = Subset(dataset, range(min(train.val_utterances, len(dataset))))
         values["val_si_sdr"] = validation_si_sdr(model, utterances, validation_sampler(cfg), train.seed)

@@ -5,8 +5,8 @@ import torch
 
 from ncse_cli.conditioning import Condition
 from ncse_cli.enhancement import enhance
-from ncse_cli.objective import DenoisingScoreMatching, drop_condition
-from ncse_cli.sampling import GuidedScore
+from ncse_cli.objective import TrainingObjective, drop_condition
+from ncse_cli.sampling import Guidance
 from ncse_cli.sampling.pc import PCConfig
 
 from tests.core.factories import tiny_model, tone_mixture
@@ -44,22 +44,22 @@ def model(request):
 @torch.no_grad()
 def test_w1_is_the_conditional_score_exactly(model):
     x, t, y, cond = _state(model)
-    assert GuidedScore(model, cond, 1.0).branches == 1
-    torch.testing.assert_close(GuidedScore(model, cond, 1.0)(x, t, y), model.score(x, t, y, cond), rtol=0, atol=0)
+    assert Guidance(model, cond, 1.0).branches == 1
+    torch.testing.assert_close(Guidance(model, cond, 1.0)(x, t, y), model.score(x, t, y, cond), rtol=0, atol=0)
 
 
 @torch.no_grad()
 def test_w0_is_the_unconditional_score_exactly(model):
     x, t, y, cond = _state(model)
     null = model.null_condition(cond)
-    torch.testing.assert_close(GuidedScore(model, cond, 0.0)(x, t, y), model.score(x, t, y, null), rtol=0, atol=0)
+    torch.testing.assert_close(Guidance(model, cond, 0.0)(x, t, y), model.score(x, t, y, null), rtol=0, atol=0)
 
 
 @torch.no_grad()
 @pytest.mark.parametrize("w", [0.5, 3.0, 5.0])
 def test_batched_guidance_equals_the_two_pass_formula(model, w):
     x, t, y, cond = _state(model)
-    guided = GuidedScore(model, cond, w)
+    guided = Guidance(model, cond, w)
     assert guided.branches == 2
     s_cond = model.score(x, t, y, cond)
     s_uncond = model.score(x, t, y, model.null_condition(cond))
@@ -117,7 +117,7 @@ def test_p_uncond_one_feeds_only_the_null_condition(null):
     _trained_null(model)
     model.backbone = _Spy(model.backbone)
     clean, noisy, ref = tone_mixture(batch=4)
-    objective = DenoisingScoreMatching(model, p_uncond=1.0)
+    objective = TrainingObjective(model, p_uncond=1.0)
     for seed in range(3):
         objective(clean, noisy, ref, generator=torch.Generator().manual_seed(seed)).backward()
     expected = torch.zeros(32) if null == "zeros" else model.null.vector.detach()

@@ -1,9 +1,10 @@
-"""Denoising score matching: exact values for an oracle score and a tiny model overfitting one example."""
+"""Training objectives: exact values for oracle predictions and a tiny model overfitting one example."""
 
+import pytest
 import torch
 
 from ncse_cli.conditioning import Condition
-from ncse_cli.objective import DenoisingScoreMatching, dsm_loss
+from ncse_cli.objective import TrainingObjective, score_matching_loss
 from ncse_cli.tensors import expand
 
 from tests.core.factories import tiny_model, tone_mixture
@@ -20,24 +21,25 @@ class _OracleModel:
         return -self.scale * (x - mean) / expand(self.sde.marginal_std(t), x) ** 2
 
 
-def test_oracle_score_has_zero_loss_and_zero_score_has_unit_loss():
+def test_oracle_score_has_zero_loss_and_zero_score_has_half_a_unit_per_bin():
     model = tiny_model()
     gen = torch.Generator().manual_seed(0)
     x0 = torch.randn(8, 1, 64, 64, dtype=torch.complex64, generator=gen)
     y = x0 + 0.5 * torch.randn(8, 1, 64, 64, dtype=torch.complex64, generator=gen)
     oracle = _OracleModel(model.sde, x0)
-    assert dsm_loss(oracle, x0, y, Condition(), torch.Generator().manual_seed(1)).item() < 1e-10
+    half_bins = 0.5 * 64 * 64
+    assert score_matching_loss(oracle, x0, y, Condition(), torch.Generator().manual_seed(1)).item() < 1e-10 * half_bins
     zero = _OracleModel(model.sde, x0, scale=0.0)
-    # With s = 0 the loss is E|z|^2 = 1 for complex standard normal noise.
-    loss = dsm_loss(zero, x0, y, Condition(), torch.Generator().manual_seed(1)).item()
-    assert abs(loss - 1.0) < 0.03
+    # With s = 0 each bin contributes E|z|^2 = 1 for complex standard normal noise; SGMSE+ halves the sum.
+    loss = score_matching_loss(zero, x0, y, Condition(), torch.Generator().manual_seed(1)).item()
+    assert abs(loss / half_bins - 1.0) < 0.03
 
 
 def test_tiny_model_overfits_one_triple():
     torch.manual_seed(0)
     model = tiny_model().train()
     clean, noisy, ref = tone_mixture(num_samples=128 * 15, batch=2)
-    objective = DenoisingScoreMatching(model, p_uncond=0.0)
+    objective = TrainingObjective(model, p_uncond=0.0)
     optimizer = torch.optim.Adam(model.parameters(), lr=2e-3)
     gen = torch.Generator().manual_seed(0)
     losses = []
@@ -49,3 +51,28 @@ def test_tiny_model_overfits_one_triple():
         losses.append(loss.item())
     first, last = sum(losses[:10]) / 10, sum(losses[-10:]) / 10
     assert last < first / 3, (first, last)
+
+
+def test_score_matching_loss_equals_the_reference():
+    """SGMSE+'s ``_loss`` (loss_type score_matching, weighting sigma^2) for the same score, noise and times."""
+    pytest.importorskip("sgmse.model", reason="needs the reference package sgmse 0.1.2 (make install)")
+    from tests.dummies import sgmse_reference_model
+    ref = sgmse_reference_model()
+    model = tiny_model().double()
+    gen = torch.Generator().manual_seed(3)
+    shape = (3, 1, 256, 16)
+    x0, y, score = (torch.randn(shape, dtype=torch.complex128, generator=gen) for _ in range(3))
+    gen = torch.Generator().manual_seed(9)
+    expected_t = torch.rand(3, generator=gen, dtype=torch.float32) * (1 - 0.03) + 0.03
+    z = torch.randn(shape, dtype=torch.complex128, generator=gen)
+    expected = ref._loss(score, None, z, expected_t, None, x0)  # float32 times, as torch.rand draws them
+
+    class Fixed:
+        sde = model.sde
+
+        def score(self, x, t, y_, cond):
+            torch.testing.assert_close(t, expected_t)  # the same times were drawn
+            return score
+
+    got = score_matching_loss(Fixed(), x0, y, Condition(), torch.Generator().manual_seed(9))
+    torch.testing.assert_close(got, expected, rtol=1e-12, atol=0)

@@ -4,7 +4,7 @@ import pytest
 import torch
 
 from ncse_cli.enhancement import enhance
-from ncse_cli.sampling import SAMPLERS, timesteps
+from ncse_cli.sampling import SAMPLERS, sgmse_timesteps
 from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.sde import SDES
 from ncse_cli.tensors import expand
@@ -14,11 +14,11 @@ from tests.core.factories import tiny_model, tone_mixture
 
 def test_timesteps_run_from_T_to_t_eps_then_zero():
     sde = SDES.get("ouve")()
-    ts = timesteps(sde, 30)
+    ts = sgmse_timesteps(sde, 30)
     assert len(ts) == 31 and ts[0] == 1.0 and ts[-2].item() == pytest.approx(0.03) and ts[-1] == 0
     assert (ts[1:] < ts[:-1]).all()
     with pytest.raises(ValueError):
-        timesteps(sde, 0)
+        sgmse_timesteps(sde, 0)
 
 
 @pytest.mark.parametrize("name,cfg", [("pc", {"steps": 30}), ("pc", {"steps": 30, "corrector_steps": 0}),
@@ -34,7 +34,8 @@ def test_sampler_with_exact_score_recovers_the_clean_target(name, cfg):
         return -(x - sde.marginal_mean(x0, y_, t)) / expand(sde.marginal_std(t), x) ** 2
 
     sampler = SAMPLERS.get(name)
-    result = sampler(score, y, sde, sampler.Config(**cfg), generator=gen)
+    config = sampler.Config(**cfg)
+    result = sampler(score, y, sde, config.timesteps(sde), config, generator=gen)
     error = (result.x - x0).abs().square().mean().sqrt() / (y - x0).abs().square().mean().sqrt()
     assert error < 0.05, float(error)
     assert result.nfe == cfg["steps"] * (cfg.get("corrector_steps", 1) + 1 if name == "pc" else 1)
@@ -44,7 +45,8 @@ def test_callback_sees_every_step():
     sde = SDES.get("ouve")()
     y = torch.zeros(1, 1, 4, 4, dtype=torch.complex64)
     seen = []
-    SAMPLERS.get("pc")(lambda x, t, y_: -x, y, sde, PCConfig(steps=5), callback=lambda i, x: seen.append(i))
+    cfg = PCConfig(steps=5)
+    SAMPLERS.get("pc")(lambda x, t, y_: -x, y, sde, cfg.timesteps(sde), cfg, callback=lambda i, x: seen.append(i))
     assert seen == [0, 1, 2, 3, 4]
 
 

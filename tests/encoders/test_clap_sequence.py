@@ -11,7 +11,7 @@ from ncse_cli.encoders.pretrained import PretrainedEncoder
 from ncse_cli.encoders.sequence import CLAPSequenceEncoder, pool_valid_frames
 from ncse_cli.enhancement import enhance
 from ncse_cli.model import ModelConfig, build_model
-from ncse_cli.objective import DenoisingScoreMatching
+from ncse_cli.objective import TrainingObjective
 from ncse_cli.sampling.pc import PCConfig
 
 
@@ -77,7 +77,7 @@ def test_a_tiny_model_trains_and_enhances_with_clap_tokens(clap_ckpt):
     gen = torch.Generator().manual_seed(0)
     clean = 0.3 * torch.sin(torch.arange(4000) * 0.05).expand(2, -1)
     noisy, ref = clean + 0.1 * torch.randn(2, 4000, generator=gen), 0.1 * torch.randn(2, 8000, generator=gen)
-    DenoisingScoreMatching(model, p_uncond=0.5)(clean, noisy, ref, None, ["r0", "r1"],
+    TrainingObjective(model, p_uncond=0.5)(clean, noisy, ref, None, ["r0", "r1"],
                                                 generator=torch.Generator().manual_seed(0)).backward()
     assert all(p.grad is None for p in model.encoder.tower.parameters())  # frozen
     assert all(p.grad is not None for p in model.encoder.projection.parameters())

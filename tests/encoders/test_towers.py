@@ -11,7 +11,7 @@ from ncse_cli.config import from_dict, to_dict
 from ncse_cli.encoders import ENCODERS, EncoderContext
 from ncse_cli.encoders.pretrained import PretrainedWeightsError
 from ncse_cli.enhancement import enhance
-from ncse_cli.objective import DenoisingScoreMatching
+from ncse_cli.objective import TrainingObjective
 from ncse_cli.sampling.pc import PCConfig
 
 from tests.core.factories import tone_mixture
@@ -118,7 +118,7 @@ def test_item_without_reference_trains_on_the_null_condition(case):
     with torch.no_grad():
         cond = model.encode(ref, lengths, ["a.wav:0", ""])
     torch.testing.assert_close(cond.vector[1:], model.null_condition(cond).vector[1:], rtol=0, atol=0)
-    DenoisingScoreMatching(model)(clean, noisy, ref, lengths, ["a.wav:0", ""],
+    TrainingObjective(model)(clean, noisy, ref, lengths, ["a.wav:0", ""],
                                   generator=torch.Generator().manual_seed(0)).backward()
 
 
@@ -136,7 +136,7 @@ def test_frozen_training_step_guided_enhancement_and_reload(case, tmp_path):
     clean, noisy, ref = tone_mixture(num_samples=2048, batch=2)
     optimizer = torch.optim.Adam(groups)
     tower_before = {k: v.clone() for k, v in enc.tower.state_dict().items()}
-    loss = DenoisingScoreMatching(model, p_uncond=0.5)(clean, noisy, ref, None, ["r0", "r1"],
+    loss = TrainingObjective(model, p_uncond=0.5)(clean, noisy, ref, None, ["r0", "r1"],
                                                          generator=torch.Generator().manual_seed(0))
     loss.backward()
     assert all(p.grad is None for p in enc.tower.parameters())
@@ -177,7 +177,7 @@ def test_finetuned_tower_trains_at_its_own_rate_with_film(case):
     fixed = [p for p in enc.tower.parameters() if not any(p is q for q in trainable)]
     assert fixed and not any(p.requires_grad for p in fixed)  # STFT / mel matrices, tagging heads
     clean, noisy, ref = tone_mixture(num_samples=2048, batch=2)
-    DenoisingScoreMatching(model, p_uncond=0.2)(clean, noisy, ref, None, ["r0", "r1"],
+    TrainingObjective(model, p_uncond=0.2)(clean, noisy, ref, None, ["r0", "r1"],
                                                 generator=torch.Generator().manual_seed(0)).backward()
     with_grad = [p for p in trainable if p.grad is not None and p.grad.abs().sum() > 0]
     assert len(with_grad) > 0.9 * len(trainable)
