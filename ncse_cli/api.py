@@ -117,6 +117,27 @@ def show_model(model: str, *, workdir: PathLike | None = None) -> ModelDetails:
     return _show_model(Workspace(workdir), model)
 
 
+@dataclass
+class ImportOutcome:
+    """What ``ncse models import-sgmse`` wrote."""
+
+    name: str
+    directory: Path
+    weights: str  #: "ema" or "state_dict"
+    source: dict
+
+
+def import_sgmse(checkpoint: PathLike, name: str, *, use_ema: bool = True, overwrite: bool = False,
+                 workdir: PathLike | None = None) -> ImportOutcome:
+    """Import a public SGMSE+ Lightning checkpoint as the workspace model ``name`` (see
+    :mod:`ncse_cli.interop.sgmse`); an existing model of that name is kept unless ``overwrite``."""
+    from ncse_cli.interop.sgmse import write_model_directory
+
+    directory = Workspace(workdir).model_dir(name)
+    record = write_model_directory(checkpoint, directory, use_ema=use_ema, overwrite=overwrite)
+    return ImportOutcome(name, directory, record["weights"], record)
+
+
 def demo(out_dir: PathLike = "ncse-demo", *, seed: int = 0, train_steps: int | None = None,
          sampler_steps: int | None = None, jobs: int = 2, progress: TaskProgress | None = None) -> DemoResult:
     """Prepare the synthetic corpus, train a conditioned and an unconditioned tiny model, evaluate, report."""

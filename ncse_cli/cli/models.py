@@ -1,7 +1,8 @@
-"""``ncse models list|show``: the models of the workspace and their evaluations."""
+"""``ncse models list|show|import-sgmse``: the models of the workspace, their evaluations, and imports."""
 
 from __future__ import annotations
 
+from pathlib import Path
 from typing import Annotated
 
 import typer
@@ -60,6 +61,31 @@ def show_command(
         console.print(summary_table(rows, "evaluations"))
     else:
         console.print(f"not evaluated yet: [bold]ncse evaluate --model {escape(details.info.name)} --testset ...[/]")
+
+
+@app.command("import-sgmse")
+@user_errors
+def import_sgmse_command(
+    checkpoint: Annotated[Path, typer.Argument(help="An SGMSE+ PyTorch Lightning checkpoint (.ckpt), e.g. the "
+                                               "VB-DMD or WSJ0-CHiME3 files linked from the sgmse README.",
+                                               show_default=False)],
+    name: Annotated[str, typer.Option(help="The model name in the workspace.", show_default=False)],
+    ema: Annotated[bool, typer.Option("--ema/--no-ema", help="Use the checkpoint's EMA weights, as SGMSE+ does "
+                                      "at inference (--no-ema: the raw training weights).")] = True,
+    overwrite: Annotated[bool, typer.Option(help="Replace an existing model of this name.")] = False,
+    workdir: Workdir = None,
+) -> None:
+    """Import a public SGMSE+ checkpoint as a model: enhance, evaluate, report and --init-from then use it.
+
+    The file is read without running any pickled code (the data-module class it names is recorded, not
+    imported); backbones, SDEs or settings ncse does not implement are refused by name.
+    """
+    outcome = api.import_sgmse(checkpoint, name, use_ema=ema, overwrite=overwrite, workdir=workdir)
+    src = outcome.source
+    hp = src["hyper_parameters"]
+    console.print(f"imported [bold]{escape(outcome.name)}[/] ({hp.get('backbone')}, {hp.get('sde')}, "
+                  f"{outcome.weights} weights, epoch {src.get('epoch')}, step {src.get('global_step')}) "
+                  f"into {escape(str(outcome.directory))}")
 
 
 def config_table(details: ModelDetails) -> Table:
