@@ -71,6 +71,10 @@ def train_command(
                                                                 "fine-tune it.", show_default=False)] = None,
     encoder_lr: Annotated[Optional[float], typer.Option(help="Learning rate of a fine-tuned encoder tower.",
                                                         show_default=False)] = None,
+    init_from: Annotated[Optional[str], typer.Option(help="Start from this model's weights (a workspace name or a "
+                                                     "model directory, e.g. an imported SGMSE+ checkpoint): the "
+                                                     "new conditioning starts with no effect, so step 0 gives "
+                                                     "that model's score exactly.", show_default=False)] = None,
     download_weights: Annotated[bool, typer.Option("--download-weights", help="Download a pre-trained encoder's "
                                                    "official checkpoint to ~/.cache/ncse ($NCSE_CACHE) when it "
                                                    "is not there (as NCSE_ALLOW_DOWNLOAD=1 does); otherwise "
@@ -90,7 +94,7 @@ def train_command(
                         "model.conditioning.injection": injection, "train.p_uncond": p_uncond,
                         "train.steps": steps, "train.batch_size": batch_size, "train.lr": lr,
                         "train.crop_frames": crop_frames, "train.mixed_precision": mixed_precision,
-                        "train.num_workers": num_workers, "train.seed": seed,
+                        "train.num_workers": num_workers, "train.seed": seed, "train.init_from": init_from,
                         "train.trackers": list(tracker) if tracker else None})
     options = _encoder_options(clap_ckpt, panns_ckpt, freeze_encoder, encoder_lr)
     if download_weights:  # read where the tower is built (every process of a launch parses this flag itself)
