@@ -12,6 +12,7 @@ from typing import Any
 
 import torch
 
+from ncse_cli.conditioning import Condition
 from ncse_cli.model import ScoreModel
 from ncse_cli.sampling import SAMPLERS, GuidedScore
 from ncse_cli.sampling.base import StepCallback
@@ -32,11 +33,14 @@ class Enhancement:
 @torch.inference_mode()
 def enhance(model: ScoreModel, noisy: torch.Tensor, noise_ref: torch.Tensor | None = None, *,
             ref_lengths: torch.Tensor | None = None, cfg_scale: float = 1.0, sampler: Any = None,
-            generator: torch.Generator | None = None, callback: StepCallback | None = None) -> Enhancement:
+            generator: torch.Generator | None = None, callback: StepCallback | None = None,
+            cond: Condition | None = None, scale: torch.Tensor | None = None) -> Enhancement:
     """Enhance ``noisy [B, L]`` (or ``[L]``) given noise references ``[B, R]`` at guidance scale ``cfg_scale``.
 
     ``sampler`` is a registered sampler's config (default: predictor-corrector, 30 steps); ``noise_ref=None``
-    enhances unconditionally.
+    enhances unconditionally. The windows of a long file pass the file's peak as ``scale`` (``[B, 1]``; default
+    the peak of ``noisy``) and its reference encoded once as ``cond`` instead of ``noise_ref``
+    (:func:`ncse_cli.chunking.bind_window_enhancer`).
     """
     squeeze = noisy.dim() == 1
     if squeeze:
@@ -46,10 +50,11 @@ def enhance(model: ScoreModel, noisy: torch.Tensor, noise_ref: torch.Tensor | No
     noisy = noisy.to(device, torch.float32)
     noise_ref = None if noise_ref is None else noise_ref.to(device, torch.float32)
     sampler = sampler or PCConfig()
-    scale, y_wav, ref = peak_normalize(noisy, noise_ref)
+    scale, y_wav, ref = peak_normalize(noisy, noise_ref, scale=None if scale is None else scale.to(device))
     y = model.spectrogram(y_wav)
-    score = GuidedScore(model, model.encode(ref, ref_lengths), cfg_scale)
+    score = GuidedScore(model, model.encode(ref, ref_lengths) if cond is None else cond, cfg_scale)
     result = SAMPLERS.get(sampler.component)(score, y, model.sde, sampler, generator=generator, callback=callback)
     waveform = model.spectrogram.inverse(result.x, noisy.shape[-1]) * scale
     waveform = waveform[0] if squeeze else waveform
     return Enhancement(waveform, result.nfe, score.network_evaluations, score.mode)
+
