@@ -9,7 +9,7 @@ downloaded) and runs with onnxruntime on one CPU thread per process, like the ot
 
 The procedure is that of the official ``dnsmos_local.py`` of the DNS Challenge, which ``speechmos`` follows too:
 a clip shorter than 9.01 s is repeated until it is that long, the model rates 9.01 s segments every second, the
-raw outputs are mapped through the official third-order polynomials, and the segment scores are averaged. It is
+raw outputs are mapped through the official quadratic polynomials, and the segment scores are averaged. It is
 rewritten here rather than called through ``speechmos.dnsmos`` because that module refuses samples beyond
 [-1, 1] (which the official script scores, and enhanced float WAVs can hold), runs the P.808 model besides,
 and gives no control over onnxruntime's threads. The three metrics share one model run per signal.
@@ -20,7 +20,7 @@ from __future__ import annotations
 import functools
 import hashlib
 from importlib.resources import files
-from typing import Any
+from typing import Any, Iterator
 
 import numpy as np
 
@@ -46,8 +46,9 @@ def _session() -> Any:
     return ort.InferenceSession(model.read_bytes(), options, providers=["CPUExecutionProvider"])
 
 
-def segments(audio: np.ndarray, rate: int = DNSMOS_RATE) -> np.ndarray:
-    """The official segmentation: ``[num_segments, 9.01 s]``, the clip repeated until it is 9.01 s long.
+def segments(audio: np.ndarray, rate: int = DNSMOS_RATE) -> Iterator[np.ndarray]:
+    """The official segmentation into 9.01 s segments (one at a time: a long file has one per second), the clip
+    repeated until it is 9.01 s long.
 
     Segment bounds are computed as the official script does, ``int((i + 9.01) * rate)``; floating-point
     rounding makes some of them one sample short (i = 7..23, 119.. at 16 kHz), and those the official script
@@ -58,8 +59,10 @@ def segments(audio: np.ndarray, rate: int = DNSMOS_RATE) -> np.ndarray:
         audio = np.append(audio, audio)
     count = int(np.floor(len(audio) / rate) - SEGMENT_SECONDS) + 1
     hop = HOP_SECONDS * rate
-    cuts = (audio[int(i * hop):int((i + SEGMENT_SECONDS) * hop)] for i in range(count))
-    return np.stack([cut for cut in cuts if len(cut) >= length]).astype(np.float32)
+    for i in range(count):
+        cut = audio[int(i * hop):int((i + SEGMENT_SECONDS) * hop)]
+        if len(cut) >= length:
+            yield cut.astype(np.float32)
 
 
 #: The last signal scored and its scores: the three metrics ask for the same signal in turn.
