@@ -6,6 +6,7 @@ import logging
 import os
 from dataclasses import dataclass
 from pathlib import Path
+from typing import Iterable
 
 import numpy as np
 import soundfile as sf
@@ -108,3 +109,22 @@ def save_audio(path: str | os.PathLike, samples: np.ndarray | torch.Tensor, samp
     with atomic_output(path, suffix=".tmp.wav") as tmp:
         sf.write(tmp, data, sample_rate, subtype=subtype, format="WAV")
     return path
+
+
+def save_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sample_rate: int,
+                      subtype: str = "FLOAT") -> int:
+    """Write consecutive mono blocks (a long file enhanced window by window) as one WAV without holding them all:
+    each block is appended as it arrives, into a temporary file renamed onto ``path`` at the end. Returns the
+    number of samples written."""
+    path = Path(path)
+    written = 0
+    with atomic_output(path, suffix=".tmp.wav") as tmp, sf.SoundFile(tmp, "w", sample_rate, 1, subtype,
+                                                                     format="WAV") as out:
+        for block in blocks:
+            data = np.asarray(block, dtype=np.float32)
+            if data.ndim != 1 or not np.all(np.isfinite(data)):
+                raise AudioError(f"{path}: refusing to write a block of shape {tuple(data.shape)} "
+                                 f"{'with NaN or infinite samples' if data.ndim == 1 else '(not mono)'}")
+            out.write(data)
+            written += len(data)
+    return written

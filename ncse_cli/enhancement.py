@@ -15,6 +15,7 @@ from typing import Any
 import torch
 import torch.nn.functional as F
 
+from ncse_cli.conditioning import Condition
 from ncse_cli.model import ScoreModel
 from ncse_cli.precision import autocast
 from ncse_cli.sampling import Guidance, run_sampler
@@ -37,12 +38,15 @@ class Enhancement:
 def enhance(model: ScoreModel, noisy: torch.Tensor, noise_ref: torch.Tensor | None = None, *,
             ref_lengths: torch.Tensor | None = None, cfg_scale: float = 1.0, sampler: Any = None,
             generator: torch.Generator | None = None, callback: StepCallback | None = None,
-            precision: str = "fp32") -> Enhancement:
+            precision: str = "fp32", cond: Condition | None = None,
+            scale: torch.Tensor | None = None) -> Enhancement:
     """Enhance ``noisy [B, L]`` (or ``[L]``) given noise references ``[B, R]`` at guidance scale ``cfg_scale``.
 
     ``sampler`` is a registered sampler's config (default: predictor-corrector, 30 steps); ``noise_ref=None``
     enhances unconditionally. ``precision`` (``fp32``, ``bf16``, ``fp16``: :mod:`ncse_cli.precision`) is the
-    autocast of the network; the sampler's arithmetic and the waveform stay in the model's precision.
+    autocast of the network; the sampler's arithmetic and the waveform stay in the model's precision. The
+    windows of a long file pass the file's peak as ``scale`` (``[B, 1]``; default the peak of ``noisy``) and its
+    reference encoded once as ``cond`` instead of ``noise_ref`` (:func:`ncse_cli.chunking.bind_window_enhancer`).
     """
     squeeze = noisy.dim() == 1
     if squeeze:
@@ -52,10 +56,10 @@ def enhance(model: ScoreModel, noisy: torch.Tensor, noise_ref: torch.Tensor | No
     noisy = noisy.to(weight.device, weight.dtype)
     noise_ref = None if noise_ref is None else noise_ref.to(weight.device, weight.dtype)
     sampler = sampler or PCConfig()
-    scale, y_wav, ref = peak_normalize(noisy, noise_ref)
+    scale, y_wav, ref = peak_normalize(noisy, noise_ref, scale=None if scale is None else scale.to(weight.device))
     y = pad_frames(model.spectrogram(y_wav), model.cfg.pad_frames)
     with autocast(precision, weight.device):
-        guided = Guidance(model, model.encode(ref, ref_lengths), cfg_scale)
+        guided = Guidance(model, model.encode(ref, ref_lengths) if cond is None else cond, cfg_scale)
         result = run_sampler(sampler, guided, y, model.sde, generator=generator, callback=callback)
     waveform = model.spectrogram.inverse(result.x, noisy.shape[-1]) * scale
     waveform = waveform[0] if squeeze else waveform

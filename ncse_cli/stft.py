@@ -86,11 +86,19 @@ class Spectrogram:
         return (num_frames - 1) * self.cfg.hop_length
 
 
-def peak_normalize(noisy: torch.Tensor, *others: torch.Tensor | None) -> tuple[torch.Tensor, ...]:
+def peak_normalize(noisy: torch.Tensor, *others: torch.Tensor | None,
+                   scale: torch.Tensor | None = None) -> tuple[torch.Tensor, ...]:
     """Divide ``noisy [B, L]`` and every other signal of the same example by the noisy peak (SGMSE+ practice).
 
     Returns ``(scale [B, 1], noisy / scale, *others / scale)``; multiply an estimate by ``scale`` to undo it.
-    ``None`` entries pass through, so an absent reference needs no special case.
+    ``None`` entries pass through, so an absent reference needs no special case. A given ``scale`` replaces the
+    peak of ``noisy`` (a window of a long file is divided by the whole file's peak).
     """
-    scale = noisy.abs().amax(dim=-1, keepdim=True).clamp_min(1e-8)
+    if scale is None:
+        scale = peak_scale(noisy)
     return (scale, noisy / scale, *(None if x is None else x / scale for x in others))
+
+
+def peak_scale(noisy: torch.Tensor) -> torch.Tensor:
+    """The divisor of :func:`peak_normalize`: the peak magnitude of each row of ``noisy [B, L]``, as ``[B, 1]``."""
+    return noisy.abs().amax(dim=-1, keepdim=True).clamp_min(1e-8)

@@ -52,6 +52,25 @@ def sine(seconds: float = 1.0, sample_rate: int = 16000, freq: float = 440.0, am
     return (amplitude * np.sin(2 * np.pi * freq * t)).astype(np.float32)
 
 
+def speech_with_pauses(layout: Sequence[tuple[str, float]], sample_rate: int = 16000, seed: int = 0,
+                       noise_level: float = 0.01) -> tuple[np.ndarray, np.ndarray]:
+    """``(recording, speech)``: speech bursts and pauses in steady pink noise, and the speech alone (zero in the
+    pauses, so where speech is active can be measured from it).
+
+    ``layout`` is ``[("speech", 1.5), ("pause", 0.8), ...]``; each burst is another synthetic talker at peak 0.5
+    (synthetic utterances start and end with 0.1-0.25 s of silence and may hold word pauses), and the noise runs
+    under everything at RMS ``noise_level``.
+    """
+    parts = []
+    for index, (kind, seconds) in enumerate(layout):
+        count = int(round(seconds * sample_rate))
+        burst = speech(seconds, sample_rate, seed=seed + index, talker=index) if kind == "speech" else np.zeros(count)
+        parts.append(0.5 * burst / max(float(np.abs(burst).max()), 1e-9))
+    clean = np.concatenate(parts).astype(np.float32)
+    background = noise(len(clean) / sample_rate, sample_rate, seed=seed + 999, level=noise_level)[:len(clean)]
+    return (clean + background).astype(np.float32), clean
+
+
 def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int, subtype: str = "FLOAT",
               channels: int = 1) -> Path:
     """Write audio (duplicated to ``channels`` channels; ``subtype`` ``PCM_16`` like most corpora)."""

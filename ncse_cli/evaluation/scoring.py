@@ -18,7 +18,7 @@ import pandas as pd
 
 from ncse_cli.audio import AudioError, load_audio
 from ncse_cli.config import atomic_write_text
-from ncse_cli.metrics import DEFAULT_METRICS, MetricSummary, UtteranceScores, score_utterance, summarize
+from ncse_cli.metrics import DEFAULT_METRICS, METRICS, MetricSummary, UtteranceScores, score_utterance, summarize
 
 ProgressFn = Callable[[int, int], None]
 
@@ -29,16 +29,20 @@ MIN_PARALLEL = 64
 
 @dataclass(frozen=True)
 class ScoreJob:
-    """One utterance to score: the signal under test against its clean reference."""
+    """One utterance to score: the signal under test against its clean reference (None: a recording without one,
+    scored by the non-intrusive metrics only)."""
 
     id: str
     estimate: Path
-    reference: Path
+    reference: Path | None
 
 
 def score_job(job: ScoreJob, metrics: Sequence[str] = DEFAULT_METRICS) -> UtteranceScores:
     """Read both files and score them; different rates or lengths are an error naming both files."""
-    est, ref = load_audio(job.estimate), load_audio(job.reference)
+    est = load_audio(job.estimate)
+    if job.reference is None:
+        return score_utterance(est.samples, None, est.sample_rate, metrics)
+    ref = load_audio(job.reference)
     if est.sample_rate != ref.sample_rate or len(est.samples) != len(ref.samples):
         raise AudioError(f"{job.estimate}: {len(est.samples)} samples at {est.sample_rate} Hz, but its clean "
                          f"reference {job.reference} has {len(ref.samples)} at {ref.sample_rate} Hz")
@@ -87,7 +91,7 @@ def write_scores(path: Path, frame: pd.DataFrame) -> None:
 def read_scores(path: Path) -> pd.DataFrame:
     """Read a ``scores.csv`` back (ids as strings, empty cells as NaN)."""
     frame = pd.read_csv(path, dtype=str, keep_default_na=False)
-    for column in [*DEFAULT_METRICS, "snr_db"]:
+    for column in [*METRICS.names(), "snr_db"]:
         if column in frame:
             frame[column] = pd.to_numeric(frame[column].replace("", None), errors="raise").astype(float)
     return frame

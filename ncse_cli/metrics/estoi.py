@@ -34,4 +34,4 @@ def estoi(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) -> floa
     return value
 
 
-METRICS.register("estoi")(Metric("estoi", "ESTOI", estoi, digits=2))
+METRICS.register("estoi")(Metric("estoi", "ESTOI", estoi, digits=2, note="extended STOI (Jensen & Taal 2016, pystoi)"))

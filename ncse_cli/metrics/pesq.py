@@ -39,4 +39,5 @@ def pesq_wb(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) -> fl
         raise MetricFailure(f"{type(err).__name__}: {message}") from None
 
 
-METRICS.register("pesq")(Metric("pesq", "PESQ", pesq_wb, digits=2))
+METRICS.register("pesq")(Metric("pesq", "PESQ", pesq_wb, digits=2,
+                                 note="wide-band PESQ (ITU-T P.862.2, pesq package) at 16 kHz", rate=PESQ_RATE))

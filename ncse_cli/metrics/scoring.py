@@ -1,4 +1,8 @@
-"""Scoring one utterance with every registered metric; a metric that fails leaves a missing value and a reason."""
+"""Scoring one utterance with every registered metric; a metric that fails leaves a missing value and a reason.
+
+Without a clean reference only the non-intrusive metrics (DNSMOS) are computed; each intrusive one is missing
+with the reason "no clean reference".
+"""
 
 from __future__ import annotations
 
@@ -9,9 +13,8 @@ from typing import Sequence
 import numpy as np
 
 from ncse_cli.audio import RESAMPLER_ID
-from ncse_cli.metrics import estoi, sisdr  # noqa: F401  (register estoi, si_sdr)
+from ncse_cli.metrics import dnsmos, estoi, pesq, sisdr  # noqa: F401  (register the metrics)
 from ncse_cli.metrics.base import METRICS, MetricFailure
-from ncse_cli.metrics.pesq import PESQ_RATE  # registers pesq
 
 #: The metrics of an evaluation, in table order.
 DEFAULT_METRICS = ("pesq", "estoi", "si_sdr")
@@ -29,14 +32,21 @@ class UtteranceScores:
     errors: dict[str, str] = field(default_factory=dict)
 
 
-def score_utterance(estimate: np.ndarray, reference: np.ndarray, sample_rate: int,
+#: Why an intrusive metric is missing for a recording without a clean file.
+NO_REFERENCE = "no clean reference"
+
+
+def score_utterance(estimate: np.ndarray, reference: np.ndarray | None, sample_rate: int,
                     metrics: Sequence[str] = DEFAULT_METRICS) -> UtteranceScores:
-    """Every metric of ``estimate`` against ``reference`` (same length and rate)."""
-    if len(estimate) != len(reference):
+    """Every metric of ``estimate`` against ``reference`` (same length and rate; None: no clean file)."""
+    if reference is not None and len(estimate) != len(reference):
         raise ValueError(f"estimate has {len(estimate)} samples, reference {len(reference)}")
     values, errors = {}, {}
     for name in metrics:
         metric = METRICS.get(name)
+        if metric.intrusive and reference is None:
+            values[name], errors[name] = math.nan, NO_REFERENCE
+            continue
         try:
             values[name] = metric.fn(estimate, reference, sample_rate)
         except MetricFailure as err:
@@ -46,9 +56,9 @@ def score_utterance(estimate: np.ndarray, reference: np.ndarray, sample_rate: in
 
 def metric_notes(sample_rate: int, metrics: Sequence[str] = DEFAULT_METRICS) -> dict[str, str]:
     """How each metric was computed for signals at ``sample_rate`` (stored with every evaluation)."""
-    notes = {"pesq": "wide-band PESQ (ITU-T P.862.2, pesq package) at 16 kHz",
-             "estoi": "extended STOI (Jensen & Taal 2016, pystoi)",
-             "si_sdr": "scale-invariant SDR in dB (Le Roux et al. 2019)"}
-    if sample_rate != PESQ_RATE:
-        notes["pesq"] += f", resampled from {sample_rate} Hz with {RESAMPLER_ID}"
-    return {name: notes.get(name, name) for name in metrics}
+    notes = {}
+    for name in metrics:
+        metric = METRICS.get(name)
+        resampled = metric.rate is not None and metric.rate != sample_rate
+        notes[name] = metric.note + (f", resampled from {sample_rate} Hz with {RESAMPLER_ID}" if resampled else "")
+    return notes

@@ -34,4 +34,5 @@ def si_sdr_metric(estimate: np.ndarray, reference: np.ndarray, sample_rate: int)
     return si_sdr(estimate, reference)
 
 
-METRICS.register("si_sdr")(Metric("si_sdr", "SI-SDR", si_sdr_metric, digits=1))
+METRICS.register("si_sdr")(Metric("si_sdr", "SI-SDR", si_sdr_metric, digits=1,
+                                   note="scale-invariant SDR in dB (Le Roux et al. 2019)"))
