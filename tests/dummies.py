@@ -72,26 +72,27 @@ def read_wav(path: str | Path) -> np.ndarray:
 
 def make_manifest(folder: str | Path, count: int = 4, *, sample_rate: int = 16000, seconds: float = 1.0,
                   ref_seconds: float = 0.25, name: str = "tiny", split: str = "train", seed: int = 0,
-                  with_ref: bool = True, with_clean: bool = True) -> Path:
-    """A manifest of ``count`` mixtures (speech + pink noise at 5 dB) with references, files beside it; ``with_ref`` /
+                  with_ref: bool = True, with_clean: bool = True, kinds: Sequence[str] = ("pink",)) -> Path:
+    """A manifest of ``count`` mixtures (speech + noise at 5 dB) with references, files beside it; row i's noise
+    (and its reference) is of synthetic kind ``kinds[i % len(kinds)]``, its ``noise_type``. ``with_ref`` /
     ``with_clean`` False leave those fields null (a noisy-only row)."""
     folder = Path(folder)
     rows = []
     for i in range(count):
-        key = f"{name}_{i:03d}"
+        key, kind = f"{name}_{i:03d}", kinds[i % len(kinds)]
         mix = mix_at_snr(speech(seconds, sample_rate, seed + i, talker=i),
-                         noise(seconds, sample_rate, seed + 100 + i), 5.0)
+                         noise(seconds, sample_rate, seed + 100 + i, kind=kind), 5.0)
         clean = mix.clean
         write_wav(folder / name / "clean" / f"{key}.wav", clean, sample_rate)
         write_wav(folder / name / "noisy" / f"{key}.wav", mix.noisy, sample_rate)
         ref = None
         if with_ref:
-            ref_audio = noise(ref_seconds, sample_rate, seed + 200 + i) * mix.reference_scale
+            ref_audio = noise(ref_seconds, sample_rate, seed + 200 + i, kind=kind) * mix.reference_scale
             write_wav(folder / name / "noise_ref" / f"{key}.wav", ref_audio, sample_rate)
             ref = f"{name}/noise_ref/{key}.wav"
         rows.append(Utterance(id=key, noisy=f"{name}/noisy/{key}.wav",
                               clean=f"{name}/clean/{key}.wav" if with_clean else None,
-                              noise_ref=ref, snr_db=5.0, noise_type="pink", noise_source="synthetic",
+                              noise_ref=ref, snr_db=5.0, noise_type=kind, noise_source="synthetic",
                               split=split, sample_rate=sample_rate, num_samples=len(clean)))
     return write_manifest(folder / f"{name}.jsonl", rows)
 
