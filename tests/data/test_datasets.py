@@ -187,8 +187,8 @@ def test_data_config_is_strict_and_loads_from_yaml(tmp_path, demo):
         from_dict(DataConfig, {"train": "x.jsonl", "dynamic": {"snr": [0, 5]}}, "data")
     with pytest.raises(ConfigError, match="noise pool esc50 needs a path"):
         from_dict(NoisePoolConfig, {"corpus": "esc50"})
-    with pytest.raises(ConfigError, match="noise pool corpus 'audioset' is not one of"):
-        from_dict(NoisePoolConfig, {"corpus": "audioset"})
+    with pytest.raises(ConfigError, match="noise pool corpus 'freesound' is not one of"):
+        from_dict(NoisePoolConfig, {"corpus": "freesound"})
     with pytest.raises(ConfigError, match="mix2 blends other pools"):
         from_dict(DataConfig, {"train": "x", "dynamic": {"noise_pools": [{"corpus": "mix2"}]}})
     (tmp_path / "sub").mkdir()
