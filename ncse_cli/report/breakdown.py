@@ -24,6 +24,8 @@ import pandas as pd
 
 from ncse_cli.data.corpora.esc50 import MAJOR_CATEGORY
 from ncse_cli.data.manifest import Manifest
+from ncse_cli.evaluation.results import NOISY_SCORES_FILE, SCORES_FILE, ScoreSummary
+from ncse_cli.evaluation.scoring import read_scores
 from ncse_cli.metrics import MetricSummary, summarize
 from ncse_cli.report.stats import LEVEL, PairedComparison, StatsError, compare_paired
 
@@ -33,6 +35,17 @@ GROUPINGS = {"snr": "SNR (dB)", "noise_type": "Noise type", "category": "Noise c
 MAX_SNR_LEVELS = 8
 SNR_BIN_DB = 5.0
 UNKNOWN = "unknown"
+
+
+def read_summary_scores(summary: ScoreSummary) -> pd.DataFrame:
+    """The per-utterance ``scores.csv`` (``noisy_scores.csv`` for the noisy input) beside a stored summary."""
+    if summary.path is None:
+        raise StatsError(f"the summary of {summary.model or 'the noisy input'} on {summary.testset.name} was not "
+                         f"read from a file, so its scores cannot be found")
+    path = summary.path.parent / (NOISY_SCORES_FILE if summary.is_noisy else SCORES_FILE)
+    if not path.is_file():
+        raise StatsError(f"{path}: per-utterance scores missing beside {summary.path.name}")
+    return read_scores(path)
 
 
 def with_metadata(scores: pd.DataFrame, manifest: Manifest) -> pd.DataFrame:

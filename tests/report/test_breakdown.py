@@ -66,3 +66,19 @@ def test_stacked_test_sets_keep_their_names_and_repeat_ids():
     one = pd.DataFrame({"id": ["u0", "u1"], "pesq": [1.0, 2.0]})
     stacked = stack_testsets({"esc50_snr0": one, "esc50_snr5": one.assign(pesq=[3.0, 4.0])})
     assert [g.metrics["pesq"].mean for g in breakdown(stacked, "testset", ["pesq"])] == [1.5, 3.5]
+
+
+def test_scores_of_stored_evaluations_are_found_beside_their_summaries(tmp_path):
+    from ncse_cli.data.manifest import read_manifest
+    from ncse_cli.evaluation import load_testset
+    from ncse_cli.evaluation.run import score_noisy
+    from ncse_cli.report.breakdown import read_summary_scores
+    from ncse_cli.workspace import Workspace
+    from tests.dummies import make_manifest
+
+    path = make_manifest(tmp_path, count=3, kinds=("white", "hum"), name="t", split="test")
+    summary = score_noisy(Workspace(tmp_path / "ws"), *load_testset(path))
+    frame = with_metadata(read_summary_scores(summary), read_manifest(path))
+    groups = {g.group: g for g in breakdown(frame, "noise_type", ["si_sdr"])}
+    assert {k: g.utterances for k, g in groups.items()} == {"hum": 1, "white": 2}
+    assert groups["hum"].metrics["si_sdr"].mean == pytest.approx(frame.loc[1, "si_sdr"])

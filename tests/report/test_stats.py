@@ -134,3 +134,19 @@ def test_wilcoxon_with_ties_is_the_deterministic_normal_approximation():
     variance = n * (n + 1) * (2 * n + 1) / 24 - (counts ** 3 - counts).sum() / 48
     z = (w_plus - n * (n + 1) / 4) / math.sqrt(variance)
     assert wilcoxon_p(differences) == pytest.approx(2 * stats.norm.sf(abs(z)))
+
+
+def test_table_cells_of_comparisons_seeds_and_verdicts():
+    from ncse_cli.report.tables import (comparison_table, criteria_table, format_difference, format_p, format_seeds,
+                                        format_side_by_side)
+
+    c = PairedComparison("pesq", 824, 0, 2.314, 2.001, 0.313, 0.281, 0.347, 0.0004)
+    assert format_difference(c) == "+0.31 [+0.28, +0.35]" and format_p(c.p_value) == "< 0.001"
+    assert format_p(0.0312) == "0.031" and format_p(math.nan) == "–"
+    assert "| fold 1 | 824 | 2.31 | 2.00 | +0.31 [+0.28, +0.35] | < 0.001 |" in comparison_table([("fold 1", c)])
+    seeds = across_seeds({0: 2.0, 1: 2.1, 2: 2.2})
+    assert format_seeds(seeds, "pesq") == f"2.10 ± {stats.t.ppf(0.975, 2) * 0.1 / math.sqrt(3):.2f} (3 seeds)"
+    assert format_side_by_side(seeds, "pesq") == "2.00 / 2.10 / 2.20" and format_seeds(across_seeds({}), "pesq") == "–"
+    verdict = Verdict(PLAN_CRITERIA[1], c)
+    assert criteria_table([("clap-01", verdict)]).splitlines()[-1] == (
+        "| OOD (ESC-50 noise) | clap-01 | > +0.30 PESQ over no conditioning | +0.31 [+0.28, +0.35] | 824 | inconclusive |")
