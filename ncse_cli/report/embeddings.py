@@ -50,6 +50,8 @@ def _condition_vectors(model: ScoreModel, refs: torch.Tensor) -> torch.Tensor:
     cond = model.encode(refs)
     if cond.vector is not None:
         return cond.vector
+    if cond.mask is None:
+        return cond.tokens.mean(1)
     mask = cond.mask.to(cond.tokens.dtype)[..., None]
     return (cond.tokens * mask).sum(1) / mask.sum(1).clamp_min(1.0)
 

@@ -65,3 +65,20 @@ def test_pca_map_keeps_distances_of_planar_points_and_tsne_keeps_clusters_apart(
         project_2d(vectors, "umap")
     with pytest.raises(EmbeddingError, match="at least 3"):
         project_2d(vectors[:2], "pca")
+
+
+def test_token_encoders_give_the_mean_of_their_valid_tokens(tmp_path):
+    from ncse_cli.config import from_dict
+    from ncse_cli.model import ModelConfig, build_model
+
+    encoder = {"name": "sequence", "channels": [8, 16, 16, 32], "dim": 32, "num_tokens": 4}
+    model = build_model(from_dict(ModelConfig, {"backbone": {"name": "tiny", "nf": 8}, "encoder": encoder})).eval()
+    manifest = read_manifest(make_manifest(tmp_path, count=2, kinds=KINDS, name="t", split="test"))
+    result = reference_embeddings(model, manifest)
+    row = manifest.rows[1]
+    ref = torch.from_numpy(load_audio(manifest.resolve(row.noise_ref)).samples)
+    peak = torch.from_numpy(load_audio(manifest.resolve(row.noisy)).samples).abs().max()
+    with torch.inference_mode():
+        cond = model.encode((ref / peak)[None])
+    assert cond.vector is None and cond.mask.all()
+    np.testing.assert_allclose(result.vectors[1], cond.tokens[0].mean(0).double().numpy(), rtol=1e-5, atol=1e-6)
