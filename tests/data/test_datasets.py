@@ -205,5 +205,5 @@ def test_readme_dynamic_mixing_example_is_a_valid_data_config():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text().split("## Data", 1)[1]
     block = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)
     cfg = from_dict(DataConfig, yaml.safe_load(block)["data"], "data")
-    assert [p.corpus for p in cfg.dynamic.noise_pools] == ["demand", "esc50", "urbansound8k", "wham", "synthetic",
-                                                           "babble", "mix2"]
+    assert [p.corpus for p in cfg.dynamic.noise_pools] == ["demand", "esc50", "urbansound8k", "wham", "audioset",
+                                                           "synthetic", "babble", "mix2"]
