@@ -12,6 +12,8 @@ Layouts built here (``root`` is the corpus folder a user would pass on the comma
 * :func:`make_urbansound_tree` - UrbanSound8K: ``metadata/UrbanSound8K.csv`` + ``audio/fold<k>/...``
 * :func:`make_wham_tree` - WHAM! noise: ``tr/``, ``cv/``, ``tt/``
 * :func:`make_demand_tree` - DEMAND: ``<ENV>/ch01.wav`` ...
+* :func:`make_audioset_tree` - AudioSet: the segment lists, ``class_labels_indices.csv`` and clips named as
+  downloaders name them
 """
 
 from __future__ import annotations
@@ -91,26 +93,27 @@ def read_wav(path: str | Path) -> np.ndarray:
 
 def make_manifest(folder: str | Path, count: int = 4, *, sample_rate: int = 16000, seconds: float = 1.0,
                   ref_seconds: float = 0.25, name: str = "tiny", split: str = "train", seed: int = 0,
-                  with_ref: bool = True, with_clean: bool = True) -> Path:
-    """A manifest of ``count`` mixtures (speech + pink noise at 5 dB) with references, files beside it; ``with_ref`` /
+                  with_ref: bool = True, with_clean: bool = True, kinds: Sequence[str] = ("pink",)) -> Path:
+    """A manifest of ``count`` mixtures (speech + noise at 5 dB) with references, files beside it; row i's noise
+    (and its reference) is of synthetic kind ``kinds[i % len(kinds)]``, its ``noise_type``. ``with_ref`` /
     ``with_clean`` False leave those fields null (a noisy-only row)."""
     folder = Path(folder)
     rows = []
     for i in range(count):
-        key = f"{name}_{i:03d}"
+        key, kind = f"{name}_{i:03d}", kinds[i % len(kinds)]
         mix = mix_at_snr(speech(seconds, sample_rate, seed + i, talker=i),
-                         noise(seconds, sample_rate, seed + 100 + i), 5.0)
+                         noise(seconds, sample_rate, seed + 100 + i, kind=kind), 5.0)
         clean = mix.clean
         write_wav(folder / name / "clean" / f"{key}.wav", clean, sample_rate)
         write_wav(folder / name / "noisy" / f"{key}.wav", mix.noisy, sample_rate)
         ref = None
         if with_ref:
-            ref_audio = noise(ref_seconds, sample_rate, seed + 200 + i) * mix.reference_scale
+            ref_audio = noise(ref_seconds, sample_rate, seed + 200 + i, kind=kind) * mix.reference_scale
             write_wav(folder / name / "noise_ref" / f"{key}.wav", ref_audio, sample_rate)
             ref = f"{name}/noise_ref/{key}.wav"
         rows.append(Utterance(id=key, noisy=f"{name}/noisy/{key}.wav",
                               clean=f"{name}/clean/{key}.wav" if with_clean else None,
-                              noise_ref=ref, snr_db=5.0, noise_type="pink", noise_source="synthetic",
+                              noise_ref=ref, snr_db=5.0, noise_type=kind, noise_source="synthetic",
                               split=split, sample_rate=sample_rate, num_samples=len(clean)))
     return write_manifest(folder / f"{name}.jsonl", rows)
 
@@ -223,6 +226,42 @@ def make_demand_tree(root: str | Path, *, environments: Sequence[str] = ("DKITCH
         for ch in range(1, channels + 1):
             write_wav(root / env / f"ch{ch:02d}.wav", noise(seconds, sample_rate, seed + 20 * e + ch,
                                                             kind=("brown", "pink")[e % 2]), sample_rate, "PCM_16")
+    return root
+
+
+#: (mid, display name) of the labels in :func:`make_audioset_tree`.
+AUDIOSET_LABELS = (("/m/09x0r", "Speech"), ("/m/0jbk", "Animal"), ("/m/0bt9lr", "Dog"), ("/m/06mb1", "Rain"),
+                   ("/m/07yv9", "Vehicle"))
+#: subset -> (YouTube id, start, labels, audio file written for it or None, as downloaders name them).
+AUDIOSET_SEGMENTS = {
+    "balanced_train": (("--PJHxphWEs", 30.0, "/m/09x0r,/m/07yv9", "Y--PJHxphWEs.wav"),  # speech: not noise
+                       ("0aBcDeFgHiJ", 10.0, "/m/0jbk,/m/0bt9lr", "audio/0aBcDeFgHiJ_10.000_20.000.wav"),
+                       ("YxYzAbCdEf1", 0.0, "/m/06mb1", "audio/bal/YxYzAbCdEf1_0.wav"),  # an id that starts with Y
+                       ("gone0000001", 5.0, "/m/06mb1", None)),  # a video that could not be downloaded
+    "eval": (("evalClip_01", 100.0, "/m/07yv9", "eval/YevalClip_01_100000_110000.flac"),),  # milliseconds
+    "unbalanced_train": (("unbal-Clip1", 20.0, "/m/06mb1,/m/07yv9", "audio/unbal-Clip1_20.ogg"),),
+}
+
+
+def make_audioset_tree(root: str | Path, *, sample_rate: int = 16000, seconds: float = 0.5, seed: int = 0) -> Path:
+    """AudioSet: the official segment lists (three ``#`` lines, quoted labels) and class labels, the clips of
+    :data:`AUDIOSET_SEGMENTS` in several naming styles, and files that match no listed segment."""
+    root = Path(root)
+    root.mkdir(parents=True, exist_ok=True)
+    lines = ["index,mid,display_name"] + [f'{i},{mid},"{name}"' for i, (mid, name) in enumerate(AUDIOSET_LABELS)]
+    (root / "class_labels_indices.csv").write_text("\n".join(lines) + "\n")
+    for k, (subset, segments) in enumerate(AUDIOSET_SEGMENTS.items()):
+        rows = ["# Segments csv created Sun Mar  5 10:54:31 2017",
+                f"# num_ytids={len(segments)}, num_segs={len(segments)}, num_unique_labels=5, num_positive_labels=9",
+                "# YTID, start_seconds, end_seconds, positive_labels"]
+        for j, (ytid, start, labels, name) in enumerate(segments):
+            rows.append(f'{ytid}, {start:.3f}, {start + 10:.3f}, "{labels}"')
+            if name is not None:
+                write_wav(root / name, noise(seconds, sample_rate, seed + 10 * k + j, kind="brown"), sample_rate,
+                          "PCM_16" if name.endswith((".wav", ".flac")) else "VORBIS")
+        (root / f"{subset}_segments.csv").write_text("\n".join(rows) + "\n")
+    write_wav(root / "audio" / "notListed01_0.wav", noise(seconds, sample_rate, seed), sample_rate)
+    write_wav(root / "audio" / "0aBcDeFgHiJ_55.wav", noise(seconds, sample_rate, seed), sample_rate)  # other start
     return root
 
 

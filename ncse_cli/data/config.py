@@ -20,6 +20,7 @@ Dynamic mixing (``train`` is then the clean-speech manifest; only its ``clean`` 
           - {corpus: esc50, path: /data/ESC-50, weight: 1, folds: [1, 2, 3, 4]}
           - {corpus: urbansound8k, path: /data/UrbanSound8K, folds: [1, 2, 3, 4, 5, 6, 7, 8, 9]}
           - {corpus: wham, path: /data/wham_noise, folds: [tr]}
+          - {corpus: audioset, path: /data/audioset, folds: [balanced_train], categories: [Rain, Vehicle]}
           - {corpus: synthetic, weight: 0.5, categories: [white, pink, brown]}
           - {corpus: babble, weight: 0.5}     # several other training speakers at once
           - {corpus: mix2, weight: 0.5}       # two draws from the other pools, alpha uniform 0.3..0.7
@@ -42,7 +43,7 @@ from ncse_cli.data.manifest import read_manifest
 
 #: Pools that are not corpora on disk: speech of other training speakers, and blends of two other pools.
 SPECIAL_POOLS = ("babble", "mix2")
-FILE_CORPORA = ("esc50", "urbansound8k", "wham", "demand")
+FILE_CORPORA = ("esc50", "urbansound8k", "wham", "demand", "audioset")
 #: The plan's baseline reference length.
 DEFAULT_REF_SECONDS = 0.25
 
@@ -51,10 +52,11 @@ DEFAULT_REF_SECONDS = 0.25
 class NoisePoolConfig:
     """One weighted source of training noise.
 
-    ``corpus``: esc50, urbansound8k, wham, demand (folders in their official layout, ``path``), synthetic, babble
-    (other speakers of the clean manifest) or mix2 (two draws from the other pools). ``categories``: ESC-50
-    categories, UrbanSound8K classes, DEMAND environments or synthetic kinds (empty: all). ``folds``: ESC-50
-    folds 1-5, UrbanSound8K folds 1-10, WHAM! subsets tr/cv/tt, DEMAND channels ch01-ch16.
+    ``corpus``: esc50, urbansound8k, wham, demand, audioset (folders in their official layout, ``path``),
+    synthetic, babble (other speakers of the clean manifest) or mix2 (two draws from the other pools).
+    ``categories``: ESC-50 categories, UrbanSound8K classes, DEMAND environments, AudioSet labels or synthetic
+    kinds (empty: all). ``folds``: ESC-50 folds 1-5, UrbanSound8K folds 1-10, WHAM! subsets tr/cv/tt, DEMAND
+    channels ch01-ch16, AudioSet subsets balanced_train/eval/unbalanced_train.
     """
 
     corpus: str

@@ -6,6 +6,7 @@ import math
 from typing import Sequence
 
 from ncse_cli.metrics import METRICS, MetricSummary
+from ncse_cli.report.stats import PairedComparison, SeedAggregate, Verdict
 
 MISSING = "–"
 
@@ -37,3 +38,57 @@ def format_summary(summary: MetricSummary | None, metric: str, ci: bool = True) 
 def metric_heading(metric: str) -> str:
     """``PESQ ↑``: every registered metric is better when higher."""
     return f"{METRICS.get(metric).label} ↑"
+
+
+def format_signed(value: float, metric: str) -> str:
+    """A difference with its sign: ``+0.12``, ``-1.3``."""
+    return MISSING if not math.isfinite(value) else f"{value:+.{METRICS.get(metric).digits}f}"
+
+
+def format_difference(comparison: PairedComparison) -> str:
+    """``+0.12 [+0.08, +0.16]``: the mean paired difference and its bootstrap interval."""
+    metric = comparison.metric
+    text = format_signed(comparison.difference, metric)
+    if math.isfinite(comparison.ci_low) and math.isfinite(comparison.ci_high):
+        text += f" [{format_signed(comparison.ci_low, metric)}, {format_signed(comparison.ci_high, metric)}]"
+    return text
+
+
+def format_p(p: float) -> str:
+    """A p-value to two significant digits, ``< 0.001`` below that."""
+    if not math.isfinite(p):
+        return MISSING
+    return "< 0.001" if p < 0.001 else f"{p:.2g}"
+
+
+def format_seeds(aggregate: SeedAggregate, metric: str) -> str:
+    """Training seeds: ``2.01 ± 0.05 (3 seeds)``; one seed is its value alone."""
+    if aggregate.n == 0:
+        return MISSING
+    if aggregate.n == 1:
+        return format_value(aggregate.mean, metric)
+    return f"{format_value(aggregate.mean, metric)} ± {format_value(aggregate.ci95, metric)} ({aggregate.n} seeds)"
+
+
+def format_side_by_side(aggregate: SeedAggregate, metric: str) -> str:
+    """Sampler seeds: every seed's value in seed order, ``2.01 / 2.03 / 1.99``."""
+    return " / ".join(format_value(v, metric) for v in aggregate.values.values()) or MISSING
+
+
+def comparison_table(rows: Sequence[tuple[str, PairedComparison]], heading: str = "Group") -> str:
+    """One row per labelled paired comparison: utterances, model and baseline means, the difference with its
+    95 % interval, the Wilcoxon p-value."""
+    header = [heading, "n", "Model", "Baseline", "Difference [95% CI]", "p (Wilcoxon)"]
+    body = [[label, str(c.n), format_value(c.mean_model, c.metric), format_value(c.mean_baseline, c.metric),
+             format_difference(c), format_p(c.p_value)] for label, c in rows]
+    return markdown_table(header, body)
+
+
+def criteria_table(verdicts: Sequence[tuple[str, Verdict]]) -> str:
+    """The plan's success criteria (section 7.1) for one model each: the requirement, what was measured, the
+    verdict read from the interval."""
+    header = ["Scenario", "Model", "Requirement", "Difference [95% CI]", "n", "Verdict"]
+    body = [[v.criterion.scenario, model, v.criterion.requirement,
+             MISSING if v.comparison is None else format_difference(v.comparison),
+             MISSING if v.comparison is None else str(v.comparison.n), v.outcome] for model, v in verdicts]
+    return markdown_table(header, body)

@@ -187,8 +187,8 @@ def test_data_config_is_strict_and_loads_from_yaml(tmp_path, demo):
         from_dict(DataConfig, {"train": "x.jsonl", "dynamic": {"snr": [0, 5]}}, "data")
     with pytest.raises(ConfigError, match="noise pool esc50 needs a path"):
         from_dict(NoisePoolConfig, {"corpus": "esc50"})
-    with pytest.raises(ConfigError, match="noise pool corpus 'audioset' is not one of"):
-        from_dict(NoisePoolConfig, {"corpus": "audioset"})
+    with pytest.raises(ConfigError, match="noise pool corpus 'freesound' is not one of"):
+        from_dict(NoisePoolConfig, {"corpus": "freesound"})
     with pytest.raises(ConfigError, match="mix2 blends other pools"):
         from_dict(DataConfig, {"train": "x", "dynamic": {"noise_pools": [{"corpus": "mix2"}]}})
     (tmp_path / "sub").mkdir()
@@ -205,5 +205,5 @@ def test_readme_dynamic_mixing_example_is_a_valid_data_config():
     readme = (Path(__file__).resolve().parents[2] / "README.md").read_text().split("## Data", 1)[1]
     block = re.search(r"```yaml\n(.*?)```", readme, re.S).group(1)
     cfg = from_dict(DataConfig, yaml.safe_load(block)["data"], "data")
-    assert [p.corpus for p in cfg.dynamic.noise_pools] == ["demand", "esc50", "urbansound8k", "wham", "synthetic",
-                                                           "babble", "mix2"]
+    assert [p.corpus for p in cfg.dynamic.noise_pools] == ["demand", "esc50", "urbansound8k", "wham", "audioset",
+                                                           "synthetic", "babble", "mix2"]

@@ -17,7 +17,7 @@ from ncse_cli.registry import Registry
 #: ``index(root, categories, folds) -> clips``; empty ``categories``/``folds`` select everything.
 IndexFn = Callable[[Path | None, Sequence[str], Sequence[str]], list[NoiseClip]]
 
-#: Noise corpora by name: esc50, urbansound8k, wham, demand, synthetic.
+#: Noise corpora by name: esc50, urbansound8k, wham, demand, audioset, synthetic.
 NOISE_CORPORA: Registry[IndexFn] = Registry("noise corpus")
 
 
