@@ -19,7 +19,10 @@ from ncse_cli.errors import NcseError
 from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, ScoreSummary, now, read_summary
 from ncse_cli.evaluation.testsets import KINDS, TestSet, read_testset
 from ncse_cli.metrics import DEFAULT_METRICS
-from ncse_cli.report.tables import format_summary, format_value, markdown_table, metric_heading
+from ncse_cli.report.breakdown import read_summary_scores
+from ncse_cli.report.stats import PairedComparison, StatsError, compare_paired
+from ncse_cli.report.tables import (format_difference, format_summary, format_value, markdown_table,
+                                    metric_heading)
 from ncse_cli.workspace import Workspace, file_in_the_way
 
 NOISY_ROW = "Noisy input"
@@ -134,6 +137,49 @@ def comparison_section(data: ReportData, metrics: Sequence[str]) -> str:
     return "## Comparison summary\n\n" + markdown_table(header, rows) + foot
 
 
+def input_verdict(comparisons: dict[str, PairedComparison]) -> str:
+    """Plainly, whether a model beats its noisy input: better where the paired interval lies above zero, worse
+    where it lies below, not clearly different where it straddles zero."""
+    better = [m for m, c in comparisons.items() if c.ci_low > 0]
+    worse = [m for m, c in comparisons.items() if c.ci_high < 0]
+    unclear = [m for m in comparisons if m not in better and m not in worse]
+    name = lambda ms: ", ".join(metric_heading(m).split(" ")[0] for m in ms)  # noqa: E731
+    if comparisons and len(better) == len(comparisons):
+        return "**beats the input** on every metric"
+    if comparisons and len(worse) == len(comparisons):
+        return "**worse than the input** on every metric"
+    parts = [f"better on {name(better)}" if better else "", f"worse on {name(worse)}" if worse else "",
+             f"no clear difference on {name(unclear)}" if unclear else ""]
+    return "; ".join(p for p in parts if p)
+
+
+def input_section(data: ReportData, metrics: Sequence[str]) -> str:
+    """Does each model beat its input? Per test set and model row: the paired difference to the noisy input on
+    the same utterances (mean and 95% bootstrap interval) and a plain verdict."""
+    rows = []
+    for testset in data.testsets:
+        noisy = data.noisy.get(testset.id)
+        try:
+            baseline = read_summary_scores(noisy) if noisy is not None else None
+        except StatsError:
+            baseline = None
+        for s in data.rows(testset.id) if baseline is not None else ():
+            try:
+                scores = read_summary_scores(s)
+                found = {m: compare_paired(scores, baseline, m) for m in metrics
+                         if m in scores.columns and m in baseline.columns}
+            except StatsError:
+                continue
+            rows.append([testset.name, s.model, s.scale_text,
+                         *(format_difference(found[m]) if m in found else "-" for m in metrics), input_verdict(found)])
+    if not rows:
+        return ""
+    header = ["Test set", "Model", "w", *(f"{metric_heading(m).split(' ')[0]} vs input" for m in metrics), "Verdict"]
+    return ("## Against the noisy input\n\nPaired differences model - noisy input on the same utterances, mean "
+            "[95% bootstrap interval]; a model beats its input on a metric when the whole interval lies above "
+            "zero.\n\n" + markdown_table(header, rows))
+
+
 @dataclass
 class Report:
     """A rendered report and the data behind it."""
@@ -157,6 +203,9 @@ def build_report(workspace: Workspace, metrics: Sequence[str] = DEFAULT_METRICS,
         parts.append("## Results per test set\n\n" + "\n\n".join(testset_section(data, t, metrics, ci)
                                                                    for t in data.testsets))
         parts.append(comparison_section(data, summary_metrics))
+        verdicts = input_section(data, metrics)
+        if verdicts:
+            parts.insert(2 if data.models else 1, verdicts)
     return Report("\n\n".join(parts) + "\n", data)
 
 
