@@ -12,7 +12,7 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from ncse_cli.config import atomic_output
+from ncse_cli.files import atomic_output
 from ncse_cli.errors import NcseError
 
 log = logging.getLogger("ncse")

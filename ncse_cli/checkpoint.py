@@ -18,6 +18,7 @@ from safetensors.torch import load_file, save_file
 from ncse_cli import __version__
 from ncse_cli.config import ConfigError, from_dict, load_yaml, save_yaml, to_dict
 from ncse_cli.errors import NcseError
+from ncse_cli.files import atomic_output
 from ncse_cli.model import ModelConfig, ScoreModel
 
 CONFIG_FILE = "config.yaml"
@@ -29,12 +30,10 @@ class CheckpointError(NcseError):
 
 
 def save_weights(state: Mapping[str, torch.Tensor], path: Path, metadata: dict[str, str] | None = None) -> None:
-    """Write a state dict as safetensors atomically (temporary file, then rename)."""
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = path.with_name(f".{path.name}.tmp")
+    """Write a state dict as safetensors atomically and durably (:func:`ncse_cli.files.atomic_output`)."""
     tensors = {k: v.detach().cpu().contiguous() for k, v in state.items()}
-    save_file(tensors, str(tmp), metadata={"ncse_version": __version__, **(metadata or {})})
-    os.replace(tmp, path)
+    with atomic_output(path, suffix=".tmp.safetensors") as tmp:
+        save_file(tensors, str(tmp), metadata={"ncse_version": __version__, **(metadata or {})})
 
 
 def save_model(model: ScoreModel, directory: str | os.PathLike, config: Mapping[str, Any] | None = None) -> Path:

@@ -28,7 +28,7 @@ from typing import Any, Callable
 import torch
 
 from ncse_cli.catalog import trained_steps
-from ncse_cli.config import atomic_write_text
+from ncse_cli.files import atomic_write_text
 from ncse_cli.data.config import data_config_from_path
 from ncse_cli.data.manifest import read_manifest
 from ncse_cli.data.recipes import DemoConfig, prepare_demo

@@ -26,7 +26,7 @@ from ncse_cli.config import to_dict
 from ncse_cli.data.seeding import child_seed, item_rng
 from ncse_cli.enhancement import enhance
 from ncse_cli.errors import NcseError
-from ncse_cli.evaluation.results import read_json, write_json
+from ncse_cli.files import read_json, write_json
 from ncse_cli.model import ScoreModel
 from ncse_cli.sampling.pc import PCConfig
 
@@ -178,7 +178,7 @@ def check_output_settings(out_dir: Path, expected: dict[str, Any]) -> None:
     """Record in ``out_dir`` what its outputs depend on (:data:`OUTPUT_SETTINGS_FILE`). Existing outputs are kept,
     so a re-run with another model or other settings would silently mix two kinds of output: refuse it."""
     path = out_dir / OUTPUT_SETTINGS_FILE
-    found = read_json(path)
+    found = read_json(path, missing_ok=True)
     if found is not None and found != expected:
         changed = ", ".join(sorted(k for k in {*expected, *found} if found.get(k) != expected.get(k)))
         raise EnhanceError(f"{out_dir}: holds outputs made with other {changed}; choose another --out (or empty it)")

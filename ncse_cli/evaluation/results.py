@@ -11,7 +11,6 @@ Files (see :mod:`ncse_cli.workspace` for where they live)::
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,8 +18,8 @@ from pathlib import Path
 from typing import Any
 
 from ncse_cli import __version__
-from ncse_cli.config import atomic_write_text
 from ncse_cli.errors import NcseError
+from ncse_cli.files import read_json
 from ncse_cli.evaluation.testsets import TestSet
 from ncse_cli.metrics import MetricSummary
 
@@ -88,27 +87,9 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically (``allow_nan=False``: NaN must have become ``null`` before)."""
-    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from ``path``, ``None`` when the file does not exist."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ResultsError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise ResultsError(f"{path}: expected a JSON object")
-    return data
-
-
 def read_summary(path: Path) -> ScoreSummary | None:
     """The summary stored at ``path``, or ``None`` when there is none."""
-    data = read_json(path)
+    data = read_json(path, missing_ok=True)
     if data is None:
         return None
     try:

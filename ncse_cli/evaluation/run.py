@@ -26,11 +26,11 @@ from ncse_cli.config import ConfigError, from_dict, load_yaml
 from ncse_cli.device import resolve_device
 from ncse_cli.data.manifest import Manifest
 from ncse_cli.errors import NcseError
+from ncse_cli.files import read_json, write_json
 from ncse_cli.evaluation.enhance import EnhanceReport, EnhanceSettings, ProgressFn, check_inputs, enhance_files
 from ncse_cli.evaluation.inputs import manifest_jobs
 from ncse_cli.evaluation.results import (NOISY_LABEL, NOISY_SCORES_FILE, NOISY_SUMMARY_FILE, SCORES_FILE,
-                                         SETTINGS_FILE, SUMMARY_FILE, ScoreSummary, read_json, read_summary,
-                                         write_json)
+                                         SETTINGS_FILE, SUMMARY_FILE, ScoreSummary, read_summary)
 from ncse_cli.evaluation.scoring import (ScoreJob, read_scores, score_files, scores_frame, summarize_scores,
                                          write_scores)
 from ncse_cli.evaluation.testsets import TESTSET_FILE, TestSet, load_testset
@@ -167,7 +167,7 @@ def load_model_under_test(workspace: Workspace, model: str, device: torch.device
 
 def _check_settings(folder: Path, expected: dict[str, Any], overwrite: bool) -> bool:
     """True when ``folder`` holds results of exactly ``expected``; clears other results with ``overwrite``."""
-    found = read_json(folder / SETTINGS_FILE)
+    found = read_json(folder / SETTINGS_FILE, missing_ok=True)
     if found is None:  # enhanced files of unknown provenance (settings.json is written before any) are dropped
         shutil.rmtree(folder / "enhanced", ignore_errors=True)
         return False

@@ -17,7 +17,7 @@ from typing import Callable, Sequence
 import pandas as pd
 
 from ncse_cli.audio import AudioError, load_audio
-from ncse_cli.config import atomic_write_text
+from ncse_cli.files import atomic_write_text
 from ncse_cli.metrics import DEFAULT_METRICS, MetricSummary, UtteranceScores, score_utterance, summarize
 
 ProgressFn = Callable[[int, int], None]

@@ -30,8 +30,8 @@ from safetensors import SafetensorError
 from safetensors.torch import load_file
 
 from ncse_cli.checkpoint import save_weights
-from ncse_cli.config import atomic_write_text
 from ncse_cli.errors import NcseError
+from ncse_cli.files import atomic_write_text, read_json
 
 CHECKPOINTS = "checkpoints"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -173,12 +173,4 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, FileNotFoundError) as err:
-        raise TrainingStateError(f"{path}: unreadable checkpoint file ({err})") from None
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON file of a checkpoint."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
         raise TrainingStateError(f"{path}: unreadable checkpoint file ({err})") from None
