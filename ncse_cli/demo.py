@@ -17,26 +17,23 @@ finished: the corpus, trained models, evaluations.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
 from ncse_cli.catalog import trained_steps
-from ncse_cli.files import atomic_write_text
 from ncse_cli.data.config import data_config_from_path
 from ncse_cli.data.manifest import read_manifest
 from ncse_cli.data.recipes import DemoConfig, prepare_demo
 from ncse_cli.evaluation import EvaluateOptions, ScoreSummary, evaluate, load_testset
 from ncse_cli.evaluation.run import TaskProgress
+from ncse_cli.files import atomic_write_text
 from ncse_cli.report import Report, build_report
 from ncse_cli.training import RunConfig, RunSummary, read_train_log, resolve_run_config, summarize_run, train
 from ncse_cli.training.state import latest_checkpoint
+from ncse_cli.workers import call, run_parallel
 from ncse_cli.workspace import Workspace, eval_dir, scale_label
 
 log = logging.getLogger("ncse")
@@ -109,10 +106,6 @@ def evaluate_demo_model(root: Path, name: str, manifest: Path, options: Evaluate
     return evaluate(Workspace(root), name, [manifest], options)
 
 
-def _single_thread() -> None:
-    torch.set_num_threads(1)
-
-
 Watcher = Callable[[], tuple[int, int]]
 
 
@@ -123,15 +116,12 @@ def run_side_by_side(calls: list[tuple[Callable, tuple]], watchers: dict[str, Wa
     if jobs <= 1:
         return [fn(*args) for fn, args in calls]
     bars = {label: progress(label) for label in watchers} if progress else {}
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["ncse_cli.demo"])
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_single_thread) as pool:
-        futures: list[Future] = [pool.submit(fn, *args) for fn, args in calls]
-        while not all(f.done() for f in futures):
-            for label, bar in bars.items():
-                bar(*watchers[label]())
-            time.sleep(0.5)
-        results = [f.result() for f in futures]
+
+    def poll() -> None:
+        for label, bar in bars.items():
+            bar(*watchers[label]())
+
+    results = run_parallel(call, calls, jobs, poll=poll, preload=__name__)
     for label, bar in bars.items():
         done, total = watchers[label]()
         bar(total, total)
