@@ -43,7 +43,7 @@ def measure(data: Path, workdir: Path, name: str, overrides: dict, steps: int) -
     cfg = run_config_for(workdir, name, recipe=RECIPE, data=data,
                          overrides={**overrides, "train": {**overrides.get("train", {}), **schedule}})
     wall, cpu = time.perf_counter(), time.process_time()
-    run_dir = train(cfg, workdir, name, progress=False)
+    run_dir = train(cfg, workdir, name)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     seconds = [row["seconds"] for row in read_train_log(run_dir / "train_log.csv")]
     step = statistics.median(b - a for a, b in zip(seconds[:-2], seconds[1:-1]))

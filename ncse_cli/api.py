@@ -22,8 +22,8 @@ from ncse_cli.evaluation import (EnhanceReport, EnhanceSettings, EvaluateOptions
                                  model_sampler, resolve_inputs)
 from ncse_cli.evaluation.enhance import check_inputs, check_output_settings, pending_inputs
 from ncse_cli.evaluation import evaluate as _evaluate
-from ncse_cli.evaluation.run import TaskProgress
 from ncse_cli.metrics import DEFAULT_METRICS
+from ncse_cli.progress import Progress
 from ncse_cli.report import Report, build_report, check_report_path
 from ncse_cli.training import RunConfig, RunSummary, summarize_run
 from ncse_cli.training import train as _train
@@ -35,7 +35,7 @@ PathLike = str | os.PathLike
 
 
 def train(cfg: RunConfig, name: str, *, workdir: PathLike | None = None, resume: bool = False,
-          overwrite: bool = False, progress: bool = True) -> RunSummary:
+          overwrite: bool = False, progress: Progress | None = None) -> RunSummary:
     """Train (or with ``resume`` continue) the model ``name`` and summarise what it reached.
 
     ``cfg`` comes from :func:`ncse_cli.training.run_config_for` (defaults < recipe < overrides); see
@@ -57,7 +57,7 @@ class EnhanceOutcome:
 def enhance(model: str, source: PathLike, out_dir: PathLike, *, noise_ref: PathLike | None = None,
             cfg_scale: float = 1.0, steps: int | None = None, seed: int = 0, batch_size: int = 1,
             device: str = "auto", workdir: PathLike | None = None,
-            progress: TaskProgress | None = None) -> EnhanceOutcome:
+            progress: Progress | None = None) -> EnhanceOutcome:
     """Enhance a file, a folder or a manifest's noisy files into ``out_dir`` (existing outputs are kept) on
     ``device`` (``auto``: a GPU when there is one)."""
     target = resolve_device(device)
@@ -89,7 +89,7 @@ def _reference_notice(conditional: bool, missing: int, total: int, given: bool) 
 def evaluate(model: str, testsets: Sequence[PathLike], *, cfg_scales: Sequence[float] = (1.0,),
              steps: int | None = None, seed: int = 0, jobs: int = 1, batch_size: int = 1, overwrite: bool = False,
              device: str = "auto", workdir: PathLike | None = None,
-             progress: TaskProgress | None = None) -> list[ScoreSummary]:
+             progress: Progress | None = None) -> list[ScoreSummary]:
     """Evaluate a model on test manifests at guidance scales; returns the noisy and model summaries."""
     options = EvaluateOptions(tuple(float(w) for w in cfg_scales), steps, seed, jobs, batch_size, overwrite, device)
     return _evaluate(Workspace(workdir), model, list(testsets), options, progress)
@@ -118,7 +118,7 @@ def show_model(model: str, *, workdir: PathLike | None = None) -> ModelDetails:
 
 
 def demo(out_dir: PathLike = "ncse-demo", *, seed: int = 0, train_steps: int | None = None,
-         sampler_steps: int | None = None, jobs: int = 2, progress: TaskProgress | None = None) -> DemoResult:
+         sampler_steps: int | None = None, jobs: int = 2, progress: Progress | None = None) -> DemoResult:
     """Prepare the synthetic corpus, train a conditioned and an unconditioned tiny model, evaluate, report."""
     defaults = DemoOptions()
     options = DemoOptions(seed, train_steps or defaults.train_steps, sampler_steps or defaults.sampler_steps,

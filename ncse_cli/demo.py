@@ -28,8 +28,8 @@ from ncse_cli.data.config import data_config_from_path
 from ncse_cli.data.manifest import read_manifest
 from ncse_cli.data.recipes import DemoConfig, prepare_demo
 from ncse_cli.evaluation import EvaluateOptions, ScoreSummary, evaluate, load_testset
-from ncse_cli.evaluation.run import TaskProgress
 from ncse_cli.files import atomic_write_text
+from ncse_cli.progress import Progress
 from ncse_cli.report import Report, build_report
 from ncse_cli.training import RunConfig, RunSummary, read_train_log, resolve_run_config, summarize_run, train
 from ncse_cli.training.state import latest_checkpoint
@@ -91,7 +91,7 @@ def is_trained(directory: Path, steps: int) -> bool:
     return directory.is_dir() and latest_checkpoint(directory) is not None and trained_steps(directory) == steps
 
 
-def train_demo_model(root: Path, name: str, cfg: RunConfig, progress: bool = False) -> Path:
+def train_demo_model(root: Path, name: str, cfg: RunConfig, progress: Progress | None = None) -> Path:
     """Train ``name`` unless a finished run is there; an interrupted one resumes, a broken one restarts."""
     workspace = Workspace(root)
     directory = workspace.model_dir(name)
@@ -110,7 +110,7 @@ Watcher = Callable[[], tuple[int, int]]
 
 
 def run_side_by_side(calls: list[tuple[Callable, tuple]], watchers: dict[str, Watcher], jobs: int,
-                     progress: TaskProgress | None) -> list[Any]:
+                     progress: Progress | None) -> list[Any]:
     """Run ``calls`` in ``jobs`` single-threaded worker processes (in this process when ``jobs`` is 1), drawing
     one bar per watcher from what it reads on disk; results in call order, a worker's error re-raised here."""
     if jobs <= 1:
@@ -141,7 +141,7 @@ def _files_watcher(folders: list[Path], total: int) -> Watcher:
     return read
 
 
-def train_stage(workspace: Workspace, data_dir: Path, options: DemoOptions, progress: TaskProgress | None) -> None:
+def train_stage(workspace: Workspace, data_dir: Path, options: DemoOptions, progress: Progress | None) -> None:
     """Train (or reuse) both models, side by side when ``jobs`` allows."""
     configs = {CONDITIONED: demo_run_config(data_dir, options, True),
                BASELINE: demo_run_config(data_dir, options, False)}
@@ -150,7 +150,7 @@ def train_stage(workspace: Workspace, data_dir: Path, options: DemoOptions, prog
         log.info("both demo models are trained: reused")
         return
     in_process = options.jobs <= 1
-    calls = [(train_demo_model, (workspace.root, name, cfg, in_process and progress is not None))
+    calls = [(train_demo_model, (workspace.root, name, cfg, progress if in_process else None))
              for name, cfg in configs.items()]
     watchers = {f"train {name}": _steps_watcher(workspace.model_dir(name), cfg.train.steps)
                 for name, cfg in configs.items()}
@@ -163,7 +163,7 @@ def _evaluate_units(root: Path, manifest: Path, units: list[tuple[str, EvaluateO
 
 
 def evaluate_stage(workspace: Workspace, manifest: Path, options: DemoOptions,
-                   progress: TaskProgress | None) -> list[ScoreSummary]:
+                   progress: Progress | None) -> list[ScoreSummary]:
     """Evaluate both models. With ``jobs`` >= 2 the (model, w) pairs are shared out to workers first (a guided
     scale costs two network evaluations per step, so it counts double); the summaries are then collected here,
     where the finished results are simply reused."""
@@ -195,14 +195,14 @@ def _cost(unit: tuple[str, tuple[float, ...]]) -> int:
 
 
 def run_demo(out_dir: str | os.PathLike = "ncse-demo", options: DemoOptions = DemoOptions(),
-             progress: TaskProgress | None = None) -> DemoResult:
+             progress: Progress | None = None) -> DemoResult:
     """Prepare, train both models, evaluate, report (see the module docstring)."""
     out_dir = Path(out_dir)
     workspace, data_dir, seconds = Workspace(out_dir / "runs"), out_dir / "data", {}
     clock = _Clock(seconds)
     with clock("prepare data"):
         prepare_demo(data_dir, options.seed, config=options.corpus, jobs=options.jobs,
-                     progress=progress("prepare demo data") if progress else None)
+                     progress=progress)
     with clock("train both models"):
         train_stage(workspace, data_dir, options, progress)
     with clock("evaluate"):

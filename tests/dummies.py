@@ -231,3 +231,15 @@ def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: 
             if not param.any():
                 param.normal_(0.0, 0.05)
     return save_model(model.eval(), directory)
+
+
+class ProgressLog:
+    """A :class:`ncse_cli.progress.Progress` that records every report: ``tasks[description]`` lists the
+    ``(done, total, note)`` of each call, in order."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, list[tuple[int, int, str | None]]] = {}
+
+    def __call__(self, description: str):
+        reports = self.tasks.setdefault(description, [])
+        return lambda done, total, note=None: reports.append((done, total, note))

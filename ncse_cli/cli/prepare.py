@@ -2,22 +2,20 @@
 
 from __future__ import annotations
 
-from contextlib import contextmanager
 from enum import Enum
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import Annotated, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ncse_cli.cli._common import console, err_console, user_errors
+from ncse_cli.cli._common import console, user_errors
+from ncse_cli.cli._progress import task_bars
 from ncse_cli.cli.multivalue import multi_value_command
 from ncse_cli.data.nonstationary import NONSTATIONARY_KINDS
 from ncse_cli.data.recipes import (DemoConfig, PrepareResult, prepare_demo, prepare_nonstationary, prepare_ood,
                                    prepare_vbdemand)
-from ncse_cli.data.recipes.runner import ProgressFn
 
 app = typer.Typer(help="Prepare data: write JSONL manifests (and mixtures) for training and evaluation.",
                   no_args_is_help=True, rich_markup_mode="rich")
@@ -49,16 +47,6 @@ Clean = Annotated[Path, typer.Option(help="Clean speech: a manifest (its clean c
 Snrs = Annotated[Optional[list[float]], typer.Option(
     "--snr", help="SNRs in dB, several after one flag: --snr 0 5 10 \\[default: 0 5 10].")]
 MaxUtterances = Annotated[Optional[int], typer.Option(min=1, help="Use only the first N clean utterances.")]
-
-
-@contextmanager
-def progress_bar(description: str) -> Iterator[ProgressFn]:
-    """A rich progress bar on stderr, driven by the recipes' ``progress(done, total)`` callback."""
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
 
 
 def render_summary(result: PrepareResult) -> None:
@@ -95,7 +83,7 @@ def demo(out: Out, seed: Seed = 0,
          ref_seconds: RefSeconds = DemoConfig.ref_seconds, jobs: Jobs = 1, overwrite: Overwrite = False) -> None:
     """The built-in synthetic corpus (no download): train.jsonl, valid.jsonl and test.jsonl at 16 kHz."""
     cfg = DemoConfig(num_train=train, num_valid=valid, num_test=test, seconds=seconds, ref_seconds=ref_seconds)
-    with progress_bar("demo corpus") as progress:
+    with task_bars() as progress:
         result = prepare_demo(out, seed, config=cfg, jobs=jobs, progress=progress, overwrite=overwrite)
     render_summary(result)
 
@@ -113,7 +101,7 @@ def vbdemand(root: Annotated[Path, typer.Option(help="VoiceBank-DEMAND folder in
              jobs: Jobs = 1, overwrite: Overwrite = False) -> None:
     """VoiceBank-DEMAND resampled to 16 kHz with a noise reference per utterance (vbdemand_{train,valid,test})."""
     speakers = _names(valid_speaker) or ("p226", "p287")
-    with progress_bar("VoiceBank-DEMAND") as progress:
+    with task_bars() as progress:
         result = prepare_vbdemand(root, out, ref_seconds=ref_seconds, ref_source=ref_source.value,
                                   valid_speakers=speakers, sample_rate=sample_rate, snr_method=snr_method.value,
                                   seed=seed, jobs=jobs, progress=progress, overwrite=overwrite)
@@ -137,7 +125,7 @@ def ood(clean: Clean, out: Out,
         ref_seconds: RefSeconds = 0.25, sample_rate: SampleRate = 16000, snr_method: Method = SnrMethod.power,
         max_utterances: MaxUtterances = None, seed: Seed = 0, jobs: Jobs = 1, overwrite: Overwrite = False) -> None:
     """Out-of-distribution test sets: clean speech + ESC-50 / UrbanSound8K noise, one manifest per corpus and SNR."""
-    with progress_bar("OOD test sets") as progress:
+    with task_bars() as progress:
         result = prepare_ood(clean, out, esc50=esc50, urbansound=urbansound, snrs=snr or (0.0, 5.0, 10.0),
                              esc50_categories=_names(esc50_category), esc50_folds=esc50_fold or (),
                              urbansound_classes=_names(urbansound_class), urbansound_folds=urbansound_fold or (),
@@ -163,7 +151,7 @@ def nonstationary(clean: Clean, out: Out,
                   snr_method: Method = SnrMethod.power, max_utterances: MaxUtterances = None, seed: Seed = 0,
                   jobs: Jobs = 1, overwrite: Overwrite = False) -> None:
     """Non-stationary test sets (concatenated noises, level ramps and steps, sudden events), one per SNR."""
-    with progress_bar("non-stationary test sets") as progress:
+    with task_bars() as progress:
         result = prepare_nonstationary(clean, out, esc50=esc50, demand=demand, wham=wham,
                                        kinds=_names(kind) or None, snrs=snr or (0.0, 5.0, 10.0),
                                        esc50_folds=esc50_fold or (), ref_seconds=ref_seconds,

@@ -13,6 +13,7 @@ from rich.table import Table
 
 from ncse_cli.backbones import BACKBONES
 from ncse_cli.cli._common import console, user_errors
+from ncse_cli.cli._progress import task_bars
 from ncse_cli.config import ConfigError, dotted
 from ncse_cli.encoders import ENCODERS
 from ncse_cli.encoders.pretrained import DOWNLOAD_ENV
@@ -101,7 +102,8 @@ def train_command(
         text = config_yaml(cfg)
         console.print(Syntax(text, "yaml", word_wrap=True)) if console.is_terminal else typer.echo(text, nl=False)
         return
-    summary = api.train(cfg, name, workdir=workdir, resume=resume, overwrite=overwrite, progress=progress)
+    with task_bars(progress) as bars:
+        summary = api.train(cfg, name, workdir=workdir, resume=resume, overwrite=overwrite, progress=bars)
     if is_main_process():
         console.print(_summary_table(name, summary))
 

@@ -16,7 +16,7 @@ import time
 from dataclasses import dataclass, field
 from itertools import groupby
 from pathlib import Path
-from typing import Any, Callable, Iterable, Sequence
+from typing import Any, Iterable, Sequence
 
 import numpy as np
 import torch
@@ -28,12 +28,10 @@ from ncse_cli.enhancement import enhance
 from ncse_cli.errors import NcseError
 from ncse_cli.files import read_json, write_json
 from ncse_cli.model import ScoreModel
+from ncse_cli.progress import Task
 from ncse_cli.sampling.pc import PCConfig
 
 log = logging.getLogger("ncse")
-
-#: ``progress(done, total)`` after each utterance.
-ProgressFn = Callable[[int, int], None]
 
 #: What the outputs of ``ncse enhance`` in a folder were made with (hidden, so never read back as audio).
 OUTPUT_SETTINGS_FILE = ".ncse-enhance.json"
@@ -155,7 +153,7 @@ def fit_length(samples: np.ndarray, length: int) -> np.ndarray:
 
 
 def check_inputs(noisy: Iterable[Path], refs: Iterable[Path], model: ScoreModel,
-                 progress: ProgressFn | None = None) -> None:
+                 progress: Task | None = None) -> None:
     """Read every input and reference once, so that a missing, corrupt, empty, too short or NaN file is reported
     (by name) before anything is enhanced or written. References are skipped for an unconditioned model."""
     rate, min_samples = model.cfg.sample_rate, model.cfg.stft.n_fft
@@ -187,7 +185,7 @@ def check_output_settings(out_dir: Path, expected: dict[str, Any]) -> None:
 
 
 def enhance_files(model: ScoreModel, jobs: Sequence[EnhanceJob], settings: EnhanceSettings,
-                  progress: ProgressFn | None = None) -> EnhanceReport:
+                  progress: Task | None = None) -> EnhanceReport:
     """Enhance every job whose output does not exist yet; outputs are written atomically."""
     start = time.perf_counter()
     pending = [job for job in jobs if not job.out.is_file()]

@@ -16,7 +16,7 @@ import logging
 import shutil
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Any, Callable, Sequence
+from typing import Any, Sequence
 
 import torch
 
@@ -27,7 +27,7 @@ from ncse_cli.device import resolve_device
 from ncse_cli.data.manifest import Manifest
 from ncse_cli.errors import NcseError
 from ncse_cli.files import read_json, write_json
-from ncse_cli.evaluation.enhance import EnhanceReport, EnhanceSettings, ProgressFn, check_inputs, enhance_files
+from ncse_cli.evaluation.enhance import EnhanceReport, EnhanceSettings, check_inputs, enhance_files
 from ncse_cli.evaluation.inputs import manifest_jobs
 from ncse_cli.evaluation.results import (NOISY_LABEL, NOISY_SCORES_FILE, NOISY_SUMMARY_FILE, SCORES_FILE,
                                          SETTINGS_FILE, SUMMARY_FILE, ScoreSummary, read_summary)
@@ -36,15 +36,12 @@ from ncse_cli.evaluation.scoring import (ScoreJob, read_scores, score_files, sco
 from ncse_cli.evaluation.testsets import TESTSET_FILE, TestSet, load_testset
 from ncse_cli.metrics import DEFAULT_METRICS, METRICS_VERSION, metric_notes
 from ncse_cli.model import ScoreModel
+from ncse_cli.progress import Progress, Task
 from ncse_cli.sampling import SAMPLERS
 from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.workspace import Workspace, eval_dir, file_sha256, folder_lock, scale_label
 
 log = logging.getLogger("ncse")
-
-#: ``progress(description)`` returns the ``(done, total)`` callback of a new progress task.
-TaskProgress = Callable[[str], ProgressFn]
-
 
 class EvaluationError(NcseError):
     """An evaluation that cannot run as asked (conflicting earlier results, bad options)."""
@@ -87,7 +84,7 @@ def model_sampler(model_dir: Path, steps: int | None = None) -> Any:
     return sampler if steps is None else dataclasses.replace(sampler, steps=steps)
 
 
-def check_testset_audio(manifest: Manifest, model: ScoreModel, progress: ProgressFn | None = None) -> None:
+def check_testset_audio(manifest: Manifest, model: ScoreModel, progress: Task | None = None) -> None:
     """Read every file of a test set once before any work: noisy inputs and references must be usable, each
     noisy file must have the rate and length its row records, and each clean file those of its noisy file."""
     checked_refs: set[Path] = set()  # a reference shared by several rows is read once
@@ -118,7 +115,7 @@ def guidance_scales(model: ScoreModel, manifest: Manifest, scales: Sequence[floa
 
 
 def _score_and_store(manifest: Manifest, estimates: list[Path], path: Path, jobs: int,
-                     progress: ProgressFn | None) -> tuple[dict, dict[str, str]]:
+                     progress: Task | None) -> tuple[dict, dict[str, str]]:
     """Score ``estimates`` against the manifest's clean files, write ``path`` (CSV); (summaries, notes)."""
     score_jobs = [ScoreJob(row.id, est, manifest.resolve(row.clean)) for row, est in zip(manifest, estimates)]
     scores = score_files(score_jobs, jobs, progress)
@@ -129,7 +126,7 @@ def _score_and_store(manifest: Manifest, estimates: list[Path], path: Path, jobs
 
 
 def score_noisy(workspace: Workspace, testset: TestSet, manifest: Manifest, jobs: int = 1,
-                progress: TaskProgress | None = None) -> ScoreSummary:
+                progress: Progress | None = None) -> ScoreSummary:
     """Register the test set and score its noisy input once (reused by every later call, rescored when the
     metrics changed since: :data:`~ncse_cli.metrics.METRICS_VERSION`)."""
     folder = workspace.testset_dir(testset.id)
@@ -186,7 +183,7 @@ def _check_settings(folder: Path, expected: dict[str, Any], overwrite: bool) -> 
 
 def evaluate_scale(mut: ModelUnderTest, testset: TestSet, manifest: Manifest, w: float | None,
                    settings: EnhanceSettings, options: EvaluateOptions,
-                   progress: TaskProgress | None = None) -> ScoreSummary:
+                   progress: Progress | None = None) -> ScoreSummary:
     """Enhance and score one test set at one guidance scale (``None``: no guidance), or reuse the result."""
     label = scale_label(w)
     folder = eval_dir(mut.directory, testset.id, label)
@@ -216,7 +213,7 @@ def _timing(report: EnhanceReport) -> dict[str, float]:
 
 
 def evaluate(workspace: Workspace, model: str, manifests: Sequence[str | Path], options: EvaluateOptions,
-             progress: TaskProgress | None = None) -> list[ScoreSummary]:
+             progress: Progress | None = None) -> list[ScoreSummary]:
     """Evaluate ``model`` on every manifest at every scale of ``options``: the noisy input's summary first,
     then one summary per scale, for each test set in turn. Every manifest is validated before any work."""
     if not manifests:

@@ -10,16 +10,15 @@ from __future__ import annotations
 import io
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from ncse_cli.audio import AudioError, load_audio
 from ncse_cli.files import atomic_write_text
 from ncse_cli.metrics import DEFAULT_METRICS, MetricSummary, UtteranceScores, score_utterance, summarize
+from ncse_cli.progress import Task
 from ncse_cli.workers import run_parallel
-
-ProgressFn = Callable[[int, int], None]
 
 #: Fewer utterances are scored in this process: starting worker processes (about 3 s) costs more than it saves
 #: (a 2 s utterance takes about 35 ms; see benchmarks/bench_enhance.py).
@@ -45,7 +44,7 @@ def score_job(job: ScoreJob, metrics: Sequence[str] = DEFAULT_METRICS) -> Uttera
 
 
 def score_files(jobs: Sequence[ScoreJob], workers: int = 1,
-                progress: ProgressFn | None = None) -> list[UtteranceScores]:
+                progress: Task | None = None) -> list[UtteranceScores]:
     """Score every job, in ``workers`` processes when more than one (and enough jobs); results in job order."""
     done = [0]
 

@@ -153,4 +153,4 @@ def test_two_cpu_processes_train_data_parallel(tmp_path):
     load_model(run_dir)
     with pytest.raises(TrainingError, match="written by 2 process"):
         cfg = run_config_for(tmp_path / "ws", "ddp", resume=True, overrides={"train": {"steps": 4}})
-        train(cfg, tmp_path / "ws", "ddp", resume=True, progress=False)
+        train(cfg, tmp_path / "ws", "ddp", resume=True)

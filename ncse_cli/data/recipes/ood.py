@@ -21,8 +21,9 @@ from ncse_cli.data.corpora.base import check_files
 from ncse_cli.data.manifest import Utterance
 from ncse_cli.data.noise import NoiseBank, NoiseClip, noise_pair
 from ncse_cli.data.recipes.examples import check_mixing_options, mixed_row
-from ncse_cli.data.recipes.runner import Job, PrepareResult, ProgressFn, absolute, run_recipe
+from ncse_cli.data.recipes.runner import Job, PrepareResult, absolute, run_recipe
 from ncse_cli.data.seeding import item_rng
+from ncse_cli.progress import Progress
 
 
 @dataclass
@@ -125,7 +126,7 @@ def prepare_ood(clean: str | os.PathLike, out_dir: str | os.PathLike, *, esc50: 
                 urbansound_classes: Sequence[str] = (), urbansound_folds: Sequence[int] = (),
                 ref_seconds: float = 0.25, sample_rate: int = 16000, snr_method: str = "power",
                 max_utterances: int | None = None, seed: int = 0, jobs: int = 1,
-                progress: ProgressFn | None = None, overwrite: bool = False) -> PrepareResult:
+                progress: Progress | None = None, overwrite: bool = False) -> PrepareResult:
     """Write ``<corpus>_snr<k>.jsonl`` for each given corpus (ESC-50, UrbanSound8K) and SNR.
 
     ``clean`` is a manifest (its ``clean`` column) or a folder of WAV files, resampled to ``sample_rate`` when

@@ -25,12 +25,12 @@ from ncse_cli.data.mixing import MixingError
 from ncse_cli.data.noise import SkipItem
 from ncse_cli.data.recipes.state import PrepareState
 from ncse_cli.errors import NcseError
+from ncse_cli.progress import Progress, open_task
 from ncse_cli.workers import run_parallel
 
 log = logging.getLogger("ncse")
 
 RowFn = Callable[[Any, Path], Utterance]
-ProgressFn = Callable[[int, int], None]
 
 
 class PrepareError(NcseError, ValueError):
@@ -158,7 +158,7 @@ def _run_jobs(todo: list[Job], make_row: RowFn, out_dir: Path, workers: int,
 
 
 def run_recipe(recipe: str, out_dir: Path, config: dict, jobs: list[Job], make_row: RowFn, *,
-               workers: int = 1, progress: ProgressFn | None = None, overwrite: bool = False) -> PrepareResult:
+               workers: int = 1, progress: Progress | None = None, overwrite: bool = False) -> PrepareResult:
     """Make every job's row (reusing finished ones), write one manifest per name in job order, and summarise."""
     start = time.perf_counter()
     try:
@@ -173,15 +173,14 @@ def run_recipe(recipe: str, out_dir: Path, config: dict, jobs: list[Job], make_r
     todo = [job for job in jobs if (job.manifest, job.key) not in done]
     state.save(config, names, complete=False)
     counter = [len(jobs) - len(todo)]
-    if progress:
-        progress(counter[0], len(jobs))
+    task = open_task(progress, f"prepare {recipe}")
+    task(counter[0], len(jobs))
 
     def on_done(entry: dict) -> None:
         state.append_journal(entry)
         done[(entry["manifest"], entry["key"])] = entry
         counter[0] += 1
-        if progress:
-            progress(counter[0], len(jobs))
+        task(counter[0], len(jobs))
 
     _run_jobs(todo, make_row, out_dir, workers, on_done)
     entries = [done[(job.manifest, job.key)] for job in jobs]
