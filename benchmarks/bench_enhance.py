@@ -24,7 +24,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ncse_cli.checkpoint import load_model, save_model
+from ncse_cli.model_dir import load_model, save_model
 from ncse_cli.config import from_dict
 from ncse_cli.evaluation import EnhanceSettings, enhance_files, resolve_inputs
 from ncse_cli.evaluation.scoring import ScoreJob, score_files

@@ -14,7 +14,7 @@ from pathlib import Path
 from typing import Sequence
 
 from ncse_cli.catalog import ModelDetails, ModelInfo, show_model as _show_model, list_models as _list_models
-from ncse_cli.checkpoint import WEIGHTS_FILE, load_model
+from ncse_cli.model_dir import WEIGHTS_FILE, load_model
 from ncse_cli.files import atomic_write_text
 from ncse_cli.device import resolve_device
 from ncse_cli.demo import DemoOptions, DemoResult, run_demo

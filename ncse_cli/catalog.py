@@ -11,7 +11,7 @@ from typing import Any
 
 from safetensors import SafetensorError, safe_open
 
-from ncse_cli.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_model_config
+from ncse_cli.model_dir import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_model_config
 from ncse_cli.config import component_name, load_yaml
 from ncse_cli.errors import NcseError
 from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, ScoreSummary, model_summaries, read_summary

@@ -219,7 +219,7 @@ def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: 
     """
     import torch
 
-    from ncse_cli.checkpoint import save_model
+    from ncse_cli.model_dir import save_model
     from ncse_cli.config import from_dict
     from ncse_cli.model import ModelConfig, build_model
 

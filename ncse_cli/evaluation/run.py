@@ -21,7 +21,7 @@ from typing import Any, Sequence
 import torch
 
 from ncse_cli.audio import AudioError, audio_info, load_audio
-from ncse_cli.checkpoint import CONFIG_FILE, WEIGHTS_FILE, load_model
+from ncse_cli.model_dir import CONFIG_FILE, WEIGHTS_FILE, load_model
 from ncse_cli.config import ConfigError, from_dict, load_yaml
 from ncse_cli.device import resolve_device
 from ncse_cli.data.manifest import Manifest

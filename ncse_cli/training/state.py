@@ -11,7 +11,7 @@ A checkpoint is a directory ``checkpoints/step-0001000/`` holding::
 
 It is written into a hidden temporary directory and renamed into place, so a directory named ``step-*`` is
 always complete. (Accelerate's ``save_state`` would pickle the optimizer and RNG states; loading those would
-unpickle arbitrary code, which :mod:`ncse_cli.checkpoint` rules out.)
+unpickle arbitrary code, which :mod:`ncse_cli.model_dir` rules out.)
 """
 
 from __future__ import annotations
@@ -29,7 +29,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ncse_cli.checkpoint import save_weights
+from ncse_cli.model_dir import save_weights
 from ncse_cli.errors import NcseError
 from ncse_cli.files import atomic_write_text, read_json
 

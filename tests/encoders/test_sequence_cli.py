@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ncse_cli.audio import load_audio
-from ncse_cli.checkpoint import load_model
+from ncse_cli.model_dir import load_model
 from ncse_cli.cli import app
 from ncse_cli.config import load_yaml
 from ncse_cli.data.manifest import read_manifest

@@ -6,7 +6,7 @@ import os
 import pytest
 import torch
 
-from ncse_cli.checkpoint import load_model, save_model
+from ncse_cli.model_dir import load_model, save_model
 from ncse_cli.config import from_dict, to_dict
 from ncse_cli.encoders import ENCODERS, EncoderContext
 from ncse_cli.encoders.pretrained import PretrainedWeightsError

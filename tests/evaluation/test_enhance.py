@@ -8,7 +8,7 @@ import soundfile as sf
 import torch
 
 from ncse_cli import api
-from ncse_cli.checkpoint import load_model
+from ncse_cli.model_dir import load_model
 from ncse_cli.evaluation import (EnhanceSettings, EvaluateOptions, EvaluationError, enhance_files,
                                  resolve_inputs)
 from ncse_cli.evaluation.enhance import EnhanceError, plan_batches, utterance_generator

@@ -14,7 +14,7 @@ import yaml
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from ncse_cli.checkpoint import load_model
+from ncse_cli.model_dir import load_model
 from ncse_cli.cli import app
 from ncse_cli.config import from_dict
 from ncse_cli.encoders import ENCODERS

@@ -12,7 +12,7 @@ import torch
 import yaml
 from safetensors.torch import load_file
 
-from ncse_cli.checkpoint import load_model
+from ncse_cli.model_dir import load_model
 from ncse_cli.config import to_dict
 from ncse_cli.data.config import DataConfig, DynamicMixingConfig
 from ncse_cli.enhancement import enhance

@@ -5,7 +5,7 @@ import pickle
 import pytest
 import torch
 
-from ncse_cli.checkpoint import CheckpointError, load_model, save_model
+from ncse_cli.model_dir import CheckpointError, load_model, save_model
 from ncse_cli.config import load_yaml
 
 from tests.core.factories import tiny_model
