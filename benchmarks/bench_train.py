@@ -26,7 +26,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ncse_cli.data.recipes.demo import DemoConfig, prepare_demo
+from ncse_cli.data.prepare.demo import DemoConfig, prepare_demo
 from ncse_cli.training import read_train_log, run_config_for, train
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "tiny.yaml"

@@ -26,7 +26,7 @@ from typing import Any, Callable
 from ncse_cli.catalog import trained_steps
 from ncse_cli.data.config import data_config_from_path
 from ncse_cli.data.manifest import read_manifest
-from ncse_cli.data.recipes import DemoConfig, prepare_demo
+from ncse_cli.data.prepare import DemoConfig, prepare_demo
 from ncse_cli.evaluation import EvaluateOptions, ScoreSummary, evaluate, load_testset
 from ncse_cli.files import atomic_write_text
 from ncse_cli.progress import Progress

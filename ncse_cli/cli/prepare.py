@@ -14,7 +14,7 @@ from ncse_cli.cli._common import console, user_errors
 from ncse_cli.cli._progress import task_bars
 from ncse_cli.cli.multivalue import multi_value_command
 from ncse_cli.data.nonstationary import NONSTATIONARY_KINDS
-from ncse_cli.data.recipes import (DemoConfig, PrepareResult, prepare_demo, prepare_nonstationary, prepare_ood,
+from ncse_cli.data.prepare import (DemoConfig, PrepareResult, prepare_demo, prepare_nonstationary, prepare_ood,
                                    prepare_vbdemand)
 
 app = typer.Typer(help="Prepare data: write JSONL manifests (and mixtures) for training and evaluation.",

@@ -31,8 +31,8 @@ from ncse_cli.data.corpora.voicebank import VoiceBankPair, index_voicebank
 from ncse_cli.data.manifest import Utterance
 from ncse_cli.data.mixing import snr_db
 from ncse_cli.data.noise import SkipItem
-from ncse_cli.data.recipes.examples import check_mixing_options
-from ncse_cli.data.recipes.runner import Job, PrepareResult, absolute, run_recipe, write_example
+from ncse_cli.data.prepare.examples import check_mixing_options
+from ncse_cli.data.prepare.runner import Job, PrepareResult, absolute, run_recipe, write_example
 from ncse_cli.data.seeding import item_rng
 from ncse_cli.progress import Progress
 

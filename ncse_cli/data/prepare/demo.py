@@ -16,8 +16,8 @@ from pathlib import Path
 from ncse_cli.config import ConfigError, to_dict
 from ncse_cli.data.manifest import Utterance
 from ncse_cli.data.noise import noise_pair, synthetic_clip
-from ncse_cli.data.recipes.examples import check_mixing_options, mixed_row
-from ncse_cli.data.recipes.runner import Job, PrepareResult, run_recipe
+from ncse_cli.data.prepare.examples import check_mixing_options, mixed_row
+from ncse_cli.data.prepare.runner import Job, PrepareResult, run_recipe
 from ncse_cli.data.seeding import item_rng
 from ncse_cli.data.synth import SYNTH_NOISES, SYNTH_VERSION, Talker, make_talkers, synth_speech
 from ncse_cli.progress import Progress

@@ -20,8 +20,8 @@ from ncse_cli.data.corpora import CleanUtterance, index_clean, index_noise
 from ncse_cli.data.corpora.base import check_files
 from ncse_cli.data.manifest import Utterance
 from ncse_cli.data.noise import NoiseBank, NoiseClip, noise_pair
-from ncse_cli.data.recipes.examples import check_mixing_options, mixed_row
-from ncse_cli.data.recipes.runner import Job, PrepareResult, absolute, run_recipe
+from ncse_cli.data.prepare.examples import check_mixing_options, mixed_row
+from ncse_cli.data.prepare.runner import Job, PrepareResult, absolute, run_recipe
 from ncse_cli.data.seeding import item_rng
 from ncse_cli.progress import Progress
 

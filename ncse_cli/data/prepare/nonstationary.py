@@ -23,9 +23,9 @@ from ncse_cli.data.corpora.esc50 import IMPULSIVE_CATEGORIES
 from ncse_cli.data.manifest import Utterance
 from ncse_cli.data.noise import NoiseBank, NoiseClip
 from ncse_cli.data.nonstationary import NONSTATIONARY_KINDS, ClipChoice, NoiseBanks, get_kind
-from ncse_cli.data.recipes.examples import check_mixing_options, mixed_row
-from ncse_cli.data.recipes.ood import load_clean_list, snr_label
-from ncse_cli.data.recipes.runner import Job, PrepareResult, absolute, run_recipe
+from ncse_cli.data.prepare.examples import check_mixing_options, mixed_row
+from ncse_cli.data.prepare.ood import load_clean_list, snr_label
+from ncse_cli.data.prepare.runner import Job, PrepareResult, absolute, run_recipe
 from ncse_cli.data.seeding import item_rng
 from ncse_cli.progress import Progress
 

@@ -23,7 +23,7 @@ from ncse_cli.audio import AudioError, save_audio
 from ncse_cli.data.manifest import Utterance, manifest_text, read_manifest, write_manifest
 from ncse_cli.data.mixing import MixingError
 from ncse_cli.data.noise import SkipItem
-from ncse_cli.data.recipes.state import PrepareState
+from ncse_cli.data.prepare.state import PrepareState
 from ncse_cli.errors import NcseError
 from ncse_cli.progress import Progress, open_task
 from ncse_cli.workers import run_parallel
