@@ -20,7 +20,7 @@ from ncse_cli.device import resolve_device
 from ncse_cli.demo import DemoOptions, DemoResult, run_demo
 from ncse_cli.evaluation import (EnhanceReport, EnhanceSettings, EvaluateOptions, ScoreSummary, enhance_files,
                                  model_sampler, resolve_inputs)
-from ncse_cli.evaluation.enhance import check_inputs, check_output_settings, pending_inputs
+from ncse_cli.inference.enhancer import check_inputs, check_output_settings, pending_inputs
 from ncse_cli.evaluation import evaluate as _evaluate
 from ncse_cli.metrics import DEFAULT_METRICS
 from ncse_cli.progress import Progress

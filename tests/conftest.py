@@ -15,6 +15,8 @@ os.environ.setdefault("OMP_NUM_THREADS", "1")
 import pytest
 import torch
 
+from tests.dummies import make_manifest, make_model_dir
+
 torch.set_num_threads(1)
 
 
@@ -22,3 +24,15 @@ torch.set_num_threads(1)
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """An untrained tiny noise-conditioned model directory (CNN encoder)."""
+    return make_model_dir(tmp_path_factory.mktemp("models") / "tiny-cnn")
+
+
+@pytest.fixture(scope="session")
+def testset(tmp_path_factory):
+    """Three one-second mixtures with clean files and noise references."""
+    return make_manifest(tmp_path_factory.mktemp("data"), count=3, seconds=1.0, name="tiny_test", split="test")

@@ -27,8 +27,8 @@ from ncse_cli.device import resolve_device
 from ncse_cli.data.manifest import Manifest
 from ncse_cli.errors import NcseError
 from ncse_cli.files import read_json, write_json
-from ncse_cli.evaluation.enhance import EnhanceReport, EnhanceSettings, check_inputs, enhance_files
-from ncse_cli.evaluation.inputs import manifest_jobs
+from ncse_cli.inference.enhancer import EnhanceReport, EnhanceSettings, check_inputs, enhance_files
+from ncse_cli.inference.jobs import manifest_jobs
 from ncse_cli.evaluation.results import (NOISY_LABEL, NOISY_SCORES_FILE, NOISY_SUMMARY_FILE, SCORES_FILE,
                                          SETTINGS_FILE, SUMMARY_FILE, ScoreSummary, read_summary)
 from ncse_cli.evaluation.scoring import (ScoreJob, read_scores, score_files, scores_frame, summarize_scores,

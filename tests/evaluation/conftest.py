@@ -1,20 +1,8 @@
-"""Tiny models and test sets shared by the enhance / evaluate / report tests."""
+"""A workspace where two tiny models were evaluated, shared by the evaluate and report tests."""
 
 import pytest
 
-from tests.dummies import make_manifest, make_model_dir
-
-
-@pytest.fixture(scope="session")
-def model_dir(tmp_path_factory):
-    """An untrained tiny noise-conditioned model directory (CNN encoder)."""
-    return make_model_dir(tmp_path_factory.mktemp("models") / "tiny-cnn")
-
-
-@pytest.fixture(scope="session")
-def testset(tmp_path_factory):
-    """Three one-second mixtures with clean files and noise references."""
-    return make_manifest(tmp_path_factory.mktemp("data"), count=3, seconds=1.0, name="tiny_test", split="test")
+from tests.dummies import make_model_dir
 
 
 @pytest.fixture(scope="session")

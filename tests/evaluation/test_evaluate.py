@@ -158,7 +158,7 @@ def test_a_stale_manifest_is_refused_before_any_work(tmp_path, model_dir):
 
 
 def test_a_reference_shared_by_several_rows_is_checked_once(tmp_path, model_dir, monkeypatch):
-    import ncse_cli.evaluation.enhance as enhance_module
+    import ncse_cli.inference.enhancer as enhance_module
     from ncse_cli.model_dir import load_model
     from ncse_cli.evaluation.run import check_testset_audio
 

@@ -11,8 +11,8 @@ from ncse_cli import api
 from ncse_cli.model_dir import load_model
 from ncse_cli.evaluation import (EnhanceSettings, EvaluateOptions, EvaluationError, enhance_files,
                                  resolve_inputs)
-from ncse_cli.evaluation.enhance import EnhanceError, plan_batches, utterance_generator
-from ncse_cli.evaluation.inputs import InputError
+from ncse_cli.inference.enhancer import EnhanceError, plan_batches, utterance_generator
+from ncse_cli.inference.jobs import InputError
 from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.tensors import randn_like
 from tests.dummies import noise, read_wav, speech, write_wav

@@ -14,7 +14,7 @@ from pathlib import Path, PurePosixPath
 from ncse_cli.audio import AudioError
 from ncse_cli.data.manifest import Manifest, read_manifest
 from ncse_cli.errors import NcseError
-from ncse_cli.evaluation.enhance import EnhanceJob
+from ncse_cli.inference.enhancer import EnhanceJob
 from ncse_cli.workspace import file_in_the_way
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")

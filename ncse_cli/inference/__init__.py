@@ -1,0 +1,1 @@
+"""Enhancing audio files with a trained model: the use case behind ``ncse enhance`` and ``ncse evaluate``."""
