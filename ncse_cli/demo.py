@@ -29,6 +29,7 @@ from ncse_cli.data.manifest import read_manifest
 from ncse_cli.data.prepare import DemoConfig, prepare_demo
 from ncse_cli.evaluation import EvaluateOptions, ScoreSummary, evaluate, load_testset
 from ncse_cli.files import atomic_write_text
+from ncse_cli.inference.settings import EnhanceSettings
 from ncse_cli.progress import Progress
 from ncse_cli.report import Report, build_report
 from ncse_cli.training import RunConfig, RunSummary, read_train_log, resolve_run_config, summarize_run, train
@@ -57,7 +58,7 @@ class DemoOptions:
     seed: int = 0
     train_steps: int = 250
     sampler_steps: int = 10
-    cfg_scales: tuple[float, ...] = (1.0, 3.0)
+    ws: tuple[float, ...] = (1.0, 3.0)  #: guidance scales of the conditioned model
     jobs: int = 2  #: worker processes (data preparation, training, evaluation)
     corpus: DemoConfig | None = None  #: sizes of the synthetic corpus (default: ``DemoConfig()``)
 
@@ -169,9 +170,10 @@ def evaluate_stage(workspace: Workspace, manifest: Path, options: DemoOptions,
     where the finished results are simply reused."""
     def opts(scales: tuple[float, ...], jobs: int = 1) -> EvaluateOptions:
         # the demo owns its workspace: results of other settings or older metrics are replaced, equal ones reused
-        return EvaluateOptions(scales, options.sampler_steps, options.seed, jobs, overwrite=True)
+        settings = EnhanceSettings(steps=options.sampler_steps, seed=options.seed)
+        return EvaluateOptions(scales, settings, jobs, overwrite=True)
 
-    plan = [(CONDITIONED, (w,)) for w in options.cfg_scales] + [(BASELINE, (1.0,))]
+    plan = [(CONDITIONED, (w,)) for w in options.ws] + [(BASELINE, (1.0,))]
     if options.jobs > 1:
         buckets: list[list[tuple[str, tuple[float, ...]]]] = [[] for _ in range(options.jobs)]
         cost = [0] * options.jobs
@@ -185,7 +187,7 @@ def evaluate_stage(workspace: Workspace, manifest: Path, options: DemoOptions,
         calls = [(_evaluate_units, (workspace.root, manifest, [(n, opts(s)) for n, s in b])) for b in buckets if b]
         run_side_by_side(calls, {"evaluate": _files_watcher(folders, rows * len(plan))}, options.jobs, progress)
         progress = None  # the workers did the work: collecting their summaries needs no bars
-    summaries = evaluate(workspace, CONDITIONED, [manifest], opts(options.cfg_scales, options.jobs), progress)
+    summaries = evaluate(workspace, CONDITIONED, [manifest], opts(options.ws, options.jobs), progress)
     return summaries + evaluate(workspace, BASELINE, [manifest], opts((1.0,), options.jobs), progress)[1:]
 
 

@@ -30,10 +30,11 @@ class Enhancement:
 
 
 @torch.inference_mode()
-def enhance(model: ScoreModel, noisy: torch.Tensor, noise_ref: torch.Tensor | None = None, *,
-            ref_lengths: torch.Tensor | None = None, cfg_scale: float = 1.0, sampler: Any = None,
-            generator: torch.Generator | None = None, callback: StepCallback | None = None) -> Enhancement:
-    """Enhance ``noisy [B, L]`` (or ``[L]``) given noise references ``[B, R]`` at guidance scale ``cfg_scale``.
+def enhance_waveforms(model: ScoreModel, noisy: torch.Tensor, noise_ref: torch.Tensor | None = None, *,
+                      noise_ref_lengths: torch.Tensor | None = None, w: float = 1.0, sampler: Any = None,
+                      generator: torch.Generator | list[torch.Generator] | None = None,
+                      callback: StepCallback | None = None) -> Enhancement:
+    """Enhance ``noisy [B, L]`` (or ``[L]``) given noise references ``[B, R]`` at guidance scale ``w``.
 
     ``sampler`` is a registered sampler's config (default: predictor-corrector, 30 steps); ``noise_ref=None``
     enhances unconditionally.
@@ -48,7 +49,7 @@ def enhance(model: ScoreModel, noisy: torch.Tensor, noise_ref: torch.Tensor | No
     sampler = sampler or PCConfig()
     scale, y_wav, ref = peak_normalize(noisy, noise_ref)
     y = model.spectrogram(y_wav)
-    score = GuidedScore(model, model.encode(ref, ref_lengths), cfg_scale)
+    score = GuidedScore(model, model.encode(ref, noise_ref_lengths), w)
     result = SAMPLERS.get(sampler.component)(score, y, model.sde, sampler, generator=generator, callback=callback)
     waveform = model.spectrogram.inverse(result.x, noisy.shape[-1]) * scale
     waveform = waveform[0] if squeeze else waveform

@@ -49,14 +49,15 @@ class ModelConfig:
 class ScoreModel(nn.Module):
     """Noise-conditioned score model on compressed complex spectrograms ``[B, 1, F, T]``."""
 
-    def __init__(self, cfg: ModelConfig, load_pretrained: bool = True) -> None:
+    def __init__(self, cfg: ModelConfig, load_pretrained: bool = True, download_pretrained: bool = False) -> None:
         """``load_pretrained=False`` skips reading pre-trained encoder towers' official weights (for loaders that
-        restore every weight from a saved model right after)."""
+        restore every weight from a saved model right after); ``download_pretrained`` lets a tower download them
+        when they are not at hand."""
         super().__init__()
         self.cfg = cfg
         self.spectrogram = Spectrogram(cfg.stft)
         self.sde = SDES.get(cfg.sde.component)(cfg.sde)
-        ctx = EncoderContext(cfg.sample_rate, cfg.stft, load_pretrained)
+        ctx = EncoderContext(cfg.sample_rate, cfg.stft, load_pretrained, download_pretrained)
         self.encoder = ENCODERS.get(cfg.encoder.component)(cfg.encoder, ctx)
         spec = self.encoder.spec
         self.backbone = BACKBONES.get(cfg.backbone.component)(cfg.backbone, spec, cfg.conditioning.injection)
@@ -114,6 +115,7 @@ class ScoreModel(nn.Module):
     forward = score
 
 
-def build_model(cfg: ModelConfig | None = None) -> ScoreModel:
-    """A freshly initialised model for ``cfg`` (default: the base NCSN++ with the CNN encoder)."""
-    return ScoreModel(cfg or ModelConfig())
+def build_model(cfg: ModelConfig | None = None, *, download_pretrained: bool = False) -> ScoreModel:
+    """A freshly initialised model for ``cfg`` (default: the base NCSN++ with the CNN encoder);
+    ``download_pretrained`` lets a pre-trained encoder download its official weights when they are not at hand."""
+    return ScoreModel(cfg or ModelConfig(), download_pretrained=download_pretrained)

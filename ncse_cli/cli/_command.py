@@ -6,14 +6,15 @@
   ``--snr=0 --snr=5 --snr=10`` (a short ``-w 1 3`` into ``-w1 -w3``). Only tokens that parse as numbers are
   taken, so a following flag or argument ends the list, and negative values (``--snr -5 0``) work;
 - accepts the old spelling of a renamed flag (:data:`RENAMED_FLAGS`) with a one-line deprecation notice;
-- renders in ``--help`` the defaults and choices that live in the library (``defaults()``: option name ->
-  value; ``choices()``: option name -> names), so that each default is written once, in the library, and
-  ``ncse --help`` never imports it: they are looked up only when this command's help is printed.
+- renders in ``--help`` the defaults and choices that live in the library (:func:`ncse_cli.api.defaults`,
+  :func:`ncse_cli.api.choices`), so that each default is written once, in the library; they are looked up only
+  when this command's help is printed, so ``ncse --help`` imports nothing of the library. An option shows the
+  default of the library parameter with its name, so CLI parameters are named like the library's.
 """
 
 from __future__ import annotations
 
-from typing import Any, Callable, Mapping, Sequence
+from typing import Any, Mapping, Sequence
 
 from typer.core import TyperCommand
 
@@ -77,9 +78,11 @@ def _shown(value: Any) -> str:
     return str(value)
 
 
-def command(*, multi_values: Sequence[str] = (), defaults: Callable[[], Mapping[str, Any]] | None = None,
-            choices: Callable[[], Mapping[str, Sequence[str]]] | None = None) -> type[TyperCommand]:
-    """A Typer command class (``@app.command(cls=command(...))``); see the module docstring."""
+def command(*, defaults: str | None = None, choices: Mapping[str, str] | None = None,
+            multi_values: Sequence[str] = ()) -> type[TyperCommand]:
+    """A Typer command class (``@app.command(cls=command(...))``): ``defaults`` names the command whose library
+    defaults its help shows (:func:`ncse_cli.api.defaults`), ``choices`` maps options to the kind of names they
+    take (:func:`ncse_cli.api.choices`), ``multi_values`` lists the options that take several numbers."""
 
     class Command(TyperCommand):
         """A command with multi-value options, renamed flags and library defaults in its help."""
@@ -88,13 +91,14 @@ def command(*, multi_values: Sequence[str] = (), defaults: Callable[[], Mapping[
             return super().parse_args(ctx, expand_multi_values(rename_flags(args), multi_values))
 
         def format_help(self, ctx: Any, formatter: Any) -> None:
-            values = defaults() if defaults is not None else {}
-            names = choices() if choices is not None else {}
+            from ncse_cli import api
+
+            values = api.defaults(defaults) if defaults is not None else {}
             for param in self.params:
-                if param.name in values and param.default is None:
+                if param.default is None and values.get(param.name) not in (None, (), []):
                     param.show_default = _shown(values[param.name])
-                if param.name in names:
-                    param.metavar = "[" + "|".join(names[param.name]) + "]"
+                if param.name in (choices or {}):
+                    param.metavar = "[" + "|".join(api.choices(choices[param.name])) + "]"
             super().format_help(ctx, formatter)
 
     return Command

@@ -3,9 +3,12 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from ncse_cli.metrics import METRICS, MetricSummary
+from ncse_cli.metrics import DEFAULT_METRICS, METRICS, MetricSummary
+
+if TYPE_CHECKING:
+    from ncse_cli.evaluation.results import ScoreSummary
 
 MISSING = "–"
 
@@ -37,3 +40,12 @@ def format_summary(summary: MetricSummary | None, metric: str, ci: bool = True) 
 def metric_heading(metric: str) -> str:
     """``PESQ ↑``: every registered metric is better when higher."""
     return f"{METRICS.get(metric).label} ↑"
+
+
+def summary_rows(summaries: Sequence[ScoreSummary],
+                 metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of a table of summaries: test set, model (``noisy input``), w, each metric, n."""
+    header = ["test set", "model", "w", *(metric_heading(m) for m in metrics), "n"]
+    rows = [[s.testset.name, "noisy input" if s.is_noisy else s.model or "", s.scale_text,
+             *(format_summary(s.metrics.get(m), m) for m in metrics), str(s.utterances)] for s in summaries]
+    return header, rows

@@ -192,7 +192,7 @@ class StopRequest:
 
 
 def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name: str, *, resume: bool = False,
-          overwrite: bool = False, progress: Progress | None = None) -> Path:
+          overwrite: bool = False, progress: Progress | None = None, download_weights: bool = False) -> Path:
     """Train (or with ``resume`` continue) the model ``name`` of ``workspace``; returns its model directory.
 
     The directory holds ``config.yaml``, ``model.safetensors`` (EMA weights), ``checkpoints/`` and
@@ -200,7 +200,7 @@ def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name:
     """
     run_dir = run_dir_for(workspace, name)
     check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
-    session = build_session(cfg, run_dir)
+    session = build_session(cfg, run_dir, download_weights)
     try:
         if resume:
             _resume(session, name)

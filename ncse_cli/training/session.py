@@ -140,12 +140,13 @@ def build_optimizer(model: ScoreModel, train: TrainConfig) -> torch.optim.Optimi
     return torch.optim.Adam(groups, lr=train.lr)
 
 
-def build_session(cfg: RunConfig, run_dir: Path) -> Session:
-    """Accelerator, seed, data, model, optimizer and EMA, then ``prepare``; nothing is written to disk."""
+def build_session(cfg: RunConfig, run_dir: Path, download_weights: bool = False) -> Session:
+    """Accelerator, seed, data, model, optimizer and EMA, then ``prepare``; nothing is written to disk
+    (``download_weights``: a pre-trained encoder may download its official checkpoint to the cache)."""
     accelerator = build_accelerator(cfg.train, run_dir)
     set_seed(cfg.train.seed)
     train_loader, val_set = build_loaders(cfg, accelerator)
-    model = build_model(cfg.model)
+    model = build_model(cfg.model, download_pretrained=download_weights)
     objective = DenoisingScoreMatching(model, cfg.train.p_uncond)
     optimizer = build_optimizer(model, cfg.train)
     objective, optimizer, train_loader = accelerator.prepare(objective, optimizer, train_loader)

@@ -5,7 +5,7 @@ import pickle
 import pytest
 import torch
 
-from ncse_cli.model_dir import CheckpointError, load_model, save_model
+from ncse_cli.model_dir import ModelDirError, load_model, save_model
 from ncse_cli.config import load_yaml
 
 from tests.core.factories import tiny_model
@@ -26,17 +26,17 @@ def test_loading_refuses_pickles_and_mismatched_weights(tmp_path):
     model = tiny_model()
     save_model(model, tmp_path / "m")
     (tmp_path / "m" / "model.safetensors").write_bytes(pickle.dumps({"evil": 1}))
-    with pytest.raises(CheckpointError, match="safetensors"):
+    with pytest.raises(ModelDirError, match="safetensors"):
         load_model(tmp_path / "m")
     save_model(tiny_model(encoder="none"), tmp_path / "other")
     (tmp_path / "m" / "model.safetensors").write_bytes((tmp_path / "other" / "model.safetensors").read_bytes())
-    with pytest.raises(CheckpointError, match="do not match"):
+    with pytest.raises(ModelDirError, match="do not match"):
         load_model(tmp_path / "m")
 
 
 def test_missing_directory_and_bad_config(tmp_path):
-    with pytest.raises(CheckpointError, match="not a model directory"):
+    with pytest.raises(ModelDirError, match="not a model directory"):
         load_model(tmp_path)
     (tmp_path / "config.yaml").write_text("model:\n  backbone: {name: huge}\n")
-    with pytest.raises(CheckpointError, match="unknown backbone 'huge'"):
+    with pytest.raises(ModelDirError, match="unknown backbone 'huge'"):
         load_model(tmp_path)

@@ -10,7 +10,7 @@ from ncse_cli.model_dir import load_model, save_model
 from ncse_cli.config import from_dict, to_dict
 from ncse_cli.encoders import ENCODERS, EncoderContext
 from ncse_cli.encoders.pretrained import PretrainedWeightsError
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.objective import DenoisingScoreMatching
 from ncse_cli.sampling.pc import PCConfig
 
@@ -145,7 +145,7 @@ def test_frozen_training_step_guided_enhancement_and_reload(case, tmp_path):
     assert all(torch.equal(v, tower_before[k]) for k, v in enc.tower.state_dict().items())
 
     model.eval()
-    result = enhance(model, noisy[:1], ref[:1], cfg_scale=3.0, sampler=PCConfig(steps=1),
+    result = enhance_waveforms(model, noisy[:1], ref[:1], w=3.0, sampler=PCConfig(steps=1),
                      generator=torch.Generator().manual_seed(1))
     assert result.guidance == "guided" and result.network_evaluations == 2 * result.nfe
     assert result.waveform.shape == noisy[:1].shape and torch.isfinite(result.waveform).all()

@@ -12,10 +12,11 @@ def evaluated(tmp_path_factory, model_dir, testset):
     import shutil
 
     from ncse_cli.evaluation import EvaluateOptions, evaluate
+    from ncse_cli.inference.settings import EnhanceSettings
     from ncse_cli.workspace import Workspace
 
     ws = Workspace(tmp_path_factory.mktemp("workspace"))
     shutil.copytree(model_dir, ws.model_dir("cond"))
     make_model_dir(ws.model_dir("base"), encoder="none")
-    options = EvaluateOptions(cfg_scales=(1.0, 3.0), steps=2)
+    options = EvaluateOptions(ws=(1.0, 3.0), settings=EnhanceSettings(steps=2))
     return ws, evaluate(ws, "cond", [testset], options), evaluate(ws, "base", [testset], options)

@@ -15,7 +15,7 @@ from safetensors.torch import load_file
 from ncse_cli.model_dir import load_model
 from ncse_cli.config import to_dict
 from ncse_cli.data.config import DataConfig, DynamicMixingConfig
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.errors import NcseError
 from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.training import TrainingError, loop, read_train_log, train
@@ -56,7 +56,7 @@ def test_a_run_is_a_loadable_model_directory(trained):
     assert int(load_file(last / "ema.safetensors")["n_averaged"]) == 4
     model = load_model(run_dir)
     noisy = torch.randn(1, 2048) * 0.1
-    out = enhance(model, noisy, torch.randn(1, 800) * 0.1, sampler=PCConfig(steps=2)).waveform
+    out = enhance_waveforms(model, noisy, torch.randn(1, 800) * 0.1, sampler=PCConfig(steps=2)).waveform
     assert out.shape == noisy.shape and torch.isfinite(out).all()
 
 

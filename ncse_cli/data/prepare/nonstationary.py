@@ -34,20 +34,20 @@ STATIONARY_SYNTHETIC = ("white", "pink", "brown", "babble", "hum")
 
 @dataclass
 class NonstationaryConfig:
-    """Resolved options of ``prepare_nonstationary``."""
+    """Resolved options (absolute paths, tuples) of ``prepare_nonstationary``."""
 
     clean: str
-    esc50: str | None = None
-    demand: str | None = None
-    wham: str | None = None
-    kinds: tuple[str, ...] = tuple(NONSTATIONARY_KINDS.names())
-    snrs: tuple[float, ...] = (0.0, 5.0, 10.0)
-    esc50_folds: tuple[int, ...] = ()
-    ref_seconds: float = 0.25
-    sample_rate: int = 16000
-    snr_method: str = "power"
-    max_utterances: int | None = None
-    seed: int = 0
+    esc50: str | None
+    demand: str | None
+    wham: str | None
+    kinds: tuple[str, ...]
+    snrs: tuple[float, ...]
+    esc50_folds: tuple[int, ...]
+    ref_seconds: float
+    sample_rate: int
+    snr_method: str
+    max_utterances: int | None
+    seed: int
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.kinds) - set(NONSTATIONARY_KINDS.names()))

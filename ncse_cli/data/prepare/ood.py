@@ -28,21 +28,21 @@ from ncse_cli.progress import Progress
 
 @dataclass
 class OodConfig:
-    """Resolved options of ``prepare_ood``."""
+    """Resolved options (absolute paths, tuples) of ``prepare_ood``."""
 
     clean: str
-    esc50: str | None = None
-    urbansound: str | None = None
-    snrs: tuple[float, ...] = (0.0, 5.0, 10.0)
-    esc50_categories: tuple[str, ...] = ()
-    esc50_folds: tuple[int, ...] = ()
-    urbansound_classes: tuple[str, ...] = ()
-    urbansound_folds: tuple[int, ...] = ()
-    ref_seconds: float = 0.25
-    sample_rate: int = 16000
-    snr_method: str = "power"
-    max_utterances: int | None = None
-    seed: int = 0
+    esc50: str | None
+    urbansound: str | None
+    snrs: tuple[float, ...]
+    esc50_categories: tuple[str, ...]
+    esc50_folds: tuple[int, ...]
+    urbansound_classes: tuple[str, ...]
+    urbansound_folds: tuple[int, ...]
+    ref_seconds: float
+    sample_rate: int
+    snr_method: str
+    max_utterances: int | None
+    seed: int
 
     def __post_init__(self) -> None:
         if self.esc50 is None and self.urbansound is None:

@@ -47,15 +47,15 @@ MIN_MIX_SECONDS = 0.5
 
 @dataclass
 class VBDemandConfig:
-    """Resolved options of ``prepare_vbdemand``."""
+    """Resolved options (absolute paths, tuples) of ``prepare_vbdemand``."""
 
     root: str
-    ref_seconds: float = 0.25
-    ref_source: str = "same"
-    valid_speakers: tuple[str, ...] = DEFAULT_VALID_SPEAKERS
-    sample_rate: int = 16000
-    snr_method: str = "power"
-    seed: int = 0
+    ref_seconds: float
+    ref_source: str
+    valid_speakers: tuple[str, ...]
+    sample_rate: int
+    snr_method: str
+    seed: int
 
     def __post_init__(self) -> None:
         if self.ref_source not in REF_SOURCES:
