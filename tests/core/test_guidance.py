@@ -9,7 +9,7 @@ from ncse_cli.objective import DenoisingScoreMatching, drop_condition
 from ncse_cli.sampling import GuidedScore
 from ncse_cli.sampling.pc import PCConfig
 
-from tests.core.factories import tiny_model, tone_mixture
+from tests.dummies import tiny_model, tone_mixture
 
 
 def _state(model, batch=2, frames=20, seed=0):

@@ -5,10 +5,10 @@ import pickle
 import pytest
 import torch
 
-from ncse_cli.model_dir import ModelDirError, load_model, save_model
 from ncse_cli.config import load_yaml
+from ncse_cli.model_dir import ModelDirError, load_model, save_model
 
-from tests.core.factories import tiny_model
+from tests.dummies import assert_same_tensors, tiny_model
 
 
 @pytest.mark.parametrize("kwargs", [{}, {"injection": "film", "null": "learned"}, {"encoder": "none"}])
@@ -17,8 +17,7 @@ def test_save_and_load_round_trip(tmp_path, kwargs):
     save_model(model, tmp_path / "m", config={"train": {"steps": 5}})
     loaded = load_model(tmp_path / "m")
     assert loaded.cfg == model.cfg and not loaded.training
-    for (k, a), (k2, b) in zip(model.state_dict().items(), loaded.state_dict().items()):
-        assert k == k2 and torch.equal(a, b), k
+    assert_same_tensors(model.state_dict(), loaded.state_dict())
     assert load_yaml(tmp_path / "m" / "config.yaml")["train"] == {"steps": 5}
 
 

@@ -9,7 +9,7 @@ from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.sde import SDES
 from ncse_cli.tensors import expand
 
-from tests.core.factories import tiny_model, tone_mixture
+from tests.dummies import tiny_model, tone_mixture
 
 
 def test_timesteps_run_from_T_to_t_eps_then_zero():

@@ -14,8 +14,7 @@ from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.objective import DenoisingScoreMatching
 from ncse_cli.sampling.pc import PCConfig
 
-from tests.core.factories import tone_mixture
-from tests.encoders.factories import clap_config, panns_config, tiny_pretrained_model
+from tests.dummies import clap_config, panns_config, tiny_pretrained_model, tone_mixture
 
 pytestmark = pytest.mark.usefixtures("isolated_weights")
 

@@ -20,8 +20,8 @@ from ncse_cli.config import from_dict
 from ncse_cli.encoders import ENCODERS
 from ncse_cli.training import RunConfig, TrainingError, read_train_log, run_config_for, train
 from ncse_cli.training.state import read_state
-from tests.dummies import make_manifest
-from tests.training.conftest import TINY_MODEL, TINY_TRAIN
+from tests.dummies import TINY_MODEL, make_manifest
+from tests.training.conftest import TINY_TRAIN
 
 runner = CliRunner()
 RECIPES = Path(__file__).parents[2] / "recipes"

@@ -21,18 +21,12 @@ from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.training import TrainingError, loop, read_train_log, train
 from ncse_cli.training.session import loader_workers
 from ncse_cli.training.state import list_checkpoints, read_state
-from tests.dummies import ProgressLog, make_manifest
-from tests.training.conftest import TINY_MODEL, tiny_run_config
+from tests.dummies import TINY_MODEL, ProgressLog, assert_same_tensors, make_manifest
+from tests.training.conftest import tiny_run_config
 
 
 def with_train(cfg, **changes):
     return dataclasses.replace(cfg, train=dataclasses.replace(cfg.train, **changes))
-
-
-def assert_same_tensors(a: dict, b: dict) -> None:
-    assert a.keys() == b.keys()
-    for key in a:
-        assert torch.equal(a[key], b[key]), key
 
 
 @pytest.fixture(scope="module")

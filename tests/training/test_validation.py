@@ -11,7 +11,7 @@ from ncse_cli.enhancement import Enhancement
 from ncse_cli.metrics import si_sdr
 from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.training import validation
-from tests.core.factories import tiny_model, tone_mixture
+from tests.dummies import tiny_model, tone_mixture
 
 
 def example(clean: torch.Tensor, noisy: torch.Tensor, ref: torch.Tensor) -> dict:
