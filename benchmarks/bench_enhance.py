@@ -24,12 +24,13 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ncse_cli.checkpoint import load_model, save_model
 from ncse_cli.config import from_dict
-from ncse_cli.evaluation import EnhanceSettings, enhance_files, resolve_inputs
 from ncse_cli.evaluation.scoring import ScoreJob, score_files
+from ncse_cli.inference.enhancer import Enhancer
+from ncse_cli.inference.jobs import resolve_inputs
+from ncse_cli.inference.settings import EnhanceSettings
 from ncse_cli.model import ModelConfig, build_model
-from ncse_cli.sampling.pc import ODEConfig, PCConfig
+from ncse_cli.model_dir import save_model
 from tests.dummies import noise, speech, write_wav
 
 SECONDS = 2.0
@@ -46,10 +47,10 @@ def make_inputs(folder: Path, count: int) -> list[Path]:
 
 def time_enhance(model_dir: Path, folder: Path, out: Path, settings: EnhanceSettings) -> tuple[float, float, float]:
     """(wall seconds, CPU seconds, real-time factor) of enhancing every file of ``folder``."""
-    model = load_model(model_dir)
-    jobs = resolve_inputs(folder, out, noise_ref=folder.parent / "ref.wav").jobs
+    enhancer = Enhancer.load(model_dir, settings)
+    inputs = resolve_inputs(folder, out, noise_ref=folder.parent / "ref.wav")
     wall, cpu = time.perf_counter(), time.process_time()
-    report = enhance_files(model, jobs, settings)
+    report = enhancer.run(inputs)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     return wall, cpu, wall / report.audio_seconds
 
@@ -70,14 +71,14 @@ def main(threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
         for column in ("preset", "sampler", "w", "batch", "wall (s)", "CPU (s)", "real-time factor"):
             table.add_column(column, justify="left" if column in ("preset", "sampler") else "right")
         for preset in presets.split(","):
-            model_dir = save_model(build_model(from_dict(ModelConfig, {"backbone": preset})).eval(), root / preset)
-            for sampler in (PCConfig(steps=steps), ODEConfig(steps=steps)):
+            model = build_model(from_dict(ModelConfig, {"backbone": preset})).eval()
+            for sampler in ("pc", "ode"):  # the sampler a model directory is saved with is the one it uses
+                model_dir = save_model(model, root / f"{preset}-{sampler}", config={"sampler": {"name": sampler}})
                 for w, batch in ((1.0, 1), (1.0, 4), (3.0, 1)):
-                    out = root / "out" / f"{preset}-{sampler.component}-{w}-{batch}"
+                    out = root / "out" / f"{preset}-{sampler}-{w}-{batch}"
                     wall, cpu, rtf = time_enhance(model_dir, root / "data" / "noisy", out,
-                                                  EnhanceSettings(w, sampler, 0, batch))
-                    table.add_row(preset, sampler.component, f"{w:g}", str(batch), f"{wall:.1f}", f"{cpu:.1f}",
-                                  f"{rtf:.2f}")
+                                                  EnhanceSettings(w=w, steps=steps, batch_size=batch))
+                    table.add_row(preset, sampler, f"{w:g}", str(batch), f"{wall:.1f}", f"{cpu:.1f}", f"{rtf:.2f}")
         console.print(table)
         scoring = Table(title=f"scoring {score_utterances // len(noisy) * len(noisy)} x {SECONDS:g} s "
                                 f"(PESQ, ESTOI, SI-SDR)")

@@ -35,7 +35,7 @@ from rich.table import Table
 from ncse_cli.audio import save_audio_blocks
 from ncse_cli.chunking import ChunkingConfig, enhance_chunked, plan_windows
 from ncse_cli.config import from_dict
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.model import ModelConfig, build_model
 from ncse_cli.sampling.pc import PCConfig
 from tests.dummies import TINY_MODEL, noise, speech
@@ -88,7 +88,7 @@ def measure(seconds: float, mode: str, window: float, threads: int) -> dict:
             written = save_audio_blocks(Path(tmp) / "out.wav", blocks, RATE)
         else:
             noisy = torch.from_numpy(source[0:len(source)])
-            out = enhance(model, noisy, ref, sampler=SAMPLER, generator=torch.Generator().manual_seed(0))
+            out = enhance_waveforms(model, noisy, ref, sampler=SAMPLER, generator=torch.Generator().manual_seed(0))
             written = save_audio_blocks(Path(tmp) / "out.wav", [out.waveform.numpy()], RATE)
     wall = time.perf_counter() - start
     assert written == len(source)

@@ -26,7 +26,7 @@ import typer
 from rich.console import Console
 from rich.table import Table
 
-from ncse_cli.data.recipes.demo import DemoConfig, prepare_demo
+from ncse_cli.data.prepare.demo import DemoConfig, prepare_demo
 from ncse_cli.training import read_train_log, run_config_for, train
 
 RECIPE = Path(__file__).parents[1] / "recipes" / "tiny.yaml"
@@ -43,7 +43,7 @@ def measure(data: Path, workdir: Path, name: str, overrides: dict, steps: int) -
     cfg = run_config_for(workdir, name, recipe=RECIPE, data=data,
                          overrides={**overrides, "train": {**overrides.get("train", {}), **schedule}})
     wall, cpu = time.perf_counter(), time.process_time()
-    run_dir = train(cfg, workdir, name, progress=False)
+    run_dir = train(cfg, workdir, name)
     wall, cpu = time.perf_counter() - wall, time.process_time() - cpu
     seconds = [row["seconds"] for row in read_train_log(run_dir / "train_log.csv")]
     step = statistics.median(b - a for a, b in zip(seconds[:-2], seconds[1:-1]))

@@ -31,7 +31,7 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ncse_cli.config import from_dict  # noqa: E402
-from ncse_cli.enhancement import enhance  # noqa: E402
+from ncse_cli.enhancement import enhance_waveforms  # noqa: E402
 from ncse_cli.interop.sgmse import backbone_state  # noqa: E402
 from ncse_cli.model import ModelConfig, ScoreModel  # noqa: E402
 from ncse_cli.precision import autocast  # noqa: E402
@@ -136,13 +136,13 @@ def measure_utterances(reference, ours, noisy: torch.Tensor) -> dict[str, float]
         out["sgmse fp32, PC 60 NFE"] = time.perf_counter() - start
         for precision in ("fp32", "bf16"):
             start = time.perf_counter()
-            enhance(ours, noisy, sampler=PCConfig(steps=30), precision=precision)
+            enhance_waveforms(ours, noisy, sampler=PCConfig(steps=30), precision=precision)
             out[f"ncse {precision}, PC 60 NFE"] = time.perf_counter() - start
         _, bridge = build("data_prediction")
         for precision in ("fp32", "bf16"):
             for steps in (5, 10):
                 start = time.perf_counter()
-                enhance(bridge, noisy, sampler=BridgeODEConfig(steps=steps), precision=precision)
+                enhance_waveforms(bridge, noisy, sampler=BridgeODEConfig(steps=steps), precision=precision)
                 out[f"ncse {precision}, bridge {steps} NFE"] = time.perf_counter() - start
     return out
 

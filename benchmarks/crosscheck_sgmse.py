@@ -70,8 +70,8 @@ def network_row(layout: dict, frames: int, kind: str) -> tuple[str, float]:
 
 def enhance_row(sde: str) -> float:
     """Import a checkpoint written with the reference's classes and enhance with both, float64, same noise."""
-    from ncse_cli.checkpoint import load_model
-    from ncse_cli.enhancement import enhance
+    from ncse_cli.model_dir import load_model
+    from ncse_cli.enhancement import enhance_waveforms
     from ncse_cli.sampling.bridge import BridgeODEConfig
     from ncse_cli.sampling.pc import PCConfig
     from tests.dummies import noise, sgmse_reference_model, speech, write_sgmse_checkpoint
@@ -85,7 +85,7 @@ def enhance_row(sde: str) -> float:
     ref.double().data_module.window = ref.data_module.window.double()
     noisy = torch.from_numpy(speech(1.0, seed=1) + noise(1.0, seed=2, level=0.05)).double()
     sampler = PCConfig(steps=30) if sde == "ouve" else BridgeODEConfig(steps=5)
-    ours = enhance(model, noisy, sampler=sampler, generator=torch.Generator().manual_seed(7)).waveform
+    ours = enhance_waveforms(model, noisy, sampler=sampler, generator=torch.Generator().manual_seed(7)).waveform
     torch.Tensor.cuda = lambda self, *args, **kwargs: self  # the reference's enhance calls .cuda()
     ref.eval()
     torch.manual_seed(7)

@@ -1,120 +1,165 @@
-"""The Python API behind the ``ncse`` commands: each command parses its flags and makes one call here.
+"""The Python API behind the ``ncse`` commands: one call per command.
 
-Every function takes the workspace as ``workdir`` (a path; ``None``: ``$NCSE_HOME`` or ``./ncse-runs``) and,
-for long work, an optional ``progress`` factory: ``progress(description)`` returns the ``(done, total)``
-callback of one task (the CLI draws them as rich progress bars).
+=====================  =============================================================================
+``ncse prepare NAME``  :func:`prepare`
+``ncse train``         :func:`train`
+``ncse enhance``       :func:`enhance`
+``ncse evaluate``      :func:`evaluate`
+``ncse report``        :func:`report`
+``ncse models ...``    :func:`list_models`, :func:`show_model`
+``ncse demo``          :func:`demo`
+=====================  =============================================================================
+
+Every function takes the workspace as ``workdir`` (a path; ``None``: ``$NCSE_HOME`` or ``./ncse-runs``) and, for
+long work, an optional ``progress`` (:class:`ncse_cli.progress.Progress`: ``progress(description)`` opens a
+task, the library reports ``task(done, total)``; the CLI draws one rich bar per task).
+
+Importing this module is cheap (``ncse --help`` imports it): each function imports the part of the library it
+needs when it is called, and :func:`defaults` / :func:`choices` let ``--help`` show values that are written once,
+in the library.
 """
 
 from __future__ import annotations
 
-import logging
+import dataclasses
+import inspect
 import os
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Any, Mapping, Sequence
 
-from ncse_cli.catalog import ModelDetails, ModelInfo, show_model as _show_model, list_models as _list_models
-from ncse_cli.checkpoint import WEIGHTS_FILE, load_model
-from ncse_cli.config import atomic_write_text
-from ncse_cli.device import resolve_device
-from ncse_cli.demo import DemoOptions, DemoResult, run_demo
-from ncse_cli.evaluation import (EnhanceReport, EnhanceSettings, EvaluateOptions, ScoreSummary, enhance_files,
-                                 model_sampler, resolve_inputs)
-from ncse_cli.evaluation.enhance import check_inputs, check_output_settings, pending_inputs
-from ncse_cli.evaluation import evaluate as _evaluate
-from ncse_cli.evaluation.run import TaskProgress
-from ncse_cli.metrics import DEFAULT_METRICS
-from ncse_cli.report import Report, build_report, check_report_path
-from ncse_cli.training import RunConfig, RunSummary, summarize_run
-from ncse_cli.training import train as _train
-from ncse_cli.workspace import Workspace, file_sha256
+from ncse_cli.errors import NcseError
+from ncse_cli.inference.settings import EnhanceSettings
+from ncse_cli.progress import Progress
 
-log = logging.getLogger("ncse")
+if TYPE_CHECKING:
+    from ncse_cli.catalog import ModelDetails, ModelInfo
+    from ncse_cli.data.prepare import PrepareResult
+    from ncse_cli.demo import DemoResult
+    from ncse_cli.evaluation import ScoreSummary
+    from ncse_cli.inference.enhancer import EnhanceReport
+    from ncse_cli.report import Report
+    from ncse_cli.training import RunSummary
 
 PathLike = str | os.PathLike
 
+__all__ = ["EnhanceSettings", "NcseError", "TrainOutcome", "choices", "defaults", "demo", "enhance", "evaluate", "list_models",
+           "prepare", "report", "show_model", "summary_rows", "train"]
 
-def train(cfg: RunConfig, name: str, *, workdir: PathLike | None = None, resume: bool = False,
-          overwrite: bool = False, progress: bool = True) -> RunSummary:
-    """Train (or with ``resume`` continue) the model ``name`` and summarise what it reached.
 
-    ``cfg`` comes from :func:`ncse_cli.training.run_config_for` (defaults < recipe < overrides); see
-    :func:`ncse_cli.training.train` for the run directory it fills.
+def prepare(recipe: str, out_dir: PathLike, *, jobs: int = 1, overwrite: bool = False,
+            progress: Progress | None = None, **options: Any) -> PrepareResult:
+    """``ncse prepare RECIPE``: write its manifests (and audio) into ``out_dir``.
+
+    ``options`` are the keyword arguments of ``ncse_cli.data.prepare.prepare_<recipe>`` (the demo also takes
+    the fields of :class:`~ncse_cli.data.prepare.DemoConfig`); those left out keep their defaults.
     """
-    return summarize_run(_train(cfg, workdir, name, resume=resume, overwrite=overwrite, progress=progress))
+    from ncse_cli.data.prepare import prepare_recipe
+
+    return prepare_recipe(recipe, out_dir, jobs=jobs, overwrite=overwrite, progress=progress, **options)
 
 
 @dataclass
-class EnhanceOutcome:
-    """What ``ncse enhance`` did."""
+class TrainOutcome:
+    """What ``ncse train`` did: the resolved config (YAML, a valid recipe) and, unless a dry run, the summary of
+    the run (``None`` on the processes of a data-parallel run other than the main one)."""
 
-    model: str
-    kind: str  #: the input was a "file", "folder" or "manifest"
-    out_dir: Path
-    report: EnhanceReport
+    config_yaml: str
+    summary: RunSummary | None = None
+
+
+def train(name: str | None, *, recipe: PathLike | None = None, data: PathLike | None = None,
+          overrides: Mapping[str, Any] | None = None, clap_ckpt: PathLike | None = None,
+          panns_ckpt: PathLike | None = None, freeze_encoder: bool | None = None, encoder_lr: float | None = None,
+          download_weights: bool = False, resume: bool = False, overwrite: bool = False, dry_run: bool = False,
+          workdir: PathLike | None = None, progress: Progress | None = None) -> TrainOutcome:
+    """``ncse train``: train (or with ``resume`` continue) the model ``name``; ``dry_run`` only resolves the config.
+
+    Settings resolve as built-in defaults < ``recipe`` < ``overrides`` (dotted keys such as ``"train.lr"``;
+    ``None`` values are ignored) < ``data`` (a manifest, a prepared folder or a data YAML) < the encoder options.
+    ``download_weights`` lets a pre-trained encoder download its official checkpoint when it is not at hand.
+    """
+    from ncse_cli.config import dotted
+    from ncse_cli.training import config_yaml, is_main_process, run_config_for, summarize_run
+    from ncse_cli.training import train as train_run
+    from ncse_cli.training.config import EncoderOptions
+
+    options = EncoderOptions.from_flags(clap_ckpt, panns_ckpt, freeze_encoder, encoder_lr)
+    cfg = run_config_for(workdir, name, resume=resume, recipe=recipe, data=data, overrides=dotted(overrides or {}),
+                         encoder_options=options)
+    outcome = TrainOutcome(config_yaml(cfg))
+    if not dry_run:
+        run_dir = train_run(cfg, workdir, name, resume=resume, overwrite=overwrite, progress=progress,
+                            download_weights=download_weights)
+        outcome.summary = summarize_run(run_dir) if is_main_process() else None
+    return outcome
 
 
 def enhance(model: str, source: PathLike, out_dir: PathLike, *, noise_ref: PathLike | None = None,
-            cfg_scale: float = 1.0, steps: int | None = None, seed: int = 0, batch_size: int = 1,
-            device: str = "auto", workdir: PathLike | None = None,
-            progress: TaskProgress | None = None) -> EnhanceOutcome:
-    """Enhance a file, a folder or a manifest's noisy files into ``out_dir`` (existing outputs are kept) on
-    ``device`` (``auto``: a GPU when there is one)."""
-    target = resolve_device(device)
-    directory = Workspace(workdir).resolve(model)
-    inputs = resolve_inputs(source, out_dir, noise_ref)
-    loaded = load_model(directory, target)
-    check_inputs(*pending_inputs(inputs.jobs), loaded, progress("check inputs") if progress else None)
-    _reference_notice(loaded.conditional, inputs.without_reference, len(inputs.jobs), noise_ref is not None)
-    settings = EnhanceSettings(cfg_scale, model_sampler(directory, steps), seed, batch_size)
-    check_output_settings(Path(out_dir), {"model_sha256": file_sha256(directory / WEIGHTS_FILE),
-                                          **settings.to_dict(),
-                                          "noise_ref": None if noise_ref is None else str(Path(noise_ref).resolve())})
-    task = progress("enhance") if progress else None
-    report = enhance_files(loaded, inputs.jobs, settings, task)
-    return EnhanceOutcome(directory.name, inputs.kind, Path(out_dir), report)
+            settings: EnhanceSettings = EnhanceSettings(), workdir: PathLike | None = None,
+            progress: Progress | None = None) -> EnhanceReport:
+    """``ncse enhance``: a file, a folder or a manifest's noisy files into ``out_dir`` (existing outputs are
+    kept) with the model ``model`` (a workspace name or a model directory); ``noise_ref`` replaces every
+    reference. See :func:`ncse_cli.inference.enhance_files`."""
+    from ncse_cli.inference.enhancer import enhance_files
+    from ncse_cli.workspace import Workspace
+
+    return enhance_files(Workspace(workdir), model, source, out_dir, noise_ref=noise_ref, settings=settings,
+                         progress=progress)
 
 
-def _reference_notice(conditional: bool, missing: int, total: int, given: bool) -> None:
-    """One line saying how the noise reference is used (or why it is not)."""
-    if not conditional:
-        if given or missing < total:
-            log.info("unconditioned model (encoder none): noise references ignored")
-    elif missing == total:
-        log.info("no noise reference given: enhancing unconditionally")
-    elif missing:
-        log.info("%d of %d inputs have no noise reference: enhanced unconditionally", missing, total)
+def evaluate(model: str, testsets: Sequence[PathLike], *, ws: Sequence[float] = (1.0,),
+             settings: EnhanceSettings = EnhanceSettings(), jobs: int = 1, overwrite: bool = False,
+             workdir: PathLike | None = None, progress: Progress | None = None) -> list[ScoreSummary]:
+    """``ncse evaluate``: the model on test manifests at the guidance scales ``ws`` (``settings.w`` is replaced
+    by each), scored in ``jobs`` processes; returns the noisy input's summary, then one per scale, per test set."""
+    from ncse_cli.evaluation import EvaluateOptions
+    from ncse_cli.evaluation import evaluate as evaluate_model
+    from ncse_cli.workspace import Workspace
+
+    options = EvaluateOptions(tuple(float(w) for w in ws), settings, jobs, overwrite)
+    return evaluate_model(Workspace(workdir), model, list(testsets), options, progress)
 
 
-def evaluate(model: str, testsets: Sequence[PathLike], *, cfg_scales: Sequence[float] = (1.0,),
-             steps: int | None = None, seed: int = 0, jobs: int = 1, batch_size: int = 1, overwrite: bool = False,
-             device: str = "auto", workdir: PathLike | None = None,
-             progress: TaskProgress | None = None) -> list[ScoreSummary]:
-    """Evaluate a model on test manifests at guidance scales; returns the noisy and model summaries."""
-    options = EvaluateOptions(tuple(float(w) for w in cfg_scales), steps, seed, jobs, batch_size, overwrite, device)
-    return _evaluate(Workspace(workdir), model, list(testsets), options, progress)
+def summary_rows(summaries: Sequence[ScoreSummary]) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of a summary table (test set, model, w, each metric as mean ± 95% CI, n)."""
+    from ncse_cli.report.tables import summary_rows as rows
+
+    return rows(summaries)
 
 
-def report(*, out: PathLike | None = None, metrics: Sequence[str] = DEFAULT_METRICS,
-           summary_metrics: Sequence[str] = ("pesq",), ci: bool = True,
+def report(*, out: PathLike | None = None, summary_metrics: Sequence[str] = ("pesq",), ci: bool = True,
            workdir: PathLike | None = None) -> Report:
-    """The markdown report of the workspace; written atomically to ``out`` when given."""
+    """``ncse report``: the markdown report of the workspace; written atomically to ``out`` when given."""
+    from ncse_cli.files import atomic_write_text
+    from ncse_cli.metrics import DEFAULT_METRICS, METRICS
+    from ncse_cli.report import build_report, check_report_path
+    from ncse_cli.workspace import Workspace
+
+    for name in summary_metrics:
+        METRICS.get(name)  # an unknown name raises with the list of known ones
     if out is not None:
         check_report_path(Path(out))
-    result = build_report(Workspace(workdir), metrics, summary_metrics, ci)
+    result = build_report(Workspace(workdir), DEFAULT_METRICS, summary_metrics, ci)
     if out is not None:
         atomic_write_text(Path(out), result.markdown)
     return result
 
 
 def list_models(*, workdir: PathLike | None = None) -> list[ModelInfo]:
-    """Every model in the workspace."""
-    return _list_models(Workspace(workdir))
+    """``ncse models list``: every model in the workspace."""
+    from ncse_cli.catalog import list_models as listing
+    from ncse_cli.workspace import Workspace
+
+    return listing(Workspace(workdir))
 
 
 def show_model(model: str, *, workdir: PathLike | None = None) -> ModelDetails:
-    """A model's summary, saved config and evaluations."""
-    return _show_model(Workspace(workdir), model)
+    """``ncse models show``: a model's summary, saved config and evaluations."""
+    from ncse_cli.catalog import show_model as details
+    from ncse_cli.workspace import Workspace
+
+    return details(Workspace(workdir), model)
 
 
 @dataclass
@@ -138,10 +183,59 @@ def import_sgmse(checkpoint: PathLike, name: str, *, use_ema: bool = True, overw
     return ImportOutcome(name, directory, record["weights"], record)
 
 
-def demo(out_dir: PathLike = "ncse-demo", *, seed: int = 0, train_steps: int | None = None,
-         sampler_steps: int | None = None, jobs: int = 2, progress: TaskProgress | None = None) -> DemoResult:
-    """Prepare the synthetic corpus, train a conditioned and an unconditioned tiny model, evaluate, report."""
-    defaults = DemoOptions()
-    options = DemoOptions(seed, train_steps or defaults.train_steps, sampler_steps or defaults.sampler_steps,
-                          defaults.cfg_scales, jobs)
-    return run_demo(out_dir, options, progress)
+def demo(out_dir: PathLike = "ncse-demo", *, progress: Progress | None = None, **options: Any) -> DemoResult:
+    """``ncse demo``: prepare the synthetic corpus, train a conditioned and an unconditioned tiny model, evaluate,
+    report. ``options`` are fields of :class:`ncse_cli.demo.DemoOptions` (seed, train_steps, ...)."""
+    from ncse_cli.demo import DemoOptions, run_demo
+
+    return run_demo(out_dir, DemoOptions(**options), progress)
+
+
+def defaults(command: str) -> dict[str, Any]:
+    """The library's default of every option of ``command`` (``"prepare ood"``, ``"enhance"``, ...), by the
+    name of the keyword argument or field that takes it: what ``--help`` shows."""
+    sources: list[Any] = {"enhance": [EnhanceSettings, enhance], "evaluate": [EnhanceSettings, evaluate],
+                          "report": [report], "demo": [demo], "train": []}.get(command, [])
+    if command == "demo":
+        from ncse_cli.demo import DemoOptions
+
+        sources.append(DemoOptions)
+    elif command.startswith("prepare "):
+        from ncse_cli.data.prepare import recipe_parameters
+
+        sources = recipe_parameters(command.split(" ", 1)[1])
+    found: dict[str, Any] = {}
+    for source in sources:
+        found.update(_defaults_of(source))
+    return found
+
+
+def _defaults_of(source: Any) -> dict[str, Any]:
+    if dataclasses.is_dataclass(source):
+        return {f.name: f.default for f in dataclasses.fields(source) if f.default is not dataclasses.MISSING}
+    return {name: p.default for name, p in inspect.signature(source).parameters.items()
+            if p.default is not inspect.Parameter.empty and p.kind is not inspect.Parameter.VAR_KEYWORD}
+
+
+def choices(kind: str) -> list[str]:
+    """The names an option takes: registered components (``encoder``, ``backbone``, ``metric``,
+    ``nonstationary``) or the values of ``snr_method`` and ``ref_source``."""
+    if kind == "encoder":
+        from ncse_cli.encoders import ENCODERS as registry
+    elif kind == "backbone":
+        from ncse_cli.backbones import BACKBONES as registry
+    elif kind == "metric":
+        from ncse_cli.metrics import METRICS as registry
+    elif kind == "nonstationary":
+        from ncse_cli.data.nonstationary import NONSTATIONARY_KINDS as registry
+    elif kind == "snr_method":
+        from ncse_cli.data.mixing import SNR_METHODS
+
+        return list(SNR_METHODS)
+    elif kind == "ref_source":
+        from ncse_cli.data.prepare.vbdemand import REF_SOURCES
+
+        return list(REF_SOURCES)
+    else:
+        raise KeyError(f"no choices for {kind!r}")
+    return registry.names()

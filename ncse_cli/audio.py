@@ -13,8 +13,8 @@ import soundfile as sf
 import torch
 import torchaudio.functional as AF
 
-from ncse_cli.config import atomic_output
 from ncse_cli.errors import NcseError
+from ncse_cli.files import atomic_output
 
 log = logging.getLogger("ncse")
 

@@ -11,10 +11,11 @@ from typing import Any
 
 from safetensors import SafetensorError, safe_open
 
-from ncse_cli.checkpoint import CONFIG_FILE, WEIGHTS_FILE, CheckpointError, load_model_config
 from ncse_cli.config import component_name, load_yaml
 from ncse_cli.errors import NcseError
 from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, ScoreSummary, model_summaries, read_summary
+from ncse_cli.model_dir import CONFIG_FILE, WEIGHTS_FILE, ModelDirError, load_model_config
+from ncse_cli.training.config import flat_config
 from ncse_cli.training.metrics_log import summarize_run
 from ncse_cli.training.state import list_checkpoints
 from ncse_cli.workspace import Workspace
@@ -53,7 +54,7 @@ def count_weights(path: Path) -> int:
         with safe_open(str(path), "pt") as handle:
             return sum(math.prod(handle.get_slice(key).get_shape()) for key in handle.keys())
     except (SafetensorError, OSError) as err:
-        raise CheckpointError(f"{path}: not a readable safetensors file ({err})") from None
+        raise ModelDirError(f"{path}: not a readable safetensors file ({err})") from None
 
 
 def trained_steps(directory: Path) -> int | None:
@@ -94,6 +95,20 @@ class ModelDetails:
     info: ModelInfo
     config: dict[str, Any]
     noisy: dict[str, ScoreSummary]  #: noisy-input summary per evaluated test set id
+
+    def sections(self) -> dict[str, str]:
+        """The saved ``data``, ``train`` and ``sampler`` sections as one line each (``key=value, ...``)."""
+        return {section: ", ".join(f"{k}={v}" for k, v in flat_config(self.config[section]).items())
+                for section in ("data", "train", "sampler") if isinstance(self.config.get(section), dict)}
+
+    def evaluations(self) -> list[ScoreSummary]:
+        """Every evaluation, each test set's noisy input first."""
+        rows: list[ScoreSummary] = []
+        for s in self.info.evaluations:
+            if s.testset.id in self.noisy and (not rows or rows[-1].testset.id != s.testset.id):
+                rows.append(self.noisy[s.testset.id])
+            rows.append(s)
+        return rows
 
 
 def show_model(workspace: Workspace, model: str) -> ModelDetails:

@@ -27,7 +27,7 @@ from typing import Any, Callable, Iterator, Protocol
 import numpy as np
 import torch
 
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.errors import NcseError
 from ncse_cli.model import ScoreModel
 from ncse_cli.stft import peak_scale
@@ -135,7 +135,7 @@ def file_peak(noisy: np.ndarray | torch.Tensor) -> float:
 
 
 def bind_window_enhancer(model: ScoreModel, peak: float, noise_ref: torch.Tensor | None = None, *,
-                         cfg_scale: float = 1.0, sampler: Any = None,
+                         w: float = 1.0, sampler: Any = None,
                          generator: torch.Generator | None = None) -> WindowFn:
     """A :data:`WindowFn` for the windows of one file: the file's ``peak`` (:func:`file_peak`) and its reference
     ``[R]`` (or None: the null condition), divided by that peak and encoded once, are bound in; ``generator`` draws
@@ -147,23 +147,23 @@ def bind_window_enhancer(model: ScoreModel, peak: float, noise_ref: torch.Tensor
         cond = model.encode(ref)
 
     def enhance_window(window: torch.Tensor) -> torch.Tensor:
-        return enhance(model, window, cond=cond, scale=scale, cfg_scale=cfg_scale, sampler=sampler,
+        return enhance_waveforms(model, window, cond=cond, scale=scale, w=w, sampler=sampler,
                        generator=generator).waveform
 
     return enhance_window
 
 
 def enhance_chunked(model: ScoreModel, noisy: Sliceable, noise_ref: torch.Tensor | None = None, *,
-                    chunking: ChunkingConfig = ChunkingConfig(), peak: float | None = None, cfg_scale: float = 1.0,
+                    chunking: ChunkingConfig = ChunkingConfig(), peak: float | None = None, w: float = 1.0,
                     sampler: Any = None, generator: torch.Generator | None = None,
                     progress: ProgressFn | None = None) -> Iterator[np.ndarray]:
     """The enhancement of ``noisy [L]`` (at the model's rate) as consecutive output blocks, window by window.
 
     ``noisy`` is an array, or any object with ``len`` whose slices are arrays (a file read window by window),
     which must then come with its ``peak``. ``np.concatenate(list(...))`` is the whole output; for ``L`` up to
-    one window it equals ``enhance(model, noisy, noise_ref, generator=generator, ...).waveform``.
+    one window it equals ``enhance_waveforms(model, noisy, noise_ref, generator=generator, ...).waveform``.
     """
     window, overlap = chunking.samples(model.cfg.sample_rate)
     enhance_window = bind_window_enhancer(model, file_peak(noisy) if peak is None else peak, noise_ref,
-                                          cfg_scale=cfg_scale, sampler=sampler, generator=generator)
+                                          w=w, sampler=sampler, generator=generator)
     return iter_enhanced_blocks(noisy, enhance_window, plan_windows(len(noisy), window, overlap), progress)

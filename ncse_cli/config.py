@@ -8,18 +8,17 @@ for every component, not only for the top-level config.
 
 from __future__ import annotations
 
-import contextlib
 import dataclasses
 import os
-import secrets
 import types
 import typing
 from pathlib import Path
-from typing import Any, Callable, Iterator, Mapping, TypeVar, Union
+from typing import Any, Callable, Mapping, TypeVar, Union
 
 import yaml
 
 from ncse_cli.errors import NcseError
+from ncse_cli.files import atomic_write_text
 from ncse_cli.registry import Registry
 
 C = TypeVar("C")
@@ -211,47 +210,6 @@ def load_yaml(path: str | os.PathLike) -> dict[str, Any]:
 def save_yaml(data: Mapping[str, Any], path: str | os.PathLike) -> None:
     """Write ``data`` as YAML atomically (temporary file, then rename)."""
     atomic_write_text(Path(path), yaml.safe_dump(_plain(dict(data)), sort_keys=False))
-
-
-def atomic_write_text(path: Path, text: str) -> None:
-    """Write text so that readers see either the old file or the complete new one, never a partial one."""
-    atomic_write_bytes(path, text.encode())
-
-
-def atomic_write_bytes(path: Path, data: bytes) -> None:
-    """Write bytes atomically: a temporary file in the same folder, fsync, then rename."""
-    with atomic_output(path) as tmp, open(tmp, "wb") as handle:
-        handle.write(data)
-        handle.flush()
-        os.fsync(handle.fileno())
-
-
-@contextlib.contextmanager
-def atomic_output(path: Path, suffix: str = ".tmp") -> Iterator[Path]:
-    """A new empty file next to ``path`` to write into; renamed onto ``path`` when the block succeeds, else removed.
-
-    The file is created with mode 0o666 less the umask, as ``open(path, "w")`` would, not mkstemp's 0o600:
-    manifests, summaries and WAVs are meant to be read by others whenever the user's umask says so.
-    """
-    path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _create_sibling(path, suffix)
-    try:
-        yield tmp
-        os.replace(tmp, path)
-    except BaseException:
-        tmp.unlink(missing_ok=True)
-        raise
-
-
-def _create_sibling(path: Path, suffix: str) -> Path:
-    """Create a uniquely named hidden file in ``path``'s folder with the mode the umask gives new files."""
-    while True:
-        tmp = path.with_name(f".{path.name}.{secrets.token_hex(4)}{suffix}")
-        try:
-            os.close(os.open(tmp, os.O_CREAT | os.O_EXCL | os.O_WRONLY | getattr(os, "O_CLOEXEC", 0), 0o666))
-        except FileExistsError:
-            continue
-        return tmp
 
 
 def flat_config(data: Mapping[str, Any], prefix: str = "") -> dict[str, Any]:

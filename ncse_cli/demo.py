@@ -17,26 +17,24 @@ finished: the corpus, trained models, evaluations.
 from __future__ import annotations
 
 import logging
-import multiprocessing
 import os
 import time
-from concurrent.futures import Future, ProcessPoolExecutor
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
 
-import torch
-
 from ncse_cli.catalog import trained_steps
-from ncse_cli.config import atomic_write_text
 from ncse_cli.data.config import data_config_from_path
 from ncse_cli.data.manifest import read_manifest
-from ncse_cli.data.recipes import DemoConfig, prepare_demo
+from ncse_cli.data.prepare import DemoConfig, prepare_demo
 from ncse_cli.evaluation import EvaluateOptions, ScoreSummary, evaluate, load_testset
-from ncse_cli.evaluation.run import TaskProgress
+from ncse_cli.files import atomic_write_text
+from ncse_cli.inference.settings import EnhanceSettings
+from ncse_cli.progress import Progress
 from ncse_cli.report import Report, build_report
 from ncse_cli.training import RunConfig, RunSummary, read_train_log, resolve_run_config, summarize_run, train
 from ncse_cli.training.state import latest_checkpoint
+from ncse_cli.workers import call, run_parallel
 from ncse_cli.workspace import Workspace, eval_dir, scale_label
 
 log = logging.getLogger("ncse")
@@ -60,7 +58,7 @@ class DemoOptions:
     seed: int = 0
     train_steps: int = 250
     sampler_steps: int = 10
-    cfg_scales: tuple[float, ...] = (1.0, 3.0)
+    ws: tuple[float, ...] = (1.0, 3.0)  #: guidance scales of the conditioned model
     jobs: int = 2  #: worker processes (data preparation, training, evaluation)
     corpus: DemoConfig | None = None  #: sizes of the synthetic corpus (default: ``DemoConfig()``)
 
@@ -94,7 +92,7 @@ def is_trained(directory: Path, steps: int) -> bool:
     return directory.is_dir() and latest_checkpoint(directory) is not None and trained_steps(directory) == steps
 
 
-def train_demo_model(root: Path, name: str, cfg: RunConfig, progress: bool = False) -> Path:
+def train_demo_model(root: Path, name: str, cfg: RunConfig, progress: Progress | None = None) -> Path:
     """Train ``name`` unless a finished run is there; an interrupted one resumes, a broken one restarts."""
     workspace = Workspace(root)
     directory = workspace.model_dir(name)
@@ -109,29 +107,22 @@ def evaluate_demo_model(root: Path, name: str, manifest: Path, options: Evaluate
     return evaluate(Workspace(root), name, [manifest], options)
 
 
-def _single_thread() -> None:
-    torch.set_num_threads(1)
-
-
 Watcher = Callable[[], tuple[int, int]]
 
 
 def run_side_by_side(calls: list[tuple[Callable, tuple]], watchers: dict[str, Watcher], jobs: int,
-                     progress: TaskProgress | None) -> list[Any]:
+                     progress: Progress | None) -> list[Any]:
     """Run ``calls`` in ``jobs`` single-threaded worker processes (in this process when ``jobs`` is 1), drawing
     one bar per watcher from what it reads on disk; results in call order, a worker's error re-raised here."""
     if jobs <= 1:
         return [fn(*args) for fn, args in calls]
     bars = {label: progress(label) for label in watchers} if progress else {}
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["ncse_cli.demo"])
-    with ProcessPoolExecutor(max_workers=jobs, mp_context=context, initializer=_single_thread) as pool:
-        futures: list[Future] = [pool.submit(fn, *args) for fn, args in calls]
-        while not all(f.done() for f in futures):
-            for label, bar in bars.items():
-                bar(*watchers[label]())
-            time.sleep(0.5)
-        results = [f.result() for f in futures]
+
+    def poll() -> None:
+        for label, bar in bars.items():
+            bar(*watchers[label]())
+
+    results = run_parallel(call, calls, jobs, poll=poll, preload=__name__)
     for label, bar in bars.items():
         done, total = watchers[label]()
         bar(total, total)
@@ -151,7 +142,7 @@ def _files_watcher(folders: list[Path], total: int) -> Watcher:
     return read
 
 
-def train_stage(workspace: Workspace, data_dir: Path, options: DemoOptions, progress: TaskProgress | None) -> None:
+def train_stage(workspace: Workspace, data_dir: Path, options: DemoOptions, progress: Progress | None) -> None:
     """Train (or reuse) both models, side by side when ``jobs`` allows."""
     configs = {CONDITIONED: demo_run_config(data_dir, options, True),
                BASELINE: demo_run_config(data_dir, options, False)}
@@ -160,7 +151,7 @@ def train_stage(workspace: Workspace, data_dir: Path, options: DemoOptions, prog
         log.info("both demo models are trained: reused")
         return
     in_process = options.jobs <= 1
-    calls = [(train_demo_model, (workspace.root, name, cfg, in_process and progress is not None))
+    calls = [(train_demo_model, (workspace.root, name, cfg, progress if in_process else None))
              for name, cfg in configs.items()]
     watchers = {f"train {name}": _steps_watcher(workspace.model_dir(name), cfg.train.steps)
                 for name, cfg in configs.items()}
@@ -173,15 +164,16 @@ def _evaluate_units(root: Path, manifest: Path, units: list[tuple[str, EvaluateO
 
 
 def evaluate_stage(workspace: Workspace, manifest: Path, options: DemoOptions,
-                   progress: TaskProgress | None) -> list[ScoreSummary]:
+                   progress: Progress | None) -> list[ScoreSummary]:
     """Evaluate both models. With ``jobs`` >= 2 the (model, w) pairs are shared out to workers first (a guided
     scale costs two network evaluations per step, so it counts double); the summaries are then collected here,
     where the finished results are simply reused."""
     def opts(scales: tuple[float, ...], jobs: int = 1) -> EvaluateOptions:
         # the demo owns its workspace: results of other settings or older metrics are replaced, equal ones reused
-        return EvaluateOptions(scales, options.sampler_steps, options.seed, jobs, overwrite=True)
+        settings = EnhanceSettings(steps=options.sampler_steps, seed=options.seed)
+        return EvaluateOptions(scales, settings, jobs, overwrite=True)
 
-    plan = [(CONDITIONED, (w,)) for w in options.cfg_scales] + [(BASELINE, (1.0,))]
+    plan = [(CONDITIONED, (w,)) for w in options.ws] + [(BASELINE, (1.0,))]
     if options.jobs > 1:
         buckets: list[list[tuple[str, tuple[float, ...]]]] = [[] for _ in range(options.jobs)]
         cost = [0] * options.jobs
@@ -195,7 +187,7 @@ def evaluate_stage(workspace: Workspace, manifest: Path, options: DemoOptions,
         calls = [(_evaluate_units, (workspace.root, manifest, [(n, opts(s)) for n, s in b])) for b in buckets if b]
         run_side_by_side(calls, {"evaluate": _files_watcher(folders, rows * len(plan))}, options.jobs, progress)
         progress = None  # the workers did the work: collecting their summaries needs no bars
-    summaries = evaluate(workspace, CONDITIONED, [manifest], opts(options.cfg_scales, options.jobs), progress)
+    summaries = evaluate(workspace, CONDITIONED, [manifest], opts(options.ws, options.jobs), progress)
     return summaries + evaluate(workspace, BASELINE, [manifest], opts((1.0,), options.jobs), progress)[1:]
 
 
@@ -205,14 +197,14 @@ def _cost(unit: tuple[str, tuple[float, ...]]) -> int:
 
 
 def run_demo(out_dir: str | os.PathLike = "ncse-demo", options: DemoOptions = DemoOptions(),
-             progress: TaskProgress | None = None) -> DemoResult:
+             progress: Progress | None = None) -> DemoResult:
     """Prepare, train both models, evaluate, report (see the module docstring)."""
     out_dir = Path(out_dir)
     workspace, data_dir, seconds = Workspace(out_dir / "runs"), out_dir / "data", {}
     clock = _Clock(seconds)
     with clock("prepare data"):
         prepare_demo(data_dir, options.seed, config=options.corpus, jobs=options.jobs,
-                     progress=progress("prepare demo data") if progress else None)
+                     progress=progress)
     with clock("train both models"):
         train_stage(workspace, data_dir, options, progress)
     with clock("evaluate"):

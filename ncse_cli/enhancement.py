@@ -35,12 +35,12 @@ class Enhancement:
 
 
 @torch.inference_mode()
-def enhance(model: ScoreModel, noisy: torch.Tensor, noise_ref: torch.Tensor | None = None, *,
-            ref_lengths: torch.Tensor | None = None, cfg_scale: float = 1.0, sampler: Any = None,
-            generator: torch.Generator | None = None, callback: StepCallback | None = None,
-            precision: str = "fp32", cond: Condition | None = None,
-            scale: torch.Tensor | None = None) -> Enhancement:
-    """Enhance ``noisy [B, L]`` (or ``[L]``) given noise references ``[B, R]`` at guidance scale ``cfg_scale``.
+def enhance_waveforms(model: ScoreModel, noisy: torch.Tensor, noise_ref: torch.Tensor | None = None, *,
+                      noise_ref_lengths: torch.Tensor | None = None, w: float = 1.0, sampler: Any = None,
+                      generator: torch.Generator | list[torch.Generator] | None = None,
+                      callback: StepCallback | None = None, precision: str = "fp32", cond: Condition | None = None,
+                      scale: torch.Tensor | None = None) -> Enhancement:
+    """Enhance ``noisy [B, L]`` (or ``[L]``) given noise references ``[B, R]`` at guidance scale ``w``.
 
     ``sampler`` is a registered sampler's config (default: predictor-corrector, 30 steps); ``noise_ref=None``
     enhances unconditionally. ``precision`` (``fp32``, ``bf16``, ``fp16``: :mod:`ncse_cli.precision`) is the
@@ -59,7 +59,7 @@ def enhance(model: ScoreModel, noisy: torch.Tensor, noise_ref: torch.Tensor | No
     scale, y_wav, ref = peak_normalize(noisy, noise_ref, scale=None if scale is None else scale.to(weight.device))
     y = pad_frames(model.spectrogram(y_wav), model.cfg.pad_frames)
     with autocast(precision, weight.device):
-        guided = Guidance(model, model.encode(ref, ref_lengths) if cond is None else cond, cfg_scale)
+        guided = Guidance(model, model.encode(ref, noise_ref_lengths) if cond is None else cond, w)
         result = run_sampler(sampler, guided, y, model.sde, generator=generator, callback=callback)
     waveform = model.spectrogram.inverse(result.x, noisy.shape[-1]) * scale
     waveform = waveform[0] if squeeze else waveform

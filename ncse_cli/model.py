@@ -30,7 +30,7 @@ from ncse_cli.stft import Spectrogram, STFTConfig
 from ncse_cli.tensors import expand
 
 #: The layout of ``ModelConfig``. Model directories written before versions existed (ncse 0.1) are read with
-#: the settings they were trained with (see :func:`ncse_cli.checkpoint.migrate_model_config`).
+#: the settings they were trained with (see :func:`ncse_cli.model_dir.model_config`).
 MODEL_CONFIG_VERSION = 2
 
 Loss = Literal["score_matching", "data_prediction"]
@@ -69,7 +69,7 @@ class ModelConfig:
     def __post_init__(self) -> None:
         if self.version != MODEL_CONFIG_VERSION:
             raise ValueError(f"model.version {self.version} is not {MODEL_CONFIG_VERSION}; this ncse reads "
-                             "older model directories through ncse_cli.checkpoint.load_model")
+                             "older model directories through ncse_cli.model_dir.load_model")
         if self.loss == "data_prediction" and self.parameterization != "sgmse":
             raise ValueError(f"model.parameterization {self.parameterization!r} applies to score matching only; "
                              "a data-prediction network outputs the clean spectrogram")
@@ -98,14 +98,15 @@ def upgrade_model_section(section: Mapping[str, Any]) -> dict[str, Any]:
 class ScoreModel(nn.Module):
     """Noise-conditioned score model on compressed complex spectrograms ``[B, 1, F, T]``."""
 
-    def __init__(self, cfg: ModelConfig, load_pretrained: bool = True) -> None:
+    def __init__(self, cfg: ModelConfig, load_pretrained: bool = True, download_pretrained: bool = False) -> None:
         """``load_pretrained=False`` skips reading pre-trained encoder towers' official weights (for loaders that
-        restore every weight from a saved model right after)."""
+        restore every weight from a saved model right after); ``download_pretrained`` lets a tower download them
+        when they are not at hand."""
         super().__init__()
         self.cfg = cfg
         self.spectrogram = Spectrogram(cfg.stft)
         self.sde = SDES.get(cfg.sde.component)(cfg.sde)
-        ctx = EncoderContext(cfg.sample_rate, cfg.stft, load_pretrained)
+        ctx = EncoderContext(cfg.sample_rate, cfg.stft, load_pretrained, download_pretrained)
         self.encoder = ENCODERS.get(cfg.encoder.component)(cfg.encoder, ctx)
         spec = self.encoder.spec
         scale_by_time = cfg.loss == "score_matching" and cfg.parameterization == "sgmse"
@@ -195,6 +196,7 @@ class ScoreModel(nn.Module):
         return self.output_to_clean(self(x, t, y, cond), x, t, y)
 
 
-def build_model(cfg: ModelConfig | None = None) -> ScoreModel:
-    """A freshly initialised model for ``cfg`` (default: the base NCSN++ with the CNN encoder)."""
-    return ScoreModel(cfg or ModelConfig())
+def build_model(cfg: ModelConfig | None = None, *, download_pretrained: bool = False) -> ScoreModel:
+    """A freshly initialised model for ``cfg`` (default: the base NCSN++ with the CNN encoder);
+    ``download_pretrained`` lets a pre-trained encoder download its official weights when they are not at hand."""
+    return ScoreModel(cfg or ModelConfig(), download_pretrained=download_pretrained)

@@ -22,7 +22,7 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ncse_cli.checkpoint import WEIGHTS_FILE, load_model_config
+from ncse_cli.model_dir import WEIGHTS_FILE, load_model_config
 from ncse_cli.config import flat_config, to_dict
 from ncse_cli.errors import NcseError
 from ncse_cli.model import ModelConfig, ScoreModel

@@ -29,7 +29,7 @@ from typing import Iterator
 
 from filelock import FileLock, Timeout
 
-from ncse_cli.checkpoint import CONFIG_FILE, WEIGHTS_FILE
+from ncse_cli.model_dir import CONFIG_FILE, WEIGHTS_FILE
 from ncse_cli.errors import NcseError
 
 log = logging.getLogger("ncse")

@@ -1,17 +1,38 @@
-"""Shared pytest setup: deterministic torch on few threads, and no network for hub-aware libraries."""
+"""Shared pytest setup: deterministic torch on one thread, and no network for hub-aware libraries.
+
+One thread, in this process and in every process a test starts (``OMP_NUM_THREADS`` is inherited): the models
+in the tests are tiny, so a second thread saves little, and on a shared 2-core machine OpenMP threads that spin
+waiting for each other made single tests ten times slower (the README example: 194 s with two threads under
+load, 32 s with one).
+"""
 
 import os
 
 os.environ.setdefault("HF_HUB_OFFLINE", "1")
 os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
+os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
 import torch
 
-torch.set_num_threads(2)
+from tests.dummies import make_manifest, make_model_dir
+
+torch.set_num_threads(1)
 
 
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)
     yield
+
+
+@pytest.fixture(scope="session")
+def model_dir(tmp_path_factory):
+    """An untrained tiny noise-conditioned model directory (CNN encoder)."""
+    return make_model_dir(tmp_path_factory.mktemp("models") / "tiny-cnn")
+
+
+@pytest.fixture(scope="session")
+def testset(tmp_path_factory):
+    """Three one-second mixtures with clean files and noise references."""
+    return make_manifest(tmp_path_factory.mktemp("data"), count=3, seconds=1.0, name="tiny_test", split="test")

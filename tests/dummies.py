@@ -1,4 +1,5 @@
-"""Dummy factories for tests: synthetic audio, tiny manifests, and small corpus trees in each official layout.
+"""The one module of test factories: synthetic audio, tiny manifests, small corpus trees in each official layout,
+tiny models and signals, pre-trained tower checkpoints in their official layouts, and small test helpers.
 
 Everything is deterministic for its ``seed`` and small enough to build in well under a second. Colleagues'
 tests import from here (``from tests.dummies import make_manifest``); keep it general.
@@ -18,16 +19,20 @@ Layouts built here (``root`` is the corpus folder a user would pass on the comma
 
 from __future__ import annotations
 
+import math
 from pathlib import Path
 from typing import Sequence
 
 import numpy as np
 import pandas as pd
 import soundfile as sf
+import torch
 
+from ncse_cli.config import from_dict
 from ncse_cli.data.manifest import Utterance, write_manifest
 from ncse_cli.data.mixing import mix_at_snr
 from ncse_cli.data.synth import make_talkers, synth_noise, synth_speech
+from ncse_cli.model import ModelConfig, ScoreModel, build_model
 
 
 def rng_for(seed: int) -> np.random.Generator:
@@ -265,8 +270,10 @@ def make_audioset_tree(root: str | Path, *, sample_rate: int = 16000, seconds: f
     return root
 
 
+#: A cnn encoder small enough for fast tests.
+SMALL_CNN = {"name": "cnn", "channels": [8, 16, 16, 32], "dim": 32}
 #: A tiny score model for pipeline tests: NCSN++ ``tiny`` at nf 8 and a small CNN encoder (about 0.4 M weights).
-TINY_MODEL = {"backbone": {"name": "tiny", "nf": 8}, "encoder": {"name": "cnn", "channels": [8, 16, 16, 32], "dim": 32}}
+TINY_MODEL = {"backbone": {"name": "tiny", "nf": 8}, "encoder": SMALL_CNN}
 
 
 def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: int = 16000, seed: int = 0) -> Path:
@@ -275,11 +282,7 @@ def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: 
     Parameters that start at zero (output layers, the condition projection) are drawn small and random instead,
     so that the output depends on the noise reference and differs from the input.
     """
-    import torch
-
-    from ncse_cli.checkpoint import save_model
-    from ncse_cli.config import from_dict
-    from ncse_cli.model import ModelConfig, build_model
+    from ncse_cli.model_dir import save_model
 
     torch.manual_seed(seed)
     data = {**TINY_MODEL, "sample_rate": sample_rate, **({"encoder": "none"} if encoder == "none" else {})}
@@ -340,3 +343,97 @@ def write_sgmse_checkpoint(model, path: str | Path, **extra) -> Path:
     path = Path(path)
     torch.save(ckpt, path)
     return path
+class ProgressLog:
+    """A :class:`ncse_cli.progress.Progress` that records every report: ``tasks[description]`` lists the
+    ``(done, total, note)`` of each call, in order."""
+
+    def __init__(self) -> None:
+        self.tasks: dict[str, list[tuple[int, int, str | None]]] = {}
+
+    def __call__(self, description: str):
+        reports = self.tasks.setdefault(description, [])
+        return lambda done, total, note=None: reports.append((done, total, note))
+
+
+def assert_same_tensors(a: dict, b: dict) -> None:
+    """Two state dicts hold the same keys and, key by key, equal tensors (no ``zip`` that stops at the shorter)."""
+    assert a.keys() == b.keys(), sorted(set(a) ^ set(b))
+    for key in a:
+        assert torch.equal(a[key], b[key]), key
+
+
+# -- tiny models and signals ------------------------------------------------------------------------------------
+
+
+def tiny_config(encoder="cnn", injection: str = "add", null: str = "zeros", **model) -> ModelConfig:
+    """A tiny-backbone model config; ``encoder`` is a name or a component mapping (``cnn``: :data:`SMALL_CNN`)."""
+    enc = SMALL_CNN if encoder == "cnn" else encoder
+    data = {**TINY_MODEL, "encoder": enc, "conditioning": {"injection": injection, "null": null}, **model}
+    return from_dict(ModelConfig, data)
+
+
+def tiny_model(seed: int = 0, **kwargs) -> ScoreModel:
+    """A freshly initialised tiny model (deterministic for ``seed``) in eval mode."""
+    torch.manual_seed(seed)
+    return build_model(tiny_config(**kwargs)).eval()
+
+
+def tone_mixture(num_samples: int = 4096, seed: int = 0, batch: int = 1):
+    """(clean, noisy, reference) waveforms: an amplitude-modulated tone in white noise, and more of the noise."""
+    gen = torch.Generator().manual_seed(seed)
+    t = torch.arange(num_samples) / 16000
+    clean = 0.5 * torch.sin(2 * math.pi * 220 * t) * torch.sin(2 * math.pi * 3 * t).abs()
+    noise = 0.2 * torch.randn(batch, num_samples, generator=gen)
+    ref = 0.2 * torch.randn(batch, 4000, generator=gen)
+    clean = clean.expand(batch, -1).clone()
+    return clean, clean + noise, ref
+
+
+# -- pre-trained towers: random weights saved in the official checkpoint layouts -------------------------------
+
+
+def write_clap_checkpoint(path: Path, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A LAION-CLAP-style training checkpoint (``state_dict`` with ``module.`` keys, text side included);
+    returns the audio tower's state (keys without the prefix)."""
+    from ncse_cli.encoders.clap import CLAPAudioTower
+
+    torch.manual_seed(seed)
+    audio = CLAPAudioTower().state_dict()
+    text = {"text_branch.embeddings.word_embeddings.weight": torch.randn(10, 4),
+            "text_branch.embeddings.position_ids": torch.arange(6)[None],
+            "text_projection.0.weight": torch.randn(4, 4), "logit_scale_a": torch.tensor(2.6),
+            "logit_scale_t": torch.tensor(2.6)}
+    state = {f"module.{k}": v for k, v in {**audio, **text}.items()}
+    torch.save({"epoch": 45, "name": "630k-audioset", "state_dict": state,
+                "optimizer": {"state": {}, "param_groups": [{"lr": 1e-4, "betas": (0.9, 0.99), "params": [0]}]}},
+               path)
+    return audio
+
+
+def write_panns_checkpoint(path: Path, seed: int = 0) -> dict[str, torch.Tensor]:
+    """A PANNs-style checkpoint (``iteration``, ``model`` state dict, sampler state with numpy arrays)."""
+    from ncse_cli.encoders.panns import Cnn14Tower
+
+    torch.manual_seed(seed)
+    model = Cnn14Tower(window=32000).cnn14.state_dict()
+    sampler = {"indexes_per_class": [np.arange(5), np.arange(3)], "queue": [4, 1],
+               "pointers_of_classes": [0, 2]}
+    torch.save({"iteration": 600000, "model": model, "sampler": sampler}, path)
+    return model
+
+
+def clap_config(ckpt: Path | str | None, **fields) -> dict:
+    """A small ``clap`` encoder section reading ``ckpt``."""
+    return {"name": "clap", "ckpt": None if ckpt is None else str(ckpt), "dim": 16, **fields}
+
+
+def panns_config(ckpt: Path | str | None, **fields) -> dict:
+    """A small ``panns`` encoder section (0.75 s window) reading ``ckpt``."""
+    return {"name": "panns", "ckpt": None if ckpt is None else str(ckpt), "dim": 16, "window_seconds": 0.75,
+            **fields}
+
+
+def tiny_pretrained_model(encoder: dict, injection: str = "add", seed: int = 0) -> ScoreModel:
+    """A tiny-backbone score model with a pre-trained encoder, in train mode."""
+    torch.manual_seed(seed)
+    return build_model(tiny_config(encoder=encoder, injection=injection)).train()

@@ -1,17 +1,15 @@
-"""What every command shares: consoles, one-line user errors, logging through rich."""
+"""What every command shares: consoles, one-line user errors, the options given, logging through rich."""
 
 from __future__ import annotations
 
 import functools
 import logging
-from typing import Callable, TypeVar
+from typing import Any, Callable, TypeVar
 
 import typer
 from rich.console import Console
 from rich.logging import RichHandler
 from rich.markup import escape
-
-from ncse_cli.errors import NcseError
 
 F = TypeVar("F", bound=Callable)
 
@@ -26,16 +24,23 @@ def fail(message: str) -> typer.Exit:
 
 
 def user_errors(func: F) -> F:
-    """Decorator for command bodies: an :class:`NcseError` becomes one red line and exit code 1."""
+    """Decorator for command bodies: an :class:`ncse_cli.api.NcseError` becomes one red line and exit code 1."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
+        from ncse_cli.api import NcseError
+
         try:
             return func(*args, **kwargs)
         except NcseError as err:
             raise fail(str(err)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def given(**options: Any) -> dict[str, Any]:
+    """The options the user gave (``None``: not given, so the library's default applies)."""
+    return {key: value for key, value in options.items() if value is not None}
 
 
 class WarnOnce(logging.Filter):

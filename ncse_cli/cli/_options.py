@@ -1,4 +1,5 @@
-"""Options shared by the enhance, evaluate, report, models and demo commands."""
+"""Options shared by several commands. A parameter is named like the library's (``w``, ``steps``, ``seed``,
+``batch_size``, ``device``), so that ``--help`` can show the library's default for it; ``None`` means "not given"."""
 
 from __future__ import annotations
 
@@ -11,12 +12,15 @@ Workdir = Annotated[Optional[Path], typer.Option(help="Workspace folder [dim](de
                                                  show_default=False)]
 Model = Annotated[str, typer.Option("--model", "-m", help="A model name of the workspace, or a model directory.",
                                     show_default=False)]
+W_HELP = ("Classifier-free guidance scale w: 1 = conditional score, 0 = unconditional, >1 = stronger conditioning "
+          "(--cfg-scale, its old name, still works).")
 Steps = Annotated[Optional[int], typer.Option(min=1, help="Reverse-diffusion sampler steps [dim](default: the "
-                                              "model's saved sampler, else 30)[/].", show_default=False)]
-Seed = Annotated[int, typer.Option(help="Seed of the sampler noise; each utterance draws from (seed, its id), so "
-                                   "results do not depend on order or batching.")]
-BatchSize = Annotated[int, typer.Option(min=1, help="Utterances of equal length per forward pass (helps on GPUs; "
-                                        "results are unchanged).")]
+                                              "model's saved sampler)[/].", show_default=False)]
+Seed = Annotated[Optional[int], typer.Option(help="Seed of the sampler noise; each utterance draws from (seed, its "
+                                             "id), so results do not depend on order or batching.")]
+BatchSize = Annotated[Optional[int], typer.Option(min=1, help="Utterances of equal length per forward pass (helps "
+                                                  "on GPUs; results are unchanged).")]
+Device = Annotated[Optional[str], typer.Option(help="Where the model runs: auto (a CUDA GPU, else Apple MPS, else "
+                                               "the CPU), cpu, cuda, cuda:1, mps. Results do not depend on it "
+                                               "beyond float rounding.")]
 ShowProgress = Annotated[bool, typer.Option(help="Show progress bars.")]
-Device = Annotated[str, typer.Option(help="Where the model runs: auto (a CUDA GPU, else Apple MPS, else the CPU), "
-                                     "cpu, cuda, cuda:1, mps. Results do not depend on it beyond float rounding.")]

@@ -1,4 +1,4 @@
-"""Rich progress bars for the library's ``progress(description) -> (done, total)`` callbacks."""
+"""Rich progress bars for the library's progress protocol (:mod:`ncse_cli.progress`): one bar per task."""
 
 from __future__ import annotations
 
@@ -9,41 +9,35 @@ from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, T
 
 from ncse_cli.cli._common import err_console
 
-ProgressFn = Callable[[int, int], None]
+Task = Callable[..., None]
 
 
 class TaskBars:
-    """One bar per task on stderr. The display stops once all its tasks are complete, so that a library call
-    drawing its own bar in between (training) does not collide with it; the next task starts a new display."""
+    """``bars(description)`` adds a bar on stderr and returns its ``task(done, total, note=None)``."""
 
     def __init__(self) -> None:
-        self.progress: Progress | None = None
+        columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
+                   TextColumn("{task.fields[note]}"), TimeElapsedColumn(), TimeRemainingColumn())
+        self.progress = Progress(*columns, console=err_console)
 
-    def __call__(self, description: str) -> ProgressFn:
-        if self.progress is None:
-            columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(),
-                       TimeElapsedColumn(), TimeRemainingColumn())
-            self.progress = Progress(*columns, console=err_console)
+    def __call__(self, description: str) -> Task:
+        if not self.progress.live.is_started:
             self.progress.start()
-        progress = self.progress
-        task = progress.add_task(description, total=None)
+        progress, task = self.progress, self.progress.add_task(description, total=None, note="")
 
-        def update(done: int, total: int) -> None:
-            progress.update(task, completed=done, total=total)
-            if progress is self.progress and all(t.finished for t in progress.tasks):
-                self.close()
+        def update(done: int, total: int, note: str | None = None) -> None:
+            fields = {} if note is None else {"note": note}
+            progress.update(task, completed=done, total=total, **fields)
         return update
 
     def close(self) -> None:
-        """Stop the current display, if any."""
-        if self.progress is not None:
-            self.progress.stop()
-            self.progress = None
+        """Stop the display (the bars stay on the screen)."""
+        self.progress.stop()
 
 
 @contextmanager
-def task_bars(enabled: bool = True) -> Iterator[Callable[[str], ProgressFn] | None]:
-    """Yield a factory that adds one bar per task (enhance, score, ...); ``None`` when disabled."""
+def task_bars(enabled: bool = True) -> Iterator[TaskBars | None]:
+    """Yield a :class:`TaskBars` for a library call's ``progress``; ``None`` when disabled."""
     if not enabled:
         yield None
         return

@@ -3,31 +3,33 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.markdown import Markdown
 from rich.markup import escape
 from rich.table import Table
 
-from ncse_cli import api
-from ncse_cli.cli._common import console, user_errors
+from ncse_cli.cli._common import console, given, user_errors
 from ncse_cli.cli._options import ShowProgress
 from ncse_cli.cli._progress import task_bars
-from ncse_cli.demo import DemoOptions, DemoResult
+
+if TYPE_CHECKING:
+    from ncse_cli.api import DemoResult
 
 
 @user_errors
 def demo_command(
-    out: Annotated[Path, typer.Option("--out", "-o", help="Folder for the demo's data (out/data), models and "
-                                      "evaluations (out/runs) and report (out/report.md).")] = Path("ncse-demo"),
-    seed: Annotated[int, typer.Option(help="Seed of the corpus, training and sampling.")] = 0,
-    train_steps: Annotated[Optional[int], typer.Option(min=1, help=f"Training steps per model \\[default: "
-                                                       f"{DemoOptions.train_steps}].", show_default=False)] = None,
-    steps: Annotated[Optional[int], typer.Option(min=1, help=f"Sampler steps for the evaluation \\[default: "
-                                                 f"{DemoOptions.sampler_steps}].", show_default=False)] = None,
-    jobs: Annotated[int, typer.Option(min=1, help="Worker processes: the two models train and are evaluated side by "
-                                      "side, one torch thread each (1: all in this process).")] = 2,
+    out_dir: Annotated[Optional[Path], typer.Option("--out", "-o", help="Folder for the demo's data (out/data), "
+                                                    "models and evaluations (out/runs) and report "
+                                                    "(out/report.md).")] = None,
+    seed: Annotated[Optional[int], typer.Option(help="Seed of the corpus, training and sampling.")] = None,
+    train_steps: Annotated[Optional[int], typer.Option(min=1, help="Training steps per model.")] = None,
+    sampler_steps: Annotated[Optional[int], typer.Option("--steps", min=1, help="Sampler steps for the "
+                                                         "evaluation.")] = None,
+    jobs: Annotated[Optional[int], typer.Option(min=1, help="Worker processes: the two models train and are "
+                                                "evaluated side by side, one torch thread each (1: all in this "
+                                                "process).")] = None,
     progress: ShowProgress = True,
 ) -> None:
     """Run the whole pipeline offline on synthetic data and print the report (a few minutes on a CPU).
@@ -35,8 +37,11 @@ def demo_command(
     Trains a noise-conditioned model (CNN encoder, p_uncond 0.2) and the unconditioned baseline, evaluates both
     (w = 1 and 3) and prints the report built from the files it wrote. A re-run reuses finished stages.
     """
+    from ncse_cli import api
+
     with task_bars(progress) as bars:
-        result = api.demo(out, seed=seed, train_steps=train_steps, sampler_steps=steps, jobs=jobs, progress=bars)
+        result = api.demo(progress=bars, **given(out_dir=out_dir, seed=seed, train_steps=train_steps,
+                                                 sampler_steps=sampler_steps, jobs=jobs))
     if console.is_terminal:
         console.print(Markdown(result.report.markdown))
     else:

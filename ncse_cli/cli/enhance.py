@@ -9,9 +9,8 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ncse_cli import api
-from ncse_cli.cli._common import console, user_errors
-from ncse_cli.cli._options import BatchSize, Device, Model, Seed, ShowProgress, Steps, Workdir
+from ncse_cli.cli._common import console, given, user_errors
+from ncse_cli.cli._options import W_HELP, BatchSize, Device, Model, Seed, ShowProgress, Steps, Workdir
 from ncse_cli.cli._progress import task_bars
 
 
@@ -27,13 +26,11 @@ def enhance_command(
     noise_ref: Annotated[Optional[Path], typer.Option(help="Noise-only reference for every input (replaces a "
                                                       "manifest's references). Without any reference the model "
                                                       "enhances unconditionally.", show_default=False)] = None,
-    cfg_scale: Annotated[float, typer.Option("--cfg-scale", min=0.0, help="Classifier-free guidance scale w: "
-                                             "1 = conditional score, 0 = unconditional, >1 = stronger "
-                                             "conditioning.")] = 1.0,
+    w: Annotated[Optional[float], typer.Option("--guidance-scale", "-w", min=0.0, help=W_HELP)] = None,
     steps: Steps = None,
-    seed: Seed = 0,
-    batch_size: BatchSize = 1,
-    device: Device = "auto",
+    seed: Seed = None,
+    batch_size: BatchSize = None,
+    device: Device = None,
     workdir: Workdir = None,
     progress: ShowProgress = True,
 ) -> None:
@@ -42,14 +39,16 @@ def enhance_command(
     Outputs keep each input's sample rate and length (resampled in and back out when the model's rate differs);
     stereo input is mixed down. With a manifest each row's noise reference is used.
     """
+    from ncse_cli import api
+
+    settings = api.EnhanceSettings(**given(w=w, steps=steps, seed=seed, batch_size=batch_size, device=device))
     with task_bars(progress) as bars:
-        outcome = api.enhance(model, input, out, noise_ref=noise_ref, cfg_scale=cfg_scale, steps=steps, seed=seed,
-                              batch_size=batch_size, device=device, workdir=workdir, progress=bars)
-    report = outcome.report
-    table = Table(title=f"ncse enhance with {escape(outcome.model)}", show_header=False, title_justify="left")
+        report = api.enhance(model, input, out, noise_ref=noise_ref, settings=settings, workdir=workdir,
+                             progress=bars)
+    table = Table(title=f"ncse enhance with {escape(report.model)}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
-    rows = [("input", f"{escape(str(input))} ({outcome.kind})"), ("output folder", escape(str(outcome.out_dir))),
+    rows = [("input", f"{escape(str(input))} ({report.kind})"), ("output folder", escape(str(report.out_dir))),
             ("enhanced", str(report.written)), ("already there (kept)", str(report.skipped)),
             ("without a reference", str(report.unconditional)), ("audio", f"{report.audio_seconds:.1f} s"),
             ("time", f"{report.seconds:.1f} s")]

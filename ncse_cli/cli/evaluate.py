@@ -3,21 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated, Optional, Sequence
+from typing import TYPE_CHECKING, Annotated, Optional, Sequence
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ncse_cli import api
-from ncse_cli.cli._common import console, user_errors
-from ncse_cli.cli._options import BatchSize, Device, Model, Seed, ShowProgress, Steps, Workdir
+from ncse_cli.cli._common import console, given, user_errors
+from ncse_cli.cli._options import W_HELP, BatchSize, Device, Model, Seed, ShowProgress, Steps, Workdir
 from ncse_cli.cli._progress import task_bars
-from ncse_cli.evaluation import ScoreSummary
-from ncse_cli.metrics import DEFAULT_METRICS
-from ncse_cli.report.tables import format_summary, metric_heading
 
-CFG_SCALE_FLAGS = ("--cfg-scale", "-w")
+if TYPE_CHECKING:
+    from ncse_cli.api import ScoreSummary
+
+#: The flags of the guidance scales, which take several values after one flag.
+W_FLAGS = ("--guidance-scale", "-w")
 
 
 @user_errors
@@ -25,16 +25,15 @@ def evaluate_command(
     model: Model,
     testset: Annotated[list[Path], typer.Option("--testset", "-t", help="Test manifest (JSONL with clean files); "
                                                 "repeat for several.", show_default=False)],
-    cfg_scale: Annotated[Optional[list[float]], typer.Option(*CFG_SCALE_FLAGS, help="Guidance scales, several after "
-                                                             "one flag: --cfg-scale 1 3 5 or -w 1 3 5 \\[default: 1]. Ignored "
-                                                             "for an unconditioned model (evaluated once, w -).",
-                                                             show_default=False)] = None,
+    ws: Annotated[Optional[list[float]], typer.Option(*W_FLAGS, help=f"{W_HELP} Several after one flag: -w 1 3 5. "
+                                                      "Ignored for an unconditioned model (evaluated once, w -).",
+                                                      show_default=False)] = None,
     steps: Steps = None,
-    seed: Seed = 0,
-    jobs: Annotated[int, typer.Option(min=1, help="Metric worker processes (used from 64 utterances on; fewer "
-                                      "are scored faster in this process).")] = 1,
-    batch_size: BatchSize = 1,
-    device: Device = "auto",
+    seed: Seed = None,
+    jobs: Annotated[Optional[int], typer.Option(min=1, help="Metric worker processes (used from 64 utterances on; "
+                                                "fewer are scored faster in this process).")] = None,
+    batch_size: BatchSize = None,
+    device: Device = None,
     overwrite: Annotated[bool, typer.Option(help="Replace earlier results of this model made with other settings "
                                             "(weights, sampler, seed) or older metrics.")] = False,
     workdir: Workdir = None,
@@ -45,22 +44,24 @@ def evaluate_command(
     The noisy input is scored once per test set; each guidance scale enhances the test set once. Finished work is
     reused and an interrupted run continues where it stopped; [bold]ncse report[/] tabulates the results.
     """
+    from ncse_cli import api
+
+    settings = api.EnhanceSettings(**given(steps=steps, seed=seed, batch_size=batch_size, device=device))
     with task_bars(progress) as bars:
-        summaries = api.evaluate(model, testset, cfg_scales=cfg_scale or [1.0], steps=steps, seed=seed, jobs=jobs,
-                                 batch_size=batch_size, overwrite=overwrite, device=device, workdir=workdir, progress=bars)
+        summaries = api.evaluate(model, testset, **given(ws=ws, jobs=jobs), settings=settings, overwrite=overwrite,
+                                 workdir=workdir, progress=bars)
     console.print(summary_table(summaries, f"ncse evaluate {escape(model)}"))
 
 
 def summary_table(summaries: Sequence[ScoreSummary], title: str) -> Table:
     """Test set | model | w | metrics (mean ± 95% CI) | n."""
+    from ncse_cli import api
+
+    header, rows = api.summary_rows(summaries)
     table = Table(title=title, title_justify="left")
-    for column in ("test set", "model", "w"):
-        table.add_column(column)
-    for metric in DEFAULT_METRICS:
-        table.add_column(metric_heading(metric), justify="right")
-    table.add_column("n", justify="right")
-    for s in summaries:
-        model = "[dim]noisy input[/]" if s.is_noisy else escape(s.model or "")
-        table.add_row(escape(s.testset.name), model, s.scale_text,
-                      *(format_summary(s.metrics.get(m), m) for m in DEFAULT_METRICS), str(s.utterances))
+    for i, column in enumerate(header):
+        table.add_column(column, justify="right" if i >= 3 else "left")
+    for summary, row in zip(summaries, rows):
+        model = "[dim]noisy input[/]" if summary.is_noisy else escape(row[1])
+        table.add_row(escape(row[0]), model, *(escape(cell) for cell in row[2:]))
     return table

@@ -3,20 +3,21 @@
 from __future__ import annotations
 
 from pathlib import Path
-from typing import Annotated
+from typing import TYPE_CHECKING, Annotated
 
 import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ncse_cli import api
-from ncse_cli.catalog import ModelDetails, ModelInfo
 from ncse_cli.cli._common import console, user_errors
 from ncse_cli.cli._options import Workdir
 from ncse_cli.cli.evaluate import summary_table
-from ncse_cli.training.config import flat_config
 
-app = typer.Typer(help="List the models of the workspace, or show one in detail.", no_args_is_help=True,
+if TYPE_CHECKING:
+    from ncse_cli.api import ModelDetails, ModelInfo
+
+app = typer.Typer(help="List the models of the workspace, show one in detail, or import SGMSE+ checkpoints.",
+                  no_args_is_help=True,
                   rich_markup_mode="rich")
 
 
@@ -28,6 +29,8 @@ def _steps(info: ModelInfo) -> str:
 @user_errors
 def list_command(workdir: Workdir = None) -> None:
     """A table of every model: encoder, backbone, parameters, steps trained, test sets evaluated."""
+    from ncse_cli import api
+
     models = api.list_models(workdir=workdir)
     if not models:
         console.print("no models yet: train one with [bold]ncse train[/] or run [bold]ncse demo[/]")
@@ -50,15 +53,12 @@ def show_command(
     workdir: Workdir = None,
 ) -> None:
     """The model's resolved configuration and its evaluation summaries."""
+    from ncse_cli import api
+
     details = api.show_model(name, workdir=workdir)
     console.print(config_table(details))
     if details.info.evaluations:
-        rows = []
-        for s in details.info.evaluations:
-            if s.testset.id in details.noisy and (not rows or rows[-1].testset.id != s.testset.id):
-                rows.append(details.noisy[s.testset.id])
-            rows.append(s)
-        console.print(summary_table(rows, "evaluations"))
+        console.print(summary_table(details.evaluations(), "evaluations"))
     else:
         console.print(f"not evaluated yet: [bold]ncse evaluate --model {escape(details.info.name)} --testset ...[/]")
 
@@ -80,6 +80,8 @@ def import_sgmse_command(
     The file is read without running any pickled code (the data-module class it names is recorded, not
     imported); backbones, SDEs or settings ncse does not implement are refused by name.
     """
+    from ncse_cli import api
+
     outcome = api.import_sgmse(checkpoint, name, use_ema=ema, overwrite=overwrite, workdir=workdir)
     src = outcome.source
     hp = src["hyper_parameters"]
@@ -90,7 +92,7 @@ def import_sgmse_command(
 
 def config_table(details: ModelDetails) -> Table:
     """Key facts of the model and the sections of its saved config."""
-    info, cfg = details.info, details.config
+    info = details.info
     table = Table(title=f"model {escape(info.name)}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
@@ -99,9 +101,7 @@ def config_table(details: ModelDetails) -> Table:
             ("parameters", f"{info.parameters:,}"), ("steps trained", _steps(info))]
     if info.p_uncond is not None:
         rows.append(("p_uncond", f"{info.p_uncond:g}"))
-    for section in ("data", "train", "sampler"):
-        if isinstance(cfg.get(section), dict):
-            rows.append((section, ", ".join(f"{k}={v}" for k, v in flat_config(cfg[section]).items())))
+    rows += list(details.sections().items())
     for label, value in rows:
         table.add_row(label, escape(value))
     return table

@@ -1,64 +1,49 @@
-"""``ncse prepare ...``: build manifests from the built-in demo corpus and from real corpora."""
+"""``ncse prepare ...``: build manifests from the built-in demo corpus and from real corpora.
+
+Every option is named like the keyword argument of ``ncse_cli.data.prepare.prepare_<recipe>`` it sets, and is
+``None`` when not given, so the defaults live in the library alone (``--help`` shows them from there).
+"""
 
 from __future__ import annotations
 
-from contextlib import contextmanager
-from enum import Enum
 from pathlib import Path
-from typing import Annotated, Iterator, Optional
+from typing import TYPE_CHECKING, Annotated, Any, Optional
 
 import typer
 from rich.markup import escape
-from rich.progress import BarColumn, MofNCompleteColumn, Progress, TextColumn, TimeElapsedColumn, TimeRemainingColumn
 from rich.table import Table
 
-from ncse_cli.cli._common import console, err_console, user_errors
-from ncse_cli.cli.multivalue import multi_value_command
-from ncse_cli.data.nonstationary import NONSTATIONARY_KINDS
-from ncse_cli.data.recipes import (DemoConfig, PrepareResult, prepare_demo, prepare_nonstationary, prepare_ood,
-                                   prepare_vbdemand)
-from ncse_cli.data.recipes.runner import ProgressFn
+from ncse_cli.cli._command import command
+from ncse_cli.cli._common import console, given, user_errors
+from ncse_cli.cli._progress import task_bars
+
+if TYPE_CHECKING:
+    from ncse_cli.api import PrepareResult
 
 app = typer.Typer(help="Prepare data: write JSONL manifests (and mixtures) for training and evaluation.",
                   no_args_is_help=True, rich_markup_mode="rich")
 
-
-class SnrMethod(str, Enum):
-    """Choices of ``--snr-method``."""
-
-    power = "power"
-    active = "active"
-
-
-class RefSource(str, Enum):
-    """Choices of ``--ref-source``."""
-
-    same = "same"
-    other = "other"
-    oracle = "oracle"
-
-
-Out = Annotated[Path, typer.Option("--out", help="Output folder for the manifests and their audio.")]
-Seed = Annotated[int, typer.Option(help="Seed for every random choice (same seed, same bytes).")]
-Jobs = Annotated[int, typer.Option(min=1, help="Worker processes.")]
+OutDir = Annotated[Path, typer.Option("--out", help="Output folder for the manifests and their audio.")]
+Seed = Annotated[Optional[int], typer.Option(help="Seed for every random choice (same seed, same bytes).")]
+Jobs = Annotated[Optional[int], typer.Option(min=1, help="Worker processes.")]
 Overwrite = Annotated[bool, typer.Option(help="Rebuild when the folder was prepared with other options.")]
-RefSeconds = Annotated[float, typer.Option(help="Length of each noise reference in seconds.")]
-SampleRate = Annotated[int, typer.Option(help="Sample rate of the written audio (Hz).")]
-Method = Annotated[SnrMethod, typer.Option(help="SNR definition: plain power, or ITU-T P.56 active speech level.")]
+RefSeconds = Annotated[Optional[float], typer.Option(help="Length of each noise reference in seconds.")]
+SampleRate = Annotated[Optional[int], typer.Option(help="Sample rate of the written audio (Hz).")]
+SnrMethod = Annotated[Optional[str], typer.Option(help="SNR definition: plain power, or ITU-T P.56 active speech "
+                                                  "level.")]
 Clean = Annotated[Path, typer.Option(help="Clean speech: a manifest (its clean column) or a folder of WAV files.")]
-Snrs = Annotated[Optional[list[float]], typer.Option(
-    "--snr", help="SNRs in dB, several after one flag: --snr 0 5 10 \\[default: 0 5 10].")]
+Snrs = Annotated[Optional[list[float]], typer.Option("--snr", help="SNRs in dB, several after one flag: --snr 0 5 10.")]
 MaxUtterances = Annotated[Optional[int], typer.Option(min=1, help="Use only the first N clean utterances.")]
+CHOICES = {"snr_method": "snr_method", "ref_source": "ref_source", "kinds": "nonstationary"}
 
 
-@contextmanager
-def progress_bar(description: str) -> Iterator[ProgressFn]:
-    """A rich progress bar on stderr, driven by the recipes' ``progress(done, total)`` callback."""
-    columns = (TextColumn("[bold]{task.description}"), BarColumn(), MofNCompleteColumn(), TimeElapsedColumn(),
-               TimeRemainingColumn())
-    with Progress(*columns, console=err_console, transient=True) as bar:
-        task = bar.add_task(description, total=None)
-        yield lambda done, total: bar.update(task, completed=done, total=total)
+def _prepare(recipe: str, out_dir: Path, jobs: int | None, overwrite: bool, **options: Any) -> None:
+    """Run the recipe with the options given, under progress bars, and print what it wrote."""
+    from ncse_cli import api
+
+    with task_bars() as progress:
+        result = api.prepare(recipe, out_dir, overwrite=overwrite, progress=progress, **given(jobs=jobs, **options))
+    render_summary(result)
 
 
 def render_summary(result: PrepareResult) -> None:
@@ -80,94 +65,85 @@ def render_summary(result: PrepareResult) -> None:
     console.print(f"{state}; configuration in {escape(str(result.config_path))}")
 
 
-def _names(values: Optional[list[str]]) -> tuple[str, ...]:
-    """Repeated options and comma-separated lists alike: ``--x a,b --x c -> (a, b, c)``."""
-    return tuple(v.strip() for value in values or [] for v in value.split(",") if v.strip())
+def _names(values: Optional[list[str]]) -> tuple[str, ...] | None:
+    """Repeated options and comma-separated lists alike: ``--x a,b --x c -> (a, b, c)``; ``None`` if not given."""
+    if not values:
+        return None
+    return tuple(v.strip() for value in values for v in value.split(",") if v.strip())
 
 
-@app.command()
+@app.command(cls=command(defaults="prepare demo"))
 @user_errors
-def demo(out: Out, seed: Seed = 0,
-         train: Annotated[int, typer.Option(min=1, help="Training utterances.")] = DemoConfig.num_train,
-         valid: Annotated[int, typer.Option(min=1, help="Validation utterances.")] = DemoConfig.num_valid,
-         test: Annotated[int, typer.Option(min=1, help="Test utterances.")] = DemoConfig.num_test,
-         seconds: Annotated[float, typer.Option(help="Length of each utterance in seconds.")] = DemoConfig.seconds,
-         ref_seconds: RefSeconds = DemoConfig.ref_seconds, jobs: Jobs = 1, overwrite: Overwrite = False) -> None:
+def demo(out_dir: OutDir, seed: Seed = None,
+         num_train: Annotated[Optional[int], typer.Option("--train", min=1, help="Training utterances.")] = None,
+         num_valid: Annotated[Optional[int], typer.Option("--valid", min=1, help="Validation utterances.")] = None,
+         num_test: Annotated[Optional[int], typer.Option("--test", min=1, help="Test utterances.")] = None,
+         seconds: Annotated[Optional[float], typer.Option(help="Length of each utterance in seconds.")] = None,
+         ref_seconds: RefSeconds = None, jobs: Jobs = None, overwrite: Overwrite = False) -> None:
     """The built-in synthetic corpus (no download): train.jsonl, valid.jsonl and test.jsonl at 16 kHz."""
-    cfg = DemoConfig(num_train=train, num_valid=valid, num_test=test, seconds=seconds, ref_seconds=ref_seconds)
-    with progress_bar("demo corpus") as progress:
-        result = prepare_demo(out, seed, config=cfg, jobs=jobs, progress=progress, overwrite=overwrite)
-    render_summary(result)
+    _prepare("demo", out_dir, jobs, overwrite, seed=seed, num_train=num_train, num_valid=num_valid,
+             num_test=num_test, seconds=seconds, ref_seconds=ref_seconds)
 
 
-@app.command()
+@app.command(cls=command(defaults="prepare vbdemand", choices=CHOICES))
 @user_errors
 def vbdemand(root: Annotated[Path, typer.Option(help="VoiceBank-DEMAND folder in its official layout.")],
-             out: Out, ref_seconds: RefSeconds = 0.25,
-             ref_source: Annotated[RefSource, typer.Option(
+             out_dir: OutDir, ref_seconds: RefSeconds = None,
+             ref_source: Annotated[Optional[str], typer.Option(
                  help="same: non-overlapping part of the utterance's own noise; other: another utterance with "
-                      "the same noise type; oracle: an overlapping crop (marked).")] = RefSource.same,
-             valid_speaker: Annotated[Optional[list[str]], typer.Option(
-                 help="Training speakers held out for validation \\[default: p226, p287].")] = None,
-             sample_rate: SampleRate = 16000, snr_method: Method = SnrMethod.power, seed: Seed = 0,
-             jobs: Jobs = 1, overwrite: Overwrite = False) -> None:
+                      "the same noise type; oracle: an overlapping crop (marked).")] = None,
+             valid_speakers: Annotated[Optional[list[str]], typer.Option(
+                 "--valid-speaker", help="Training speakers held out for validation (repeat or comma-separate).")] = None,
+             sample_rate: SampleRate = None, snr_method: SnrMethod = None, seed: Seed = None,
+             jobs: Jobs = None, overwrite: Overwrite = False) -> None:
     """VoiceBank-DEMAND resampled to 16 kHz with a noise reference per utterance (vbdemand_{train,valid,test})."""
-    speakers = _names(valid_speaker) or ("p226", "p287")
-    with progress_bar("VoiceBank-DEMAND") as progress:
-        result = prepare_vbdemand(root, out, ref_seconds=ref_seconds, ref_source=ref_source.value,
-                                  valid_speakers=speakers, sample_rate=sample_rate, snr_method=snr_method.value,
-                                  seed=seed, jobs=jobs, progress=progress, overwrite=overwrite)
-    render_summary(result)
+    _prepare("vbdemand", out_dir, jobs, overwrite, root=root, ref_seconds=ref_seconds, ref_source=ref_source,
+             valid_speakers=_names(valid_speakers), sample_rate=sample_rate, snr_method=snr_method, seed=seed)
 
 
-@app.command(cls=multi_value_command("--snr", "--esc50-fold", "--urbansound-fold"))
+@app.command(cls=command(defaults="prepare ood", choices=CHOICES,
+                         multi_values=("--snr", "--esc50-fold", "--urbansound-fold")))
 @user_errors
-def ood(clean: Clean, out: Out,
+def ood(clean: Clean, out_dir: OutDir,
         esc50: Annotated[Optional[Path], typer.Option(help="ESC-50 folder (meta/esc50.csv, audio/).")] = None,
         urbansound: Annotated[Optional[Path], typer.Option(
             help="UrbanSound8K folder (metadata/UrbanSound8K.csv, audio/fold1..10).")] = None,
-        snr: Snrs = None,
-        esc50_category: Annotated[Optional[list[str]], typer.Option(
-            help="ESC-50 categories to use (repeat or comma-separate) \\[default: all].")] = None,
-        esc50_fold: Annotated[Optional[list[int]], typer.Option(help="ESC-50 folds, e.g. 5 \\[default: all].")] = None,
-        urbansound_class: Annotated[Optional[list[str]], typer.Option(
-            help="UrbanSound8K classes to use \\[default: all].")] = None,
-        urbansound_fold: Annotated[Optional[list[int]], typer.Option(
-            help="UrbanSound8K folds, e.g. 10 \\[default: all].")] = None,
-        ref_seconds: RefSeconds = 0.25, sample_rate: SampleRate = 16000, snr_method: Method = SnrMethod.power,
-        max_utterances: MaxUtterances = None, seed: Seed = 0, jobs: Jobs = 1, overwrite: Overwrite = False) -> None:
+        snrs: Snrs = None,
+        esc50_categories: Annotated[Optional[list[str]], typer.Option(
+            "--esc50-category", help="ESC-50 categories to use (repeat or comma-separate) \\[default: all].")] = None,
+        esc50_folds: Annotated[Optional[list[int]], typer.Option(
+            "--esc50-fold", help="ESC-50 folds, e.g. 5 \\[default: all].")] = None,
+        urbansound_classes: Annotated[Optional[list[str]], typer.Option(
+            "--urbansound-class", help="UrbanSound8K classes to use \\[default: all].")] = None,
+        urbansound_folds: Annotated[Optional[list[int]], typer.Option(
+            "--urbansound-fold", help="UrbanSound8K folds, e.g. 10 \\[default: all].")] = None,
+        ref_seconds: RefSeconds = None, sample_rate: SampleRate = None, snr_method: SnrMethod = None,
+        max_utterances: MaxUtterances = None, seed: Seed = None, jobs: Jobs = None,
+        overwrite: Overwrite = False) -> None:
     """Out-of-distribution test sets: clean speech + ESC-50 / UrbanSound8K noise, one manifest per corpus and SNR."""
-    with progress_bar("OOD test sets") as progress:
-        result = prepare_ood(clean, out, esc50=esc50, urbansound=urbansound, snrs=snr or (0.0, 5.0, 10.0),
-                             esc50_categories=_names(esc50_category), esc50_folds=esc50_fold or (),
-                             urbansound_classes=_names(urbansound_class), urbansound_folds=urbansound_fold or (),
-                             ref_seconds=ref_seconds, sample_rate=sample_rate, snr_method=snr_method.value,
-                             max_utterances=max_utterances, seed=seed, jobs=jobs, progress=progress,
-                             overwrite=overwrite)
-    render_summary(result)
+    _prepare("ood", out_dir, jobs, overwrite, clean=clean, esc50=esc50, urbansound=urbansound, snrs=snrs,
+             esc50_categories=_names(esc50_categories), esc50_folds=esc50_folds,
+             urbansound_classes=_names(urbansound_classes), urbansound_folds=urbansound_folds,
+             ref_seconds=ref_seconds, sample_rate=sample_rate, snr_method=snr_method, max_utterances=max_utterances,
+             seed=seed)
 
 
-@app.command(cls=multi_value_command("--snr", "--esc50-fold"))
+@app.command(cls=command(defaults="prepare nonstationary", choices=CHOICES, multi_values=("--snr", "--esc50-fold")))
 @user_errors
-def nonstationary(clean: Clean, out: Out,
+def nonstationary(clean: Clean, out_dir: OutDir,
                   esc50: Annotated[Optional[Path], typer.Option(
                       help="ESC-50 folder: concat segments and sudden events \\[default: synthetic].")] = None,
                   demand: Annotated[Optional[Path], typer.Option(help="DEMAND folder: backgrounds.")] = None,
                   wham: Annotated[Optional[Path], typer.Option(help="WHAM! noise folder: backgrounds.")] = None,
-                  kind: Annotated[Optional[list[str]], typer.Option(
-                      help=f"Process kinds ({', '.join(NONSTATIONARY_KINDS.names())}) \\[default: all].")] = None,
-                  snr: Snrs = None,
-                  esc50_fold: Annotated[Optional[list[int]], typer.Option(
-                      help="ESC-50 folds \\[default: all].")] = None,
-                  ref_seconds: RefSeconds = 0.25, sample_rate: SampleRate = 16000,
-                  snr_method: Method = SnrMethod.power, max_utterances: MaxUtterances = None, seed: Seed = 0,
-                  jobs: Jobs = 1, overwrite: Overwrite = False) -> None:
+                  kinds: Annotated[Optional[list[str]], typer.Option(
+                      "--kind", help="Process kinds (repeat or comma-separate) \\[default: all].")] = None,
+                  snrs: Snrs = None,
+                  esc50_folds: Annotated[Optional[list[int]], typer.Option(
+                      "--esc50-fold", help="ESC-50 folds \\[default: all].")] = None,
+                  ref_seconds: RefSeconds = None, sample_rate: SampleRate = None, snr_method: SnrMethod = None,
+                  max_utterances: MaxUtterances = None, seed: Seed = None, jobs: Jobs = None,
+                  overwrite: Overwrite = False) -> None:
     """Non-stationary test sets (concatenated noises, level ramps and steps, sudden events), one per SNR."""
-    with progress_bar("non-stationary test sets") as progress:
-        result = prepare_nonstationary(clean, out, esc50=esc50, demand=demand, wham=wham,
-                                       kinds=_names(kind) or None, snrs=snr or (0.0, 5.0, 10.0),
-                                       esc50_folds=esc50_fold or (), ref_seconds=ref_seconds,
-                                       sample_rate=sample_rate, snr_method=snr_method.value,
-                                       max_utterances=max_utterances, seed=seed, jobs=jobs, progress=progress,
-                                       overwrite=overwrite)
-    render_summary(result)
+    _prepare("nonstationary", out_dir, jobs, overwrite, clean=clean, esc50=esc50, demand=demand, wham=wham,
+             kinds=_names(kinds), snrs=snrs, esc50_folds=esc50_folds, ref_seconds=ref_seconds,
+             sample_rate=sample_rate, snr_method=snr_method, max_utterances=max_utterances, seed=seed)

@@ -3,25 +3,21 @@
 from __future__ import annotations
 
 import math
-import os
 from pathlib import Path
-from typing import Annotated, Optional
+from typing import TYPE_CHECKING, Annotated, Optional
 
 import typer
 from rich.syntax import Syntax
 from rich.table import Table
 
-from ncse_cli.backbones import BACKBONES
 from ncse_cli.cli._common import console, user_errors
-from ncse_cli.config import ConfigError, dotted
-from ncse_cli.encoders import ENCODERS
-from ncse_cli.encoders.pretrained import DOWNLOAD_ENV
-from ncse_cli import api
-from ncse_cli.training import EncoderOptions, RunSummary, config_yaml, is_main_process, run_config_for
+from ncse_cli.cli._progress import task_bars
 
+if TYPE_CHECKING:
+    from ncse_cli.api import RunSummary
 
-def _choices(names: list[str]) -> str:
-    return "[" + "|".join(names) + "]"
+#: Options whose values are registered names, shown in ``--help`` from the registries.
+CHOICES = {"encoder": "encoder", "backbone": "backbone"}
 
 
 @user_errors
@@ -33,11 +29,9 @@ def train_command(
                                                  "(static or dynamic mixing).", show_default=False)] = None,
     recipe: Annotated[Optional[Path], typer.Option(help="Recipe YAML (see recipes/); flags override its values.",
                                                    show_default=False)] = None,
-    encoder: Annotated[Optional[str], typer.Option(metavar=_choices(ENCODERS.names()),
-                                                   help="Noise encoder ([bold]none[/]: the unconditioned "
+    encoder: Annotated[Optional[str], typer.Option(help="Noise encoder ([bold]none[/]: the unconditioned "
                                                         "baseline).", show_default=False)] = None,
-    backbone: Annotated[Optional[str], typer.Option(metavar=_choices(BACKBONES.names()),
-                                                    help="NCSN++ size.", show_default=False)] = None,
+    backbone: Annotated[Optional[str], typer.Option(help="NCSN++ size.", show_default=False)] = None,
     injection: Annotated[Optional[str], typer.Option(metavar="[add|film]", help="How the condition enters the "
                                                      "backbone: added to the time embedding, or FiLM per block.",
                                                      show_default=False)] = None,
@@ -77,8 +71,8 @@ def train_command(
                                                      "that model's score exactly.", show_default=False)] = None,
     download_weights: Annotated[bool, typer.Option("--download-weights", help="Download a pre-trained encoder's "
                                                    "official checkpoint to ~/.cache/ncse ($NCSE_CACHE) when it "
-                                                   "is not there (as NCSE_ALLOW_DOWNLOAD=1 does); otherwise "
-                                                   "nothing is downloaded.")] = False,
+                                                   "is not there (NCSE_ALLOW_DOWNLOAD=1 in the environment "
+                                                   "allows it too); otherwise nothing is downloaded.")] = False,
     workdir: Annotated[Optional[Path], typer.Option(help="Workspace folder [dim](default: $NCSE_HOME or "
                                                     "./ncse-runs)[/].", show_default=False)] = None,
     resume: Annotated[bool, typer.Option("--resume", help="Continue the run NAME from its newest checkpoint.")] = False,
@@ -90,32 +84,23 @@ def train_command(
 
     Multi-GPU: [bold]accelerate launch --num_processes 4 -m ncse_cli train ...[/] (or torchrun).
     """
-    overrides = dotted({"model.encoder": encoder, "model.backbone": backbone,
-                        "model.conditioning.injection": injection, "train.p_uncond": p_uncond,
-                        "train.steps": steps, "train.batch_size": batch_size, "train.lr": lr,
-                        "train.crop_frames": crop_frames, "train.mixed_precision": mixed_precision,
-                        "train.num_workers": num_workers, "train.seed": seed, "train.init_from": init_from,
-                        "train.trackers": list(tracker) if tracker else None})
-    options = _encoder_options(clap_ckpt, panns_ckpt, freeze_encoder, encoder_lr)
-    if download_weights:  # read where the tower is built (every process of a launch parses this flag itself)
-        os.environ[DOWNLOAD_ENV] = "1"
-    cfg = run_config_for(workdir, name, resume=resume, recipe=recipe, data=data, overrides=overrides,
-                         encoder_options=options)
+    from ncse_cli import api
+
+    overrides = {"model.encoder": encoder, "model.backbone": backbone, "model.conditioning.injection": injection,
+                 "train.p_uncond": p_uncond, "train.steps": steps, "train.batch_size": batch_size, "train.lr": lr,
+                 "train.crop_frames": crop_frames, "train.mixed_precision": mixed_precision,
+                 "train.num_workers": num_workers, "train.seed": seed, "train.init_from": init_from,
+                 "train.trackers": list(tracker) if tracker else None}
+    with task_bars(progress and not dry_run) as bars:
+        outcome = api.train(name, recipe=recipe, data=data, overrides=overrides, clap_ckpt=clap_ckpt,
+                            panns_ckpt=panns_ckpt, freeze_encoder=freeze_encoder, encoder_lr=encoder_lr,
+                            download_weights=download_weights, resume=resume, overwrite=overwrite,
+                            dry_run=dry_run, workdir=workdir, progress=bars)
     if dry_run:  # highlighted on a terminal; exact text when redirected (a starting point for a recipe)
-        text = config_yaml(cfg)
+        text = outcome.config_yaml
         console.print(Syntax(text, "yaml", word_wrap=True)) if console.is_terminal else typer.echo(text, nl=False)
-        return
-    summary = api.train(cfg, name, workdir=workdir, resume=resume, overwrite=overwrite, progress=progress)
-    if is_main_process():
-        console.print(_summary_table(name, summary))
-
-
-def _encoder_options(clap_ckpt: Path | None, panns_ckpt: Path | None, freeze: bool | None,
-                     lr: float | None) -> EncoderOptions:
-    if clap_ckpt is not None and panns_ckpt is not None:
-        raise ConfigError("give --clap-ckpt or --panns-ckpt, not both")
-    ckpt_for = "clap" if clap_ckpt is not None else "panns" if panns_ckpt is not None else None
-    return EncoderOptions(ckpt=clap_ckpt or panns_ckpt, ckpt_for=ckpt_for, freeze=freeze, lr=lr)
+    elif outcome.summary is not None:  # the main process of a data-parallel run
+        console.print(_summary_table(name, outcome.summary))
 
 
 def _summary_table(name: str | None, summary: RunSummary) -> Table:

@@ -12,8 +12,8 @@ from dataclasses import dataclass, field, fields
 from pathlib import Path
 from typing import Any, Iterable, Iterator
 
-from ncse_cli.config import atomic_write_text
 from ncse_cli.errors import NcseError
+from ncse_cli.files import atomic_write_text
 
 REQUIRED = ("id", "clean", "noisy", "noise_ref", "snr_db", "noise_type", "noise_source", "split",
             "sample_rate", "num_samples")

@@ -24,6 +24,9 @@ class EncoderContext:
     #: Whether a pre-trained tower should look for its official weights now. ``load_model`` turns it off:
     #: every weight comes from the model directory right after, so reading the official file would be wasted.
     load_pretrained: bool = True
+    #: Whether a pre-trained tower may download its official weights when they are not at hand
+    #: (``ncse train --download-weights``; ``NCSE_ALLOW_DOWNLOAD=1`` allows it too).
+    download: bool = False
 
 
 class NoiseEncoder(nn.Module):

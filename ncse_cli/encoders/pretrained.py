@@ -4,12 +4,12 @@ itself: a pre-trained tower (frozen or fine-tuned) followed by a trainable proje
 noise_conditioning_plan.md Sec. 2.2 and A.3).
 
 Where the tower's weights come from. A trained model must be rebuildable from its run directory alone:
-``checkpoint.load_model`` builds the model from ``config.yaml`` and then loads every weight, the tower's
+``model_dir.load_model`` builds the model from ``config.yaml`` and then loads every weight, the tower's
 included, from ``model.safetensors``. So building an encoder never requires the official checkpoint file:
 
 * the architecture is built from the config alone;
-* if the checkpoint is at hand (``ckpt`` when given, else the default locations, else a download when
-  ``NCSE_ALLOW_DOWNLOAD=1``) its weights are loaded right away, so that everything built from the model
+* if the checkpoint is at hand (``ckpt`` when given, else the default locations, else a download when the
+  caller allows it, ``ncse train --download-weights``, or the environment does, ``NCSE_ALLOW_DOWNLOAD=1``) its weights are loaded right away, so that everything built from the model
   afterwards (optimizer, EMA copies) sees the pre-trained tower;
 * otherwise the tower keeps random weights and the encoder's ``pretrained`` buffer stays false. That buffer is
   saved with the model, so a model trained from the official weights reloads with it set. A tower still not
@@ -56,7 +56,7 @@ class MissingPackageError(NcseError, ImportError):
 
 
 def downloads_allowed() -> bool:
-    """True when the user allowed downloads (``NCSE_ALLOW_DOWNLOAD=1``)."""
+    """True when the environment allows downloads (``NCSE_ALLOW_DOWNLOAD=1``)."""
     return os.environ.get(DOWNLOAD_ENV, "").strip().lower() in {"1", "true", "yes"}
 
 
@@ -186,7 +186,7 @@ class PretrainedConfig:
             raise ValueError(f"cache_size must be >= 0, got {self.cache_size}")
 
 
-def resolve_checkpoint(weights: OfficialWeights, ckpt: str | None) -> Path | None:
+def resolve_checkpoint(weights: OfficialWeights, ckpt: str | None, download: bool = False) -> Path | None:
     """The checkpoint file to load now, or ``None`` when it is not at hand (see the module docstring)."""
     if ckpt:
         path = Path(ckpt).expanduser()
@@ -194,7 +194,7 @@ def resolve_checkpoint(weights: OfficialWeights, ckpt: str | None) -> Path | Non
     for path in weights.candidates():
         if path.is_file() and path.stat().st_size > 0:  # upstream's offline wget leaves empty files behind
             return path
-    if not downloads_allowed():
+    if not (download or downloads_allowed()):
         return None
     path = weights.default_path
     path.parent.mkdir(parents=True, exist_ok=True)
@@ -264,7 +264,7 @@ class PretrainedEncoder(NoiseEncoder):
         self.register_buffer("pretrained", torch.tensor(False))
         self.register_load_state_dict_post_hook(lambda module, incompatible: module.cache.clear())
         self._warned = False
-        path = resolve_checkpoint(self.weights, cfg.ckpt) if ctx.load_pretrained else None
+        path = resolve_checkpoint(self.weights, cfg.ckpt, ctx.download) if ctx.load_pretrained else None
         if path is not None:
             self.load_pretrained(path)
         self._apply_freeze()

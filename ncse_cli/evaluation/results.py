@@ -11,7 +11,6 @@ Files (see :mod:`ncse_cli.workspace` for where they live)::
 
 from __future__ import annotations
 
-import json
 import math
 from dataclasses import dataclass, field
 from datetime import datetime, timezone
@@ -19,8 +18,9 @@ from pathlib import Path
 from typing import Any
 
 from ncse_cli import __version__
-from ncse_cli.config import atomic_write_text
 from ncse_cli.errors import NcseError
+from ncse_cli.files import read_json
+from ncse_cli.inference.outputs import upgrade_record
 from ncse_cli.evaluation.testsets import TestSet
 from ncse_cli.metrics import MetricSummary
 
@@ -43,7 +43,7 @@ class ScoreSummary:
     testset: TestSet
     model: str | None  #: ``None`` for the noisy input
     label: str  #: ``w1``, ``w3``, ``w-`` (guidance has no effect) or ``noisy``
-    cfg_scale: float | None
+    w: float | None  #: the guidance scale; ``None`` where it has no effect (and for the noisy input)
     utterances: int
     metrics: dict[str, MetricSummary]
     settings: dict[str, Any] = field(default_factory=dict)
@@ -59,11 +59,11 @@ class ScoreSummary:
     @property
     def scale_text(self) -> str:
         """The guidance column of a table: ``3.0``, or ``-`` where it has no meaning."""
-        return "-" if self.cfg_scale is None else f"{self.cfg_scale:g}"
+        return "-" if self.w is None else f"{self.w:g}"
 
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``summary.json``): NaN becomes ``null``."""
-        return {"model": self.model, "label": self.label, "cfg_scale": self.cfg_scale,
+        return {"model": self.model, "label": self.label, "w": self.w,
                 "testset": vars(self.testset), "utterances": self.utterances,
                 "metrics": {k: v.to_dict() for k, v in self.metrics.items()}, "settings": self.settings,
                 "notes": self.notes, "timing": {k: _finite(v) for k, v in self.timing.items()},
@@ -71,12 +71,15 @@ class ScoreSummary:
 
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> "ScoreSummary":
-        """Inverse of :meth:`to_dict`; ``path`` records where it was read from."""
+        """Inverse of :meth:`to_dict`; ``path`` records where it was read from. Summaries written before the
+        guidance scale was called ``w`` (``cfg_scale``, also in their settings) are read as well."""
+        data = upgrade_record(data)
         metrics = {k: MetricSummary.from_dict(v) for k, v in data["metrics"].items()}
         timing = {k: (math.nan if v is None else float(v)) for k, v in data.get("timing", {}).items()}
-        return cls(TestSet.from_dict(data["testset"]), data["model"], data["label"], data["cfg_scale"],
-                   int(data["utterances"]), metrics, data.get("settings", {}), data.get("notes", {}), timing,
-                   data.get("created", ""), path)
+        settings = upgrade_record(data.get("settings", {}))
+        return cls(TestSet.from_dict(data["testset"]), data["model"], data["label"], data["w"],
+                   int(data["utterances"]), metrics, settings, data.get("notes", {}), timing, data.get("created", ""),
+                   path)
 
 
 def _finite(value: float) -> float | None:
@@ -88,27 +91,9 @@ def now() -> str:
     return datetime.now(timezone.utc).isoformat(timespec="seconds")
 
 
-def write_json(path: Path, data: dict[str, Any]) -> None:
-    """Write JSON atomically (``allow_nan=False``: NaN must have become ``null`` before)."""
-    atomic_write_text(path, json.dumps(data, indent=2, allow_nan=False) + "\n")
-
-
-def read_json(path: Path) -> dict[str, Any] | None:
-    """A JSON object from ``path``, ``None`` when the file does not exist."""
-    try:
-        data = json.loads(path.read_text())
-    except FileNotFoundError:
-        return None
-    except (json.JSONDecodeError, UnicodeDecodeError) as err:
-        raise ResultsError(f"{path}: not valid JSON ({err})") from None
-    if not isinstance(data, dict):
-        raise ResultsError(f"{path}: expected a JSON object")
-    return data
-
-
 def read_summary(path: Path) -> ScoreSummary | None:
     """The summary stored at ``path``, or ``None`` when there is none."""
-    data = read_json(path)
+    data = read_json(path, missing_ok=True)
     if data is None:
         return None
     try:
@@ -121,4 +106,4 @@ def model_summaries(model_dir: Path) -> list[ScoreSummary]:
     """Every finished evaluation of a model, sorted by test set name and guidance scale."""
     found = [read_summary(p) for p in sorted((Path(model_dir) / "eval").glob(f"*/*/{SUMMARY_FILE}"))]
     return sorted((s for s in found if s is not None),
-                  key=lambda s: (s.testset.name, s.testset.id, -1.0 if s.cfg_scale is None else s.cfg_scale))
+                  key=lambda s: (s.testset.name, s.testset.id, -1.0 if s.w is None else s.w))

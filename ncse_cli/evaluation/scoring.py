@@ -1,26 +1,24 @@
 """Scoring files in parallel: one job per utterance, results in job order, stored as ``scores.csv``.
 
-Workers are separate processes (``--jobs``; PESQ and ESTOI hold the GIL) started with ``forkserver``, so they
-do not inherit the parent's torch threads. Results come back in the order of the jobs whatever the number of
-workers, so a ``scores.csv`` does not depend on ``--jobs``.
+Workers are separate processes (``--jobs``; PESQ and ESTOI hold the GIL: :func:`ncse_cli.workers.run_parallel`).
+Results come back in the order of the jobs whatever the number of workers, so a ``scores.csv`` does not depend
+on ``--jobs``.
 """
 
 from __future__ import annotations
 
 import io
-import multiprocessing
-from concurrent.futures import ProcessPoolExecutor
 from dataclasses import dataclass
 from pathlib import Path
-from typing import Callable, Sequence
+from typing import Sequence
 
 import pandas as pd
 
 from ncse_cli.audio import AudioError, load_audio
-from ncse_cli.config import atomic_write_text
+from ncse_cli.files import atomic_write_text
 from ncse_cli.metrics import DEFAULT_METRICS, METRICS, MetricSummary, UtteranceScores, score_utterance, summarize
-
-ProgressFn = Callable[[int, int], None]
+from ncse_cli.progress import Task
+from ncse_cli.workers import run_parallel
 
 #: Fewer utterances are scored in this process: starting worker processes (about 3 s) costs more than it saves
 #: (a 2 s utterance takes about 35 ms; see benchmarks/bench_enhance.py).
@@ -50,23 +48,17 @@ def score_job(job: ScoreJob, metrics: Sequence[str] = DEFAULT_METRICS) -> Uttera
 
 
 def score_files(jobs: Sequence[ScoreJob], workers: int = 1,
-                progress: ProgressFn | None = None) -> list[UtteranceScores]:
-    """Score every job, in ``workers`` processes when more than one; results are in job order."""
-    results: list[UtteranceScores] = []
-    if workers <= 1 or len(jobs) < MIN_PARALLEL:
-        for job in jobs:
-            results.append(score_job(job))
-            if progress is not None:
-                progress(len(results), len(jobs))
-        return results
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload([__name__])  # not the caller's __main__, which may be an unguarded script
-    with ProcessPoolExecutor(max_workers=min(workers, len(jobs)), mp_context=context) as pool:
-        for scores in pool.map(score_job, jobs, chunksize=max(1, len(jobs) // (8 * workers))):
-            results.append(scores)
-            if progress is not None:
-                progress(len(results), len(jobs))
-    return results
+                progress: Task | None = None) -> list[UtteranceScores]:
+    """Score every job, in ``workers`` processes when more than one (and enough jobs); results in job order."""
+    done = [0]
+
+    def count(index: int, scores: UtteranceScores) -> None:
+        done[0] += 1
+        if progress is not None:
+            progress(done[0], len(jobs))
+
+    workers = workers if len(jobs) >= MIN_PARALLEL else 1
+    return run_parallel(score_job, jobs, workers, on_result=count, chunksize=max(1, len(jobs) // (8 * workers)))
 
 
 def scores_frame(ids: Sequence[str], scores: Sequence[UtteranceScores], extra: dict[str, Sequence] | None = None,

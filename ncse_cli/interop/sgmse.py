@@ -26,8 +26,9 @@ from typing import Any, Iterator, Mapping
 
 import torch
 
-from ncse_cli.checkpoint import save_model
-from ncse_cli.config import ConfigError, atomic_write_text, from_dict
+from ncse_cli.model_dir import save_model
+from ncse_cli.config import ConfigError, from_dict
+from ncse_cli.files import atomic_write_text
 from ncse_cli.errors import NcseError
 from ncse_cli.model import ModelConfig, ScoreModel
 from ncse_cli.safeload import ClassReference, read_torch_checkpoint

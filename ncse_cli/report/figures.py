@@ -19,7 +19,7 @@ import numpy as np
 from matplotlib.figure import Figure
 from scipy import signal
 
-from ncse_cli.config import atomic_write_bytes
+from ncse_cli.files import atomic_write_bytes
 from ncse_cli.metrics import METRICS, MetricSummary
 from ncse_cli.report.stats import PairedComparison
 

@@ -14,7 +14,7 @@ from pathlib import Path
 
 import markdown
 
-from ncse_cli.config import atomic_write_text
+from ncse_cli.files import atomic_write_text
 from ncse_cli.report.build import ReportError
 
 IMAGE_TYPES = {".png": "image/png", ".svg": "image/svg+xml", ".jpg": "image/jpeg", ".jpeg": "image/jpeg"}

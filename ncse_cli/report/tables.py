@@ -3,10 +3,13 @@
 from __future__ import annotations
 
 import math
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
-from ncse_cli.metrics import METRICS, MetricSummary
+from ncse_cli.metrics import DEFAULT_METRICS, METRICS, MetricSummary
 from ncse_cli.report.stats import PairedComparison, SeedAggregate, Verdict
+
+if TYPE_CHECKING:
+    from ncse_cli.evaluation.results import ScoreSummary
 
 MISSING = "–"
 
@@ -92,3 +95,12 @@ def criteria_table(verdicts: Sequence[tuple[str, Verdict]]) -> str:
              MISSING if v.comparison is None else format_difference(v.comparison),
              MISSING if v.comparison is None else str(v.comparison.n), v.outcome] for model, v in verdicts]
     return markdown_table(header, body)
+
+
+def summary_rows(summaries: Sequence[ScoreSummary],
+                 metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[list[str], list[list[str]]]:
+    """Header and cells of a table of summaries: test set, model (``noisy input``), w, each metric, n."""
+    header = ["test set", "model", "w", *(metric_heading(m) for m in metrics), "n"]
+    rows = [[s.testset.name, "noisy input" if s.is_noisy else s.model or "", s.scale_text,
+             *(format_summary(s.metrics.get(m), m) for m in metrics), str(s.utterances)] for s in summaries]
+    return header, rows

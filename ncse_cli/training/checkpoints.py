@@ -1,7 +1,7 @@
 """Saving and restoring a whole :class:`~ncse_cli.training.session.Session` (see :mod:`ncse_cli.training.state`).
 
 Saving also exports the EMA weights as the run's ``model.safetensors`` next to ``config.yaml``, so the run
-directory is a loadable model directory (``ncse_cli.checkpoint.load_model``) after every checkpoint.
+directory is a loadable model directory (``ncse_cli.model_dir.load_model``) after every checkpoint.
 """
 
 from __future__ import annotations
@@ -10,7 +10,7 @@ import os
 import shutil
 from pathlib import Path
 
-from ncse_cli.checkpoint import save_model, save_weights
+from ncse_cli.model_dir import save_model, save_weights
 from ncse_cli.config import to_dict
 from ncse_cli.training.session import Session, TrainingError
 from ncse_cli.training.state import (TrainingState, checkpoint_dir, flatten_optimizer_state,

@@ -107,6 +107,17 @@ class EncoderOptions:
     freeze: bool | None = None
     lr: float | None = None
 
+    @classmethod
+    def from_flags(cls, clap_ckpt: str | os.PathLike | None = None, panns_ckpt: str | os.PathLike | None = None,
+                   freeze: bool | None = None, lr: float | None = None) -> "EncoderOptions":
+        """The options of ``--clap-ckpt`` / ``--panns-ckpt``, ``--freeze-encoder/--finetune-encoder`` and
+        ``--encoder-lr`` (``None``: not given)."""
+        if clap_ckpt is not None and panns_ckpt is not None:
+            raise ConfigError("give --clap-ckpt or --panns-ckpt, not both")
+        ckpt_for = "clap" if clap_ckpt is not None else "panns" if panns_ckpt is not None else None
+        ckpt = clap_ckpt if clap_ckpt is not None else panns_ckpt
+        return cls(ckpt=None if ckpt is None else Path(ckpt), ckpt_for=ckpt_for, freeze=freeze, lr=lr)
+
     def flag(self, name: str) -> str:
         """The command-line spelling of option ``name`` (for error messages)."""
         return {"ckpt": f"--{self.ckpt_for}-ckpt", "freeze": "--freeze-encoder/--finetune-encoder",

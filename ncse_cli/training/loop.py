@@ -22,10 +22,10 @@ import numpy as np
 import torch
 from accelerate import PartialState
 
+from ncse_cli.progress import Progress, open_task
 from ncse_cli.training.checkpoints import restore, save
 from ncse_cli.training.config import RunConfig
 from ncse_cli.training.metrics_log import MetricsLog
-from ncse_cli.training.progress import TrainProgress
 from ncse_cli.training.rundir import check_run_dir, run_dir_for, start_run_dir, tracker_config
 from ncse_cli.training.session import Session, TrainingError, build_session, clip_value
 from ncse_cli.training.state import DataPosition, latest_checkpoint
@@ -143,19 +143,21 @@ def after_step(session: Session, window: Window, metrics: MetricsLog | None, sta
     return row
 
 
-def run(session: Session, progress: bool = True) -> None:
-    """Train from ``session.step`` to ``train.steps``; Ctrl-C (one process) stops after a step with a checkpoint."""
+def run(session: Session, progress: Progress | None = None) -> None:
+    """Train from ``session.step`` to ``train.steps``; Ctrl-C (one process) stops after a step with a checkpoint.
+    The main process reports the task ``train`` to ``progress``, with the last logged loss as its note."""
     train, acc = session.cfg.train, session.accelerator
     metrics = MetricsLog(session.run_dir, session.step) if session.is_main else None
     stream, window, start = batches(session), Window(), time.perf_counter() - session.seconds
-    with TrainProgress(train.steps, session.step, enabled=progress and session.is_main) as bar, \
-            StopRequest(enabled=acc.num_processes == 1) as stop:
+    task = open_task(progress if session.is_main else None, "train")
+    task(session.step, train.steps)
+    with StopRequest(enabled=acc.num_processes == 1) as stop:
         while session.step < train.steps:
             loss, norm = train_step(session, stream)
             session.step += 1
             window.add(loss, norm, session.step, acc.optimizer_step_was_skipped)
             row = after_step(session, window, metrics, start, stop.requested)
-            bar.advance(session.step, row.get("loss"))
+            task(session.step, train.steps, note=f"loss {row['loss']:.4f}" if "loss" in row else None)
             if stop.requested and session.step < train.steps:
                 raise TrainingError(f"interrupted at step {session.step}; checkpoint saved, continue with "
                                     f"--name {session.run_dir.name} --resume")
@@ -190,7 +192,7 @@ class StopRequest:
 
 
 def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name: str, *, resume: bool = False,
-          overwrite: bool = False, progress: bool = True) -> Path:
+          overwrite: bool = False, progress: Progress | None = None, download_weights: bool = False) -> Path:
     """Train (or with ``resume`` continue) the model ``name`` of ``workspace``; returns its model directory.
 
     The directory holds ``config.yaml``, ``model.safetensors`` (EMA weights), ``checkpoints/`` and
@@ -201,7 +203,7 @@ def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name:
     source = None
     if cfg.train.init_from and not resume:  # a resumed run takes its weights from its checkpoint
         source = Workspace(run_dir.parent.parent).resolve(cfg.train.init_from)
-    session = build_session(cfg, run_dir, source)
+    session = build_session(cfg, run_dir, download_weights, source)
     try:
         if resume:
             _resume(session, name)
@@ -226,7 +228,7 @@ def _resume(session: Session, name: str) -> None:
         log.info("%s: resuming from step %d of %d", name, session.step, steps)
 
 
-def _run_guarded(session: Session, progress: bool, fresh: bool) -> None:
+def _run_guarded(session: Session, progress: Progress | None, fresh: bool) -> None:
     """Run; a fresh run that fails before its first checkpoint leaves no directory behind."""
     try:
         run(session, progress)

@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from ncse_cli.config import atomic_write_text
+from ncse_cli.files import atomic_write_text
 
 LOG_FILE = "train_log.csv"
 COLUMNS = ("step", "loss", "lr", "grad_norm", "val_loss", "val_si_sdr", "seconds")

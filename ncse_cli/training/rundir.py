@@ -7,7 +7,7 @@ import shutil
 from pathlib import Path
 from typing import Any, Mapping
 
-from ncse_cli.checkpoint import CONFIG_FILE
+from ncse_cli.model_dir import CONFIG_FILE
 from ncse_cli.config import ConfigError, save_yaml, to_dict
 from ncse_cli.data.config import data_config_from_path
 from ncse_cli.training.config import (EncoderOptions, RunConfig, flat_config, load_run_config, resolve_run_config,

@@ -141,13 +141,15 @@ def build_optimizer(model: ScoreModel, train: TrainConfig) -> torch.optim.Optimi
     return torch.optim.Adam(groups, lr=train.lr)
 
 
-def build_session(cfg: RunConfig, run_dir: Path, warm_start_from: Path | None = None) -> Session:
+def build_session(cfg: RunConfig, run_dir: Path, download_weights: bool = False,
+                  warm_start_from: Path | None = None) -> Session:
     """Accelerator, seed, data, model (its weights from ``warm_start_from`` when given), optimizer and EMA, then
-    ``prepare``; nothing is written to disk."""
+    ``prepare``; nothing is written to disk (``download_weights``: a pre-trained encoder may download its official
+    checkpoint to the cache)."""
     accelerator = build_accelerator(cfg.train, run_dir)
     set_seed(cfg.train.seed)
     train_loader, val_set = build_loaders(cfg, accelerator)
-    model = build_model(cfg.model)
+    model = build_model(cfg.model, download_pretrained=download_weights)
     if warm_start_from is not None:
         started = warm_start(model, warm_start_from)
         log.info("starting from %s: %d tensors copied, %d new (conditioning)", started.source, started.copied,

@@ -11,7 +11,7 @@ A checkpoint is a directory ``checkpoints/step-0001000/`` holding::
 
 It is written into a hidden temporary directory and renamed into place, so a directory named ``step-*`` is
 always complete. (Accelerate's ``save_state`` would pickle the optimizer and RNG states; loading those would
-unpickle arbitrary code, which :mod:`ncse_cli.checkpoint` rules out.)
+unpickle arbitrary code, which :mod:`ncse_cli.model_dir` rules out.)
 """
 
 from __future__ import annotations
@@ -29,9 +29,9 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ncse_cli.checkpoint import save_weights
-from ncse_cli.config import atomic_write_text
+from ncse_cli.model_dir import save_weights
 from ncse_cli.errors import NcseError
+from ncse_cli.files import atomic_write_text, read_json
 
 CHECKPOINTS = "checkpoints"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
@@ -173,12 +173,4 @@ def read_tensors(path: Path) -> dict[str, torch.Tensor]:
     try:
         return load_file(str(path))
     except (SafetensorError, OSError, FileNotFoundError) as err:
-        raise TrainingStateError(f"{path}: unreadable checkpoint file ({err})") from None
-
-
-def read_json(path: Path) -> dict[str, Any]:
-    """A JSON file of a checkpoint."""
-    try:
-        return json.loads(path.read_text())
-    except (OSError, json.JSONDecodeError) as err:
         raise TrainingStateError(f"{path}: unreadable checkpoint file ({err})") from None

@@ -14,7 +14,7 @@ import numpy as np
 import torch
 from torch.utils.data import DataLoader, Dataset, Subset
 
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.metrics import si_sdr
 from ncse_cli.model import ScoreModel
 from ncse_cli.objective import TrainingObjective
@@ -53,7 +53,7 @@ def validation_si_sdr(model: ScoreModel, dataset: Dataset, sampler, seed: int) -
         return math.nan
     batch = next(iter(in_order(dataset, len(dataset))))
     generator = torch.Generator(next(model.parameters()).device).manual_seed(seed)
-    out = enhance(model, batch["noisy"], batch["noise_ref"], ref_lengths=batch["noise_ref_length"],
+    out = enhance_waveforms(model, batch["noisy"], batch["noise_ref"], noise_ref_lengths=batch["noise_ref_length"],
                   sampler=sampler, generator=generator).waveform.cpu()
     scores = [si_sdr(est, ref) for est, ref in zip(out, batch["clean"]) if torch.any(ref != ref[0])]
     return float(np.mean(scores)) if scores else math.nan

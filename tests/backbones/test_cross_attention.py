@@ -11,10 +11,10 @@ import torch.nn.functional as F
 
 from ncse_cli.backbones import BACKBONES
 from ncse_cli.backbones.layers import CrossAttnBlock
-from ncse_cli.checkpoint import load_model, save_model
+from ncse_cli.model_dir import load_model, save_model
 from ncse_cli.conditioning import Condition, ConditionSpec
 from ncse_cli.config import ConfigError, from_dict, load_yaml
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.model import ModelConfig, ScoreModel, build_model
 from ncse_cli.objective import TrainingObjective, drop_condition
 from ncse_cli.sampling import Guidance
@@ -199,7 +199,7 @@ def test_keys_and_values_are_projected_once_per_utterance(steps, w):
         block.kv.register_forward_hook(lambda *_: kv_calls.append(1))
         block.q.register_forward_hook(lambda *_: q_calls.append(1))
     noisy, ref = torch.randn(4000) * 0.1, torch.randn(8000) * 0.1
-    out = enhance(model, noisy, ref, cfg_scale=w, sampler=PCConfig(steps=steps),
+    out = enhance_waveforms(model, noisy, ref, w=w, sampler=PCConfig(steps=steps),
                   generator=torch.Generator().manual_seed(0))
     assert len(kv_calls) == len(blocks) == 3
     assert len(q_calls) == len(blocks) * out.nfe  # queries change every step; conditional and null batched
@@ -228,7 +228,7 @@ def test_a_tiny_sequence_model_trains_enhances_and_reloads(tmp_path):
     model.eval()
     save_model(model, tmp_path / "m")
     loaded = load_model(tmp_path / "m")
-    runs = [enhance(m, noisy[0], ref[0], cfg_scale=2.0, sampler=PCConfig(steps=2),
+    runs = [enhance_waveforms(m, noisy[0], ref[0], w=2.0, sampler=PCConfig(steps=2),
                     generator=torch.Generator().manual_seed(2)) for m in (model, loaded)]
     assert runs[0].waveform.shape == (4000,) and torch.isfinite(runs[0].waveform).all()
     assert runs[0].guidance == "guided"

@@ -3,7 +3,7 @@ evaluated, reported from the stored files; a re-run reuses everything."""
 
 import dataclasses
 
-from ncse_cli.data.recipes import DemoConfig
+from ncse_cli.data.prepare import DemoConfig
 from ncse_cli.demo import BASELINE, CONDITIONED, DemoOptions, run_demo
 from ncse_cli.evaluation.scoring import read_scores
 

@@ -112,10 +112,10 @@ def test_evaluate_errors_leave_nothing_half_written(workspace, tmp_path):
                                                              "cuda, cuda:1, mps)"]
 
 
-@pytest.mark.parametrize("flags,expected", [(["--cfg-scale", "1", "3", "5"], [1.0, 3.0, 5.0]),
-                                            (["--cfg-scale", "1", "--cfg-scale", "3"], [1.0, 3.0]),
-                                            (["--cfg-scale", "2.5"], [2.5]), (["-w", "1", "3"], [1.0, 3.0]),
-                                            ([], [1.0])])
+@pytest.mark.parametrize("flags,expected", [(["--guidance-scale", "1", "3", "5"], [1.0, 3.0, 5.0]),
+                                            (["-w", "1", "--guidance-scale", "3"], [1.0, 3.0]),
+                                            (["-w", "2.5"], [2.5]), (["--cfg-scale", "1", "3"], [1.0, 3.0]),
+                                            ([], None)])
 def test_evaluate_takes_several_scales_after_one_flag(monkeypatch, flags, expected):
     seen = {}
 
@@ -126,8 +126,10 @@ def test_evaluate_takes_several_scales_after_one_flag(monkeypatch, flags, expect
     monkeypatch.setattr(api, "evaluate", fake_evaluate)
     result = run("evaluate", "--model", "m", "--testset", "a.jsonl", *flags, "--testset", "b.jsonl", "--jobs", 2)
     assert result.exit_code == 0, result.output
-    assert (seen["model"], seen["testsets"], list(seen["cfg_scales"]), seen["jobs"]) == ("m", ["a.jsonl", "b.jsonl"],
-                                                                                        expected, 2)
+    assert (seen["model"], seen["testsets"], seen.get("ws"), seen["jobs"]) == ("m", ["a.jsonl", "b.jsonl"],
+                                                                               expected, 2)
+    notices = [line for line in error_lines(result) if "deprecated" in line]
+    assert notices == (["deprecated: --cfg-scale is now --guidance-scale"] if "--cfg-scale" in flags else [])
 
 
 def test_models_list_and_show(workspace):

@@ -9,14 +9,14 @@ import pytest
 import torch
 
 from ncse_cli.config import from_dict
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.model import ModelConfig, build_model
 from ncse_cli.objective import data_prediction_loss
 from ncse_cli.sampling import SAMPLERS, Guidance
 from ncse_cli.sampling.bridge import BridgeODEConfig, BridgeSDEConfig
 from ncse_cli.sde import SDES
 
-from tests.core.factories import SMALL_CNN, tone_mixture
+from tests.dummies import SMALL_CNN, tone_mixture
 
 
 def _spectrograms(seed: int = 0, shape=(3, 1, 16, 12), dtype=torch.complex128):
@@ -99,7 +99,7 @@ def test_guidance_on_the_clean_estimate_keeps_its_identities():
 def test_a_bridge_model_enhances_in_few_steps_with_guidance():
     model = _bridge_model().float()
     _, noisy, ref = tone_mixture(num_samples=6000)
-    out = enhance(model, noisy[0], ref[0], cfg_scale=2.0, sampler=BridgeODEConfig(steps=3))
+    out = enhance_waveforms(model, noisy[0], ref[0], w=2.0, sampler=BridgeODEConfig(steps=3))
     assert out.waveform.shape == (6000,) and torch.isfinite(out.waveform).all()
     assert out.nfe == 3 and out.network_evaluations == 6 and out.guidance == "guided"
 

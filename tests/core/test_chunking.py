@@ -12,9 +12,9 @@ import torch
 from ncse_cli.audio import AudioError, save_audio_blocks
 from ncse_cli.chunking import (ChunkingConfig, ChunkingError, Window, bind_window_enhancer, enhance_chunked,
                                file_peak, iter_enhanced_blocks, plan_windows)
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.sampling.pc import PCConfig
-from tests.core.factories import tiny_model
+from tests.dummies import tiny_model
 from tests.dummies import noise, speech
 
 
@@ -127,8 +127,8 @@ def test_a_file_within_one_window_is_enhanced_exactly_as_a_whole(model):
     noisy = torch.from_numpy(noisy_speech(0.5, seed=5))
     ref = torch.from_numpy(noise(0.25, seed=9, level=0.05))
     sampler = PCConfig(steps=1)
-    whole = enhance(model, noisy, ref, cfg_scale=2.0, sampler=sampler, generator=torch.Generator().manual_seed(7))
-    blocks = list(enhance_chunked(model, noisy, ref, chunking=ChunkingConfig(0.5, 0.1), cfg_scale=2.0,
+    whole = enhance_waveforms(model, noisy, ref, w=2.0, sampler=sampler, generator=torch.Generator().manual_seed(7))
+    blocks = list(enhance_chunked(model, noisy, ref, chunking=ChunkingConfig(0.5, 0.1), w=2.0,
                                   sampler=sampler, generator=torch.Generator().manual_seed(7)))
     assert len(blocks) == 1
     np.testing.assert_array_equal(blocks[0], whole.waveform.numpy())
@@ -144,10 +144,10 @@ def test_windows_of_a_long_file_share_its_scale_and_reference(model):
                                      generator=torch.Generator().manual_seed(1))
     quiet = noisy[16000:24000]
     peak = noisy.abs().max().reshape(1, 1)
-    alone = enhance(model, quiet, ref, sampler=sampler, generator=torch.Generator().manual_seed(1), scale=peak)
+    alone = enhance_waveforms(model, quiet, ref, sampler=sampler, generator=torch.Generator().manual_seed(1), scale=peak)
     bound = window_fn(quiet).numpy()
     np.testing.assert_allclose(bound, alone.waveform.numpy(), rtol=0, atol=1e-6)
-    own_peak = enhance(model, quiet, ref, sampler=sampler, generator=torch.Generator().manual_seed(1))
+    own_peak = enhance_waveforms(model, quiet, ref, sampler=sampler, generator=torch.Generator().manual_seed(1))
     assert np.abs(bound - own_peak.waveform.numpy()).max() > 0.1  # the scale matters, and it is the file's
     blocks = list(enhance_chunked(model, noisy, ref, chunking=ChunkingConfig(0.5, 0.125), sampler=sampler,
                                   generator=torch.Generator().manual_seed(1)))

@@ -13,7 +13,7 @@ from ncse_cli.model import ModelConfig
 from ncse_cli.sampling import SAMPLERS
 from ncse_cli.sde import SDES
 
-from tests.core.factories import tiny_config, tiny_model
+from tests.dummies import tiny_config, tiny_model
 
 #: Encoders whose default config needs a pre-trained tower are exercised by their own tests.
 CHEAP_ENCODERS = [name for name in ENCODERS.names() if name in {"none", "cnn", "sequence"}]
@@ -26,8 +26,15 @@ def _param_count(module):
 @pytest.mark.parametrize("name", BACKBONES.names())
 @pytest.mark.parametrize("injection", ["add", "film"])
 def test_backbone_contract(name, injection):
+    """Every preset builds and round-trips its config; the forward contract runs on the tiny preset (the larger
+    ones differ only in sizes, and a forward through them costs seconds: benchmarks/ times them)."""
     cls = BACKBONES.get(name)
     cfg = cls.Config()
+    assert from_dict(cls.Config, {k: v for k, v in to_dict(cfg).items() if k != "name"}) == cfg
+    with torch.device("meta"):  # no memory, no initialisation: the structure alone
+        cls(cfg, ConditionSpec(vector_dim=16), injection)
+    if name != "tiny":
+        return
     torch.manual_seed(0)
     net = cls(cfg, ConditionSpec(vector_dim=16), injection).eval()
     frames = net.time_multiple
@@ -40,11 +47,12 @@ def test_backbone_contract(name, injection):
     assert out.shape == (2, cfg.out_channels, cfg.freq_bins, frames) and out.dtype == torch.float32
     assert torch.isfinite(out).all()
     torch.testing.assert_close(out, again, rtol=0, atol=0)
-    assert from_dict(cls.Config, {k: v for k, v in to_dict(cfg).items() if k != "name"}) == cfg
 
 
 def test_preset_sizes():
-    counts = {name: _param_count(BACKBONES.get(name)(BACKBONES.get(name).Config())) for name in ("tiny", "small", "base")}
+    with torch.device("meta"):
+        counts = {name: _param_count(BACKBONES.get(name)(BACKBONES.get(name).Config()))
+                  for name in ("tiny", "small", "base")}
     assert counts["tiny"] < 2e6
     assert 20e6 < counts["small"] < 35e6  # NCSN++M is about 27.8 M
     assert 60e6 < counts["base"] < 70e6  # SGMSE+ reports about 65 M
@@ -145,10 +153,18 @@ def test_model_config_round_trip():
 
 @pytest.mark.parametrize("encoder", CHEAP_ENCODERS)
 def test_score_model_contract(encoder):
-    model = tiny_model(encoder=encoder if encoder != "cnn" else "cnn")
+    model = tiny_model(encoder=encoder, null="learned")
+    with torch.no_grad():  # zero-initialised weights (condition projections, the null condition) drawn random
+        for param in model.parameters():
+            if not param.any():
+                param.normal_(0.0, 0.05)
     x = torch.randn(2, 1, 256, 37, dtype=torch.complex64)  # any frame count: the model pads internally
     y = torch.randn(2, 1, 256, 37, dtype=torch.complex64)
-    cond = model.encode(torch.randn(2, 4000) * 0.1)
+    t = torch.tensor([0.5, 0.6])
     with torch.no_grad():
-        s = model.score(x, torch.tensor([0.5, 0.6]), y, cond)
+        cond = model.encode(torch.randn(2, 4000) * 0.1)
+        s = model.score(x, t, y, cond)
+        null = model.score(x, t, y, model.null_condition(cond))
     assert s.shape == x.shape and s.dtype == torch.complex64 and torch.isfinite(s).all()
+    assert model.conditional == (encoder != "none")
+    assert torch.equal(s, null) != model.conditional  # the condition reaches the score exactly when there is one

@@ -4,12 +4,12 @@ import pytest
 import torch
 
 from ncse_cli.conditioning import Condition
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.objective import TrainingObjective, drop_condition
 from ncse_cli.sampling import Guidance
 from ncse_cli.sampling.pc import PCConfig
 
-from tests.core.factories import tiny_model, tone_mixture
+from tests.dummies import tiny_model, tone_mixture
 
 
 def _state(model, batch=2, frames=20, seed=0):
@@ -77,7 +77,7 @@ def test_encoder_runs_once_per_utterance_whatever_the_steps(steps, w):
     film_or_add = []
     model.backbone.cond_embed.register_forward_hook(lambda *_: film_or_add.append(1))
     _, noisy, ref = tone_mixture()
-    out = enhance(model, noisy[0], ref[0], cfg_scale=w, sampler=PCConfig(steps=steps),
+    out = enhance_waveforms(model, noisy[0], ref[0], w=w, sampler=PCConfig(steps=steps),
                   generator=torch.Generator().manual_seed(0))
     assert len(calls) == 1
     assert len(film_or_add) == 1  # the condition is projected once per utterance, too
@@ -139,8 +139,8 @@ def test_p_uncond_zero_never_drops_and_half_drops_about_half():
 def test_unconditioned_model_ignores_guidance():
     model = tiny_model(encoder="none")
     _, noisy, ref = tone_mixture()
-    a = enhance(model, noisy[0], ref[0], cfg_scale=3.0, sampler=PCConfig(steps=2), generator=torch.Generator().manual_seed(1))
-    b = enhance(model, noisy[0], None, cfg_scale=1.0, sampler=PCConfig(steps=2), generator=torch.Generator().manual_seed(1))
+    a = enhance_waveforms(model, noisy[0], ref[0], w=3.0, sampler=PCConfig(steps=2), generator=torch.Generator().manual_seed(1))
+    b = enhance_waveforms(model, noisy[0], None, w=1.0, sampler=PCConfig(steps=2), generator=torch.Generator().manual_seed(1))
     assert a.guidance == b.guidance == "plain" and a.network_evaluations == 4
     torch.testing.assert_close(a.waveform, b.waveform, rtol=0, atol=0)
 
@@ -151,7 +151,7 @@ def test_conditional_model_without_reference_uses_the_null_condition(null):
     model = tiny_model(null=null)
     _trained_null(model)
     _, noisy, ref = tone_mixture(num_samples=3000)
-    run = lambda r, w: enhance(model, noisy[0], r, cfg_scale=w, sampler=PCConfig(steps=2),  # noqa: E731
+    run = lambda r, w: enhance_waveforms(model, noisy[0], r, w=w, sampler=PCConfig(steps=2),  # noqa: E731
                                generator=torch.Generator().manual_seed(4))
     without = run(None, 3.0)
     assert without.guidance == "unconditional" and without.network_evaluations == 4

@@ -3,13 +3,13 @@
 import pytest
 import torch
 
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.sampling import SAMPLERS, sgmse_timesteps
 from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.sde import SDES
 from ncse_cli.tensors import expand
 
-from tests.core.factories import tiny_model, tone_mixture
+from tests.dummies import tiny_model, tone_mixture
 
 
 def test_timesteps_run_from_T_to_t_eps_then_zero():
@@ -54,7 +54,7 @@ def test_callback_sees_every_step():
 def test_enhancement_is_reproducible_finite_and_keeps_the_length(w):
     model = tiny_model()
     _, noisy, ref = tone_mixture(num_samples=5000)
-    run = lambda seed: enhance(model, noisy[0], ref[0], cfg_scale=w, sampler=PCConfig(steps=3),  # noqa: E731
+    run = lambda seed: enhance_waveforms(model, noisy[0], ref[0], w=w, sampler=PCConfig(steps=3),  # noqa: E731
                                generator=torch.Generator().manual_seed(seed)).waveform
     a, b, c = run(7), run(7), run(8)
     assert a.shape == (5000,) and torch.isfinite(a).all()
@@ -66,6 +66,6 @@ def test_enhancement_undoes_peak_normalisation():
     """The output scales with the input: enhancing 2*noisy with 2*ref gives 2*output for the same noise draw."""
     model = tiny_model()
     _, noisy, ref = tone_mixture(num_samples=3000)
-    out = lambda k: enhance(model, k * noisy, k * ref, sampler=PCConfig(steps=2),  # noqa: E731
+    out = lambda k: enhance_waveforms(model, k * noisy, k * ref, sampler=PCConfig(steps=2),  # noqa: E731
                             generator=torch.Generator().manual_seed(0)).waveform
     torch.testing.assert_close(out(2.0), 2.0 * out(1.0), rtol=1e-4, atol=1e-6)

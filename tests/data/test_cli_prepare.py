@@ -7,7 +7,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ncse_cli.cli import app
-from ncse_cli.cli.multivalue import expand_multi_values
+from ncse_cli.cli._command import expand_multi_values
 from ncse_cli.data.manifest import read_manifest
 from tests.dummies import make_esc50_tree
 
@@ -85,5 +85,6 @@ def test_nonstationary_command_and_bad_options(trees, tmp_path):
     assert {r.noise_type for r in read_manifest(tmp_path / "nonstationary_snr15.jsonl")} <= {"ramp", "step"}
     bad = run("nonstationary", "--clean", tmp_path / "missing", "--out", tmp_path / "x")
     assert bad.exit_code == 1 and "no such clean manifest or folder" in error_lines(bad)[0]
-    bad_method = run("vbdemand", "--root", trees["vb"], "--out", tmp_path, "--snr-method", "loud")
-    assert bad_method.exit_code == 2
+    bad_method = run("vbdemand", "--root", trees["vb"], "--out", tmp_path / "y", "--snr-method", "loud")
+    assert bad_method.exit_code == 1 and not (tmp_path / "y").exists()
+    assert error_lines(bad_method) == ["error: vbdemand: snr_method must be one of power, active, got 'loud'"]

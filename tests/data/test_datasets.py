@@ -22,7 +22,7 @@ from ncse_cli.data.datasets import DynamicMixingDataset, ManifestDataset, build_
 from ncse_cli.data.manifest import ManifestError
 from ncse_cli.data.mixing import MixingError, snr_db
 from ncse_cli.data.pools import BabblePool, MixPool, build_pools
-from ncse_cli.data.recipes import DemoConfig, prepare_demo
+from ncse_cli.data.prepare import DemoConfig, prepare_demo
 from tests.dummies import make_esc50_tree, make_manifest, noise, read_wav
 
 SR = 16000

@@ -2,7 +2,7 @@
 
 import pytest
 
-from tests.encoders.factories import write_clap_checkpoint, write_panns_checkpoint
+from tests.dummies import write_clap_checkpoint, write_panns_checkpoint
 
 
 @pytest.fixture(scope="session")

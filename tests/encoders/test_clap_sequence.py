@@ -9,7 +9,7 @@ from ncse_cli.config import from_dict
 from ncse_cli.encoders import ENCODERS
 from ncse_cli.encoders.pretrained import PretrainedEncoder
 from ncse_cli.encoders.sequence import CLAPSequenceEncoder, pool_valid_frames
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.model import ModelConfig, build_model
 from ncse_cli.objective import TrainingObjective
 from ncse_cli.sampling.pc import PCConfig
@@ -82,6 +82,6 @@ def test_a_tiny_model_trains_and_enhances_with_clap_tokens(clap_ckpt):
     assert all(p.grad is None for p in model.encoder.tower.parameters())  # frozen
     assert all(p.grad is not None for p in model.encoder.projection.parameters())
     assert [tuple(e[1].shape) for e in model.encoder.cache._entries.values()] == [(4, 768)] * 2
-    result = enhance(model.eval(), noisy[0], ref[0], cfg_scale=3.0, sampler=PCConfig(steps=1),
+    result = enhance_waveforms(model.eval(), noisy[0], ref[0], w=3.0, sampler=PCConfig(steps=1),
                      generator=torch.Generator().manual_seed(1))
     assert result.guidance == "guided" and torch.isfinite(result.waveform).all()

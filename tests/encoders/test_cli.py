@@ -59,14 +59,14 @@ def test_train_enhance_evaluate_with_a_pretrained_encoder(encoder, corpus, tmp_p
 
     local.unlink()  # the run directory alone must do from here on
     out = tmp_path / "enhanced"
-    result = invoke("enhance", "--model", "m", "--input", corpus / "test.jsonl", "--out", out, "--cfg-scale", "3",
+    result = invoke("enhance", "--model", "m", "--input", corpus / "test.jsonl", "--out", out, "-w", "3",
                     "--steps", "1", "--workdir", ws, "--no-progress")
     assert result.exit_code == 0, result.output
     manifest = read_manifest(corpus / "test.jsonl")
     for row in manifest:
         assert read_wav(out / f"{row.id}.wav").shape == read_wav(manifest.resolve(row.noisy)).shape
 
-    result = invoke("evaluate", "--model", "m", "--testset", corpus / "test.jsonl", "--cfg-scale", "3",
+    result = invoke("evaluate", "--model", "m", "--testset", corpus / "test.jsonl", "-w", "3",
                     "--steps", "1", "--workdir", ws, "--no-progress")
     assert result.exit_code == 0, result.output
     assert "PESQ" in result.output and "SI-SDR" in result.output
@@ -87,6 +87,7 @@ def test_download_weights_fills_the_default_place_then_trains(corpus, tmp_path, 
 
     def fake_download(url, dst, progress=True):  # stands in for the network: the official file, random weights
         calls.append(url)
+        assert os.environ.get("NCSE_ALLOW_DOWNLOAD") is None  # the flag reaches the library as an argument
         shutil.copyfile(clap_ckpt[0], dst)
 
     monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)

@@ -9,7 +9,7 @@ import pytest
 from typer.testing import CliRunner
 
 from ncse_cli.audio import load_audio
-from ncse_cli.checkpoint import load_model
+from ncse_cli.model_dir import load_model
 from ncse_cli.cli import app
 from ncse_cli.config import load_yaml
 from ncse_cli.data.manifest import read_manifest
@@ -47,14 +47,14 @@ def test_xattn_recipe_trains_enhances_and_evaluates_through_the_cli(data, tmp_pa
 
     test = read_manifest(data / "test.jsonl")
     result = invoke("enhance", "-m", "xattn", "--workdir", tmp_path, "-i", data / "test.jsonl",
-                    "-o", tmp_path / "enhanced", "--cfg-scale", "3", "--steps", "2", "--no-progress")
+                    "-o", tmp_path / "enhanced", "-w", "3", "--steps", "2", "--no-progress")
     assert result.exit_code == 0, result.output
     for row in test.rows:
         out = load_audio(tmp_path / "enhanced" / f"{row.id}.wav").samples
         assert len(out) == row.num_samples and np.isfinite(out).all()
 
     result = invoke("evaluate", "-m", "xattn", "--workdir", tmp_path, "-t", data / "test.jsonl",
-                    "--cfg-scale", "1", "3", "--steps", "2", "--no-progress")
+                    "-w", "1", "3", "--steps", "2", "--no-progress")
     assert result.exit_code == 0, result.output
     for label in ("w1", "w3"):
         (scores,) = (run / "eval").glob(f"*/{label}/scores.csv")

@@ -6,16 +6,15 @@ import os
 import pytest
 import torch
 
-from ncse_cli.checkpoint import load_model, save_model
+from ncse_cli.model_dir import load_model, save_model
 from ncse_cli.config import from_dict, to_dict
 from ncse_cli.encoders import ENCODERS, EncoderContext
 from ncse_cli.encoders.pretrained import PretrainedWeightsError
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.objective import TrainingObjective
 from ncse_cli.sampling.pc import PCConfig
 
-from tests.core.factories import tone_mixture
-from tests.encoders.factories import clap_config, panns_config, tiny_pretrained_model
+from tests.dummies import clap_config, panns_config, tiny_pretrained_model, tone_mixture
 
 pytestmark = pytest.mark.usefixtures("isolated_weights")
 
@@ -145,7 +144,7 @@ def test_frozen_training_step_guided_enhancement_and_reload(case, tmp_path):
     assert all(torch.equal(v, tower_before[k]) for k, v in enc.tower.state_dict().items())
 
     model.eval()
-    result = enhance(model, noisy[:1], ref[:1], cfg_scale=3.0, sampler=PCConfig(steps=1),
+    result = enhance_waveforms(model, noisy[:1], ref[:1], w=3.0, sampler=PCConfig(steps=1),
                      generator=torch.Generator().manual_seed(1))
     assert result.guidance == "guided" and result.network_evaluations == 2 * result.nfe
     assert result.waveform.shape == noisy[:1].shape and torch.isfinite(result.waveform).all()

@@ -5,7 +5,7 @@ import numpy as np
 import pytest
 import torch
 
-from ncse_cli.checkpoint import load_model
+from ncse_cli.model_dir import load_model
 from ncse_cli.data.manifest import read_manifest
 from ncse_cli.evaluation.conditions import (ConditionError, ReferenceCondition, choose_donors, condition_references,
                                             parse_result_label, result_label)

@@ -17,11 +17,12 @@ from ncse_cli.evaluation import EvaluateOptions, EvaluationError, evaluate, load
 from ncse_cli.evaluation.results import read_summary
 from ncse_cli.evaluation.run import score_noisy
 from ncse_cli.evaluation.scoring import read_scores
+from ncse_cli.inference.settings import EnhanceSettings
 from ncse_cli.metrics import METRICS_VERSION
 from ncse_cli.workspace import Workspace, eval_dir, folder_lock
-from tests.dummies import make_manifest, write_wav
+from tests.dummies import ProgressLog, make_manifest, write_wav
 
-W1 = EvaluateOptions(cfg_scales=(1.0,), steps=2)
+W1 = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2))
 
 
 def folder(summary):
@@ -47,12 +48,13 @@ def test_enhanced_files_and_scores_differ_between_scales(evaluated):
     _, cond, _ = evaluated
     w1, w3 = (read_scores(folder(s) / "scores.csv") for s in cond[1:])
     assert not np.allclose(w1["si_sdr"], w3["si_sdr"])
-    assert sorted(p.name for p in (folder(cond[1]) / "enhanced").iterdir()) == [f"tiny_test_00{i}.wav" for i in range(3)]
+    enhanced = folder(cond[1]) / "enhanced"
+    assert sorted(p.name for p in enhanced.iterdir()) == [".ncse-enhance.json", *(f"tiny_test_00{i}.wav" for i in range(3))]
 
 
 def test_an_unconditioned_model_is_evaluated_once_without_a_scale(evaluated):
     ws, _, base = evaluated
-    assert [(s.label, s.cfg_scale, s.scale_text) for s in base[1:]] == [("w-", None, "-")]
+    assert [(s.label, s.w, s.scale_text) for s in base[1:]] == [("w-", None, "-")]
     assert [p.name for p in (ws.model_dir("base") / "eval" / base[1].testset.id).iterdir()] == ["w-"]
 
 
@@ -60,7 +62,7 @@ def test_a_second_run_reuses_finished_results(evaluated, testset):
     ws, cond, _ = evaluated
     files = [p for s in cond for p in folder(s).rglob("*") if p.is_file()]
     before = {p: p.stat().st_mtime_ns for p in files}
-    again = evaluate(ws, "cond", [testset], EvaluateOptions(cfg_scales=(3.0, 1.0), steps=2))
+    again = evaluate(ws, "cond", [testset], EvaluateOptions(ws=(3.0, 1.0), settings=EnhanceSettings(steps=2)))
     assert {(s.label, s.metrics["pesq"].mean) for s in again} == {(s.label, s.metrics["pesq"].mean) for s in cond}
     assert {p: p.stat().st_mtime_ns for p in files} == before
 
@@ -71,6 +73,20 @@ def fresh(tmp_path, model_dir, testset):
     shutil.copytree(model_dir, ws.model_dir("m"))
     first = evaluate(ws, "m", [testset], W1)[1]
     return ws, first
+
+
+def test_results_stored_before_w_was_called_w_are_reused(fresh, testset):
+    ws, first = fresh
+    out = folder(first)
+    for name in ("settings.json", "summary.json"):  # as versions before the rename wrote them
+        data = json.loads((out / name).read_text())
+        settings = data.get("settings", data)
+        settings["cfg_scale"] = settings.pop("w")
+        if name == "summary.json":
+            data["cfg_scale"] = data.pop("w")
+        (out / name).write_text(json.dumps(data))
+    again = evaluate(ws, "m", [testset], W1)[1]
+    assert (again.w, again.settings["w"], again.metrics) == (1.0, 1.0, first.metrics)
 
 
 def test_an_interrupted_evaluation_continues_where_it_stopped(fresh, testset):
@@ -94,8 +110,8 @@ def test_a_test_set_given_twice_is_evaluated_and_listed_once(fresh, testset):
 def test_other_settings_are_refused_unless_overwrite(fresh, testset):
     ws, first = fresh
     with pytest.raises(EvaluationError, match="other sampler.*--overwrite"):
-        evaluate(ws, "m", [testset], EvaluateOptions(steps=3))
-    evaluate(ws, "m", [testset], EvaluateOptions(steps=3, overwrite=True))
+        evaluate(ws, "m", [testset], EvaluateOptions(settings=EnhanceSettings(steps=3)))
+    evaluate(ws, "m", [testset], EvaluateOptions(settings=EnhanceSettings(steps=3), overwrite=True))
     settings = json.loads((folder(first) / "settings.json").read_text())
     assert settings["sampler"]["steps"] == 3
 
@@ -110,7 +126,8 @@ def test_results_of_older_metrics_are_refused_and_the_noisy_input_rescored(fresh
     with pytest.raises(EvaluationError, match="other metrics_version.*--overwrite"):
         evaluate(ws, "m", [testset], W1)
     assert read_summary(noisy_file).settings["metrics_version"] == METRICS_VERSION  # rescored at once
-    again = evaluate(ws, "m", [testset], EvaluateOptions(cfg_scales=(1.0,), steps=2, overwrite=True))[1]
+    options = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2), overwrite=True)
+    again = evaluate(ws, "m", [testset], options)[1]
     assert again.settings["metrics_version"] == METRICS_VERSION and again.metrics == first.metrics
 
 
@@ -158,9 +175,9 @@ def test_a_stale_manifest_is_refused_before_any_work(tmp_path, model_dir):
 
 
 def test_a_reference_shared_by_several_rows_is_checked_once(tmp_path, model_dir, monkeypatch):
-    import ncse_cli.evaluation.enhance as enhance_module
-    from ncse_cli.checkpoint import load_model
+    import ncse_cli.inference.enhancer as enhance_module
     from ncse_cli.evaluation.run import check_testset_audio
+    from ncse_cli.inference.enhancer import Enhancer
 
     manifest = read_manifest(make_manifest(tmp_path, count=3, seconds=0.5, name="shared", split="test"))
     for row in manifest.rows:
@@ -169,7 +186,7 @@ def test_a_reference_shared_by_several_rows_is_checked_once(tmp_path, model_dir,
     reads = []
     real = enhance_module.load_audio
     monkeypatch.setattr(enhance_module, "load_audio", lambda path, *a, **k: reads.append(path) or real(path, *a, **k))
-    check_testset_audio(read_manifest(manifest.path), load_model(model_dir))
+    check_testset_audio(read_manifest(manifest.path), Enhancer.load(model_dir))
     ref = manifest.resolve(manifest.rows[0].noise_ref)
     assert reads.count(ref) == 1 and len(reads) == 4  # three noisy files, one reference
 
@@ -230,19 +247,17 @@ def test_the_report_shows_the_stored_numbers(evaluated, testset):
 def test_reading_the_inputs_up_front_reports_progress(evaluated, testset, model_dir, tmp_path):
     from ncse_cli import api
 
-    calls: dict[str, list[tuple[int, int]]] = {}
-
-    def progress(description):
-        return lambda done, total: calls.setdefault(description, []).append((done, total))
-
     ws, _, _ = evaluated
-    evaluate(ws, "cond", [testset], EvaluateOptions(cfg_scales=(1.0,), steps=2), progress)
-    assert calls["check tiny_test"] == [(1, 3), (2, 3), (3, 3)]
-    api.enhance(str(model_dir), testset, tmp_path / "out", steps=1, progress=progress)
-    assert calls["check inputs"][-1] == (6, 6) and list(calls)[-2:] == ["check inputs", "enhance"]
-    calls.clear()
-    api.enhance(str(model_dir), testset, tmp_path / "out", steps=1, progress=progress)  # all done: nothing to read
-    assert calls["check inputs"] == [(0, 0)]
+    progress = ProgressLog()
+    evaluate(ws, "cond", [testset], EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2)), progress)
+    assert [report[:2] for report in progress.tasks["check tiny_test"]] == [(1, 3), (2, 3), (3, 3)]
+    progress = ProgressLog()
+    api.enhance(str(model_dir), testset, tmp_path / "out", settings=EnhanceSettings(steps=1), progress=progress)
+    assert list(progress.tasks) == ["check tiny_test", "enhance tiny_test"]
+    assert progress.tasks["check tiny_test"][-1][:2] == (6, 6)  # three noisy files and three references
+    progress = ProgressLog()
+    api.enhance(str(model_dir), testset, tmp_path / "out", settings=EnhanceSettings(steps=1), progress=progress)
+    assert progress.tasks["check tiny_test"] == [(0, 0, None)]  # all done: nothing to read
 
 
 def test_the_report_says_when_rows_of_one_table_used_other_sampler_steps(evaluated, testset, tmp_path):
@@ -251,7 +266,7 @@ def test_the_report_says_when_rows_of_one_table_used_other_sampler_steps(evaluat
     ws = Workspace(tmp_path / "ws")
     shutil.copytree(evaluated[0].root, ws.root)
     assert "Sampler settings differ" not in build_report(ws).markdown
-    evaluate(ws, "cond", [testset], EvaluateOptions(cfg_scales=(5.0,), steps=1))
+    evaluate(ws, "cond", [testset], EvaluateOptions(ws=(5.0,), settings=EnhanceSettings(steps=1)))
     markdown = build_report(ws).markdown
     assert "Sampler settings differ between rows: base w -: pc 2 steps; cond w 1: pc 2 steps; cond w 3: pc 2 " \
            "steps; cond w 5: pc 1 steps." in markdown

@@ -12,9 +12,9 @@ import torch
 from typer.testing import CliRunner
 
 from ncse_cli import api
-from ncse_cli.checkpoint import load_model
+from ncse_cli.model_dir import load_model
 from ncse_cli.cli import app
-from ncse_cli.enhancement import enhance
+from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.interop.sgmse import SgmseImportError, backbone_state
 from ncse_cli.sampling.bridge import BridgeODEConfig
 from ncse_cli.sampling.pc import PCConfig
@@ -63,7 +63,7 @@ def test_imported_checkpoint_enhances_like_the_reference(tmp_path, sde):
     ref.double().data_module.window = ref.data_module.window.double()
     noisy = _noisy().double()
     sampler = PCConfig(steps=4) if sde == "ouve" else BridgeODEConfig(steps=4)
-    ours = enhance(model, noisy, sampler=sampler, generator=torch.Generator().manual_seed(7)).waveform.numpy()
+    ours = enhance_waveforms(model, noisy, sampler=sampler, generator=torch.Generator().manual_seed(7)).waveform.numpy()
     kwargs = {"N": 4, "corrector_steps": 1, "snr": 0.5} if sde == "ouve" else {}
     with float64_constants():
         theirs = _reference_enhance(ref, noisy, seed=7, **kwargs)

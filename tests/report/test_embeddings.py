@@ -8,7 +8,7 @@ import torch
 from scipy.spatial.distance import pdist
 
 from ncse_cli.audio import load_audio
-from ncse_cli.checkpoint import load_model
+from ncse_cli.model_dir import load_model
 from ncse_cli.data.manifest import read_manifest
 from ncse_cli.report.embeddings import EmbeddingError, project_2d, reference_embeddings, silhouette
 from tests.dummies import make_manifest, make_model_dir

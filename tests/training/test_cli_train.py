@@ -14,14 +14,14 @@ import yaml
 from safetensors.torch import load_file
 from typer.testing import CliRunner
 
-from ncse_cli.checkpoint import load_model
+from ncse_cli.model_dir import load_model
 from ncse_cli.cli import app
 from ncse_cli.config import from_dict
 from ncse_cli.encoders import ENCODERS
 from ncse_cli.training import RunConfig, TrainingError, read_train_log, run_config_for, train
 from ncse_cli.training.state import read_state
-from tests.dummies import make_manifest
-from tests.training.conftest import TINY_MODEL, TINY_TRAIN
+from tests.dummies import TINY_MODEL, make_manifest
+from tests.training.conftest import TINY_TRAIN
 
 runner = CliRunner()
 RECIPES = Path(__file__).parents[2] / "recipes"
@@ -153,4 +153,4 @@ def test_two_cpu_processes_train_data_parallel(tmp_path):
     load_model(run_dir)
     with pytest.raises(TrainingError, match="written by 2 process"):
         cfg = run_config_for(tmp_path / "ws", "ddp", resume=True, overrides={"train": {"steps": 4}})
-        train(cfg, tmp_path / "ws", "ddp", resume=True, progress=False)
+        train(cfg, tmp_path / "ws", "ddp", resume=True)

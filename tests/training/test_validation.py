@@ -11,7 +11,7 @@ from ncse_cli.enhancement import Enhancement
 from ncse_cli.metrics import si_sdr
 from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.training import validation
-from tests.core.factories import tiny_model, tone_mixture
+from tests.dummies import tiny_model, tone_mixture
 
 
 def example(clean: torch.Tensor, noisy: torch.Tensor, ref: torch.Tensor) -> dict:
@@ -21,8 +21,8 @@ def example(clean: torch.Tensor, noisy: torch.Tensor, ref: torch.Tensor) -> dict
 
 @pytest.fixture
 def identity_enhancer(monkeypatch):
-    """``enhance`` returning the noisy input, so that the expected SI-SDR has a closed form."""
-    monkeypatch.setattr(validation, "enhance", lambda model, noisy, *a, **k: Enhancement(noisy, 0, 0, "none"))
+    """``enhance_waveforms`` returning the noisy input, so that the expected SI-SDR has a closed form."""
+    monkeypatch.setattr(validation, "enhance_waveforms", lambda model, noisy, *a, **k: Enhancement(noisy, 0, 0, "none"))
 
 
 def test_silent_clean_crops_are_left_out_of_the_si_sdr(identity_enhancer):

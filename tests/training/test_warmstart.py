@@ -6,13 +6,13 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ncse_cli.checkpoint import save_model
+from ncse_cli.model_dir import save_model
 from ncse_cli.config import from_dict
 from ncse_cli.model import ModelConfig, ScoreModel
 from ncse_cli.sampling import Guidance
 from ncse_cli.warmstart import WarmStartError, warm_start
 
-from tests.core.factories import SMALL_CNN
+from tests.dummies import SMALL_CNN
 from tests.dummies import randomize_
 
 BACKBONE = {"name": "tiny", "nf": 8}

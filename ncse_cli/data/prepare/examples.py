@@ -12,7 +12,7 @@ from ncse_cli.audio import RESAMPLER_ID
 from ncse_cli.config import ConfigError
 from ncse_cli.data.manifest import Utterance
 from ncse_cli.data.mixing import SNR_METHODS, SnrMethod, mix_at_snr
-from ncse_cli.data.recipes.runner import write_example
+from ncse_cli.data.prepare.runner import write_example
 
 
 def mixed_row(out_dir: Path, manifest: str, key: str, *, clean: np.ndarray, noise: np.ndarray, ref: np.ndarray,

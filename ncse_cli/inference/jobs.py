@@ -1,8 +1,8 @@
-"""What ``ncse enhance --input`` accepts: one audio file, a folder of them, or a JSONL manifest.
+"""What enhancement takes: one job per file, from a file, a folder of them, or a JSONL manifest.
 
 A manifest brings each row's noise reference (``--noise-ref`` replaces them all); a file or folder has no
 reference unless ``--noise-ref`` gives one. Outputs are ``<out>/<id>.wav``: a file keeps its name, a folder its
-tree (relative paths), a manifest row is named by its id.
+tree (relative paths), a manifest row is named by its id. The id also seeds the utterance's sampler noise.
 """
 
 from __future__ import annotations
@@ -14,7 +14,6 @@ from pathlib import Path, PurePosixPath
 from ncse_cli.audio import AudioError
 from ncse_cli.data.manifest import Manifest, read_manifest
 from ncse_cli.errors import NcseError
-from ncse_cli.evaluation.enhance import EnhanceJob
 from ncse_cli.workspace import file_in_the_way
 
 AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
@@ -26,15 +25,32 @@ class InputError(NcseError, ValueError):
 
 
 @dataclass(frozen=True)
+class EnhanceJob:
+    """One file to enhance: its id (seeds its generator), input, output path and optional noise reference."""
+
+    id: str
+    noisy: Path
+    out: Path
+    noise_ref: Path | None = None
+
+
+@dataclass(frozen=True)
 class EnhanceInputs:
-    """The jobs of one ``--input``, what kind of input it was, and how many jobs lack a reference."""
+    """The jobs of one input (a file, folder or manifest) writing into one output folder."""
 
     jobs: list[EnhanceJob]
     kind: str  #: "file", "folder" or "manifest"
+    out_dir: Path
+    label: str  #: names the input in progress tasks (``check <label>``, ``enhance <label>``)
+    noise_ref: Path | None = None  #: the reference given for every job, if any
 
     @property
     def without_reference(self) -> int:
         return sum(job.noise_ref is None for job in self.jobs)
+
+    def record(self) -> dict[str, str | None]:
+        """What the outputs depend on besides the model and its settings: a reference given for every job."""
+        return {"noise_ref": None if self.noise_ref is None else str(self.noise_ref.resolve())}
 
 
 def output_path(out_dir: Path, key: str, where: str) -> Path:
@@ -45,14 +61,15 @@ def output_path(out_dir: Path, key: str, where: str) -> Path:
     return out_dir.joinpath(*parts).with_name(parts[-1] + ".wav")
 
 
-def manifest_jobs(manifest: Manifest, out_dir: Path, noise_ref: Path | None = None) -> list[EnhanceJob]:
+def manifest_inputs(manifest: Manifest, out_dir: Path, noise_ref: Path | None = None,
+                    label: str | None = None) -> EnhanceInputs:
     """One job per manifest row: the row's noisy file and reference (or ``noise_ref`` for every row)."""
     jobs = []
     for row in manifest:
         ref = noise_ref if noise_ref is not None else manifest.resolve(row.noise_ref)
         jobs.append(EnhanceJob(row.id, manifest.resolve(row.noisy), output_path(out_dir, row.id, str(manifest.path)),
                                ref))
-    return jobs
+    return EnhanceInputs(jobs, "manifest", out_dir, label or manifest.name, noise_ref)
 
 
 def folder_audio(folder: Path, exclude: Path | None = None) -> list[Path]:
@@ -75,16 +92,17 @@ def resolve_inputs(source: str | os.PathLike, out_dir: str | os.PathLike,
     if ref is not None and not ref.is_file():
         raise AudioError(f"{ref}: no such audio file (--noise-ref)")
     if source.is_file() and source.suffix == MANIFEST_SUFFIX:
-        inputs = EnhanceInputs(manifest_jobs(read_manifest(source), out_dir, ref), "manifest")
+        inputs = manifest_inputs(read_manifest(source), out_dir, ref)
     elif source.is_file():
-        inputs = EnhanceInputs([EnhanceJob(source.stem, source, out_dir / f"{source.stem}.wav", ref)], "file")
+        job = EnhanceJob(source.stem, source, out_dir / f"{source.stem}.wav", ref)
+        inputs = EnhanceInputs([job], "file", out_dir, source.name, ref)
     elif source.is_dir():
         files = folder_audio(source, exclude=out_dir)
         if not files:
             raise InputError(f"{source}: no audio files ({', '.join(AUDIO_SUFFIXES)}) in this folder")
         jobs = [EnhanceJob(p.relative_to(source).with_suffix("").as_posix(), p,
                            out_dir / p.relative_to(source).with_suffix(".wav"), ref) for p in files]
-        inputs = EnhanceInputs(jobs, "folder")
+        inputs = EnhanceInputs(jobs, "folder", out_dir, source.name, ref)
     else:
         raise InputError(f"{source}: no such file or folder")
     _check_outputs(inputs.jobs)

@@ -23,30 +23,31 @@ from ncse_cli.data.corpora.esc50 import IMPULSIVE_CATEGORIES
 from ncse_cli.data.manifest import Utterance
 from ncse_cli.data.noise import NoiseBank, NoiseClip
 from ncse_cli.data.nonstationary import NONSTATIONARY_KINDS, ClipChoice, NoiseBanks, get_kind
-from ncse_cli.data.recipes.examples import check_mixing_options, mixed_row
-from ncse_cli.data.recipes.ood import load_clean_list, snr_label
-from ncse_cli.data.recipes.runner import Job, PrepareResult, ProgressFn, absolute, run_recipe
+from ncse_cli.data.prepare.examples import check_mixing_options, mixed_row
+from ncse_cli.data.prepare.ood import load_clean_list, snr_label
+from ncse_cli.data.prepare.runner import Job, PrepareResult, absolute, run_recipe
 from ncse_cli.data.seeding import item_rng
+from ncse_cli.progress import Progress
 
 STATIONARY_SYNTHETIC = ("white", "pink", "brown", "babble", "hum")
 
 
 @dataclass
 class NonstationaryConfig:
-    """Resolved options of ``prepare_nonstationary``."""
+    """Resolved options (absolute paths, tuples) of ``prepare_nonstationary``."""
 
     clean: str
-    esc50: str | None = None
-    demand: str | None = None
-    wham: str | None = None
-    kinds: tuple[str, ...] = tuple(NONSTATIONARY_KINDS.names())
-    snrs: tuple[float, ...] = (0.0, 5.0, 10.0)
-    esc50_folds: tuple[int, ...] = ()
-    ref_seconds: float = 0.25
-    sample_rate: int = 16000
-    snr_method: str = "power"
-    max_utterances: int | None = None
-    seed: int = 0
+    esc50: str | None
+    demand: str | None
+    wham: str | None
+    kinds: tuple[str, ...]
+    snrs: tuple[float, ...]
+    esc50_folds: tuple[int, ...]
+    ref_seconds: float
+    sample_rate: int
+    snr_method: str
+    max_utterances: int | None
+    seed: int
 
     def __post_init__(self) -> None:
         unknown = sorted(set(self.kinds) - set(NONSTATIONARY_KINDS.names()))
@@ -123,7 +124,7 @@ def prepare_nonstationary(clean: str | os.PathLike, out_dir: str | os.PathLike, 
                           snrs: Sequence[float] = (0.0, 5.0, 10.0), esc50_folds: Sequence[int] = (),
                           ref_seconds: float = 0.25, sample_rate: int = 16000, snr_method: str = "power",
                           max_utterances: int | None = None, seed: int = 0, jobs: int = 1,
-                          progress: ProgressFn | None = None, overwrite: bool = False) -> PrepareResult:
+                          progress: Progress | None = None, overwrite: bool = False) -> PrepareResult:
     """Write ``nonstationary_snr<k>.jsonl`` for each SNR: every clean utterance (manifest or folder) with one
     non-stationary noise process. Works with no corpus at all (synthetic noise); deterministic for ``seed``;
     re-runs are no-ops; another configuration in the same ``out_dir`` is refused unless ``overwrite``."""

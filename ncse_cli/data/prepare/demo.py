@@ -16,10 +16,11 @@ from pathlib import Path
 from ncse_cli.config import ConfigError, to_dict
 from ncse_cli.data.manifest import Utterance
 from ncse_cli.data.noise import noise_pair, synthetic_clip
-from ncse_cli.data.recipes.examples import check_mixing_options, mixed_row
-from ncse_cli.data.recipes.runner import Job, PrepareResult, ProgressFn, run_recipe
+from ncse_cli.data.prepare.examples import check_mixing_options, mixed_row
+from ncse_cli.data.prepare.runner import Job, PrepareResult, run_recipe
 from ncse_cli.data.seeding import item_rng
 from ncse_cli.data.synth import SYNTH_NOISES, SYNTH_VERSION, Talker, make_talkers, synth_speech
+from ncse_cli.progress import Progress
 
 SPLITS = ("train", "valid", "test")
 
@@ -108,7 +109,7 @@ def make_demo_row(spec: DemoSpec, out_dir: Path) -> Utterance:
 
 
 def prepare_demo(out_dir: str | os.PathLike, seed: int = 0, *, config: DemoConfig | None = None, jobs: int = 1,
-                 progress: ProgressFn | None = None, overwrite: bool = False) -> PrepareResult:
+                 progress: Progress | None = None, overwrite: bool = False) -> PrepareResult:
     """Write the demo corpus: ``train.jsonl``, ``valid.jsonl``, ``test.jsonl`` and their audio under ``out_dir``.
 
     ``config`` sets sizes and levels (its seed is replaced by ``seed``). Deterministic for a seed; a re-run

@@ -31,9 +31,10 @@ from ncse_cli.data.corpora.voicebank import VoiceBankPair, index_voicebank
 from ncse_cli.data.manifest import Utterance
 from ncse_cli.data.mixing import snr_db
 from ncse_cli.data.noise import SkipItem
-from ncse_cli.data.recipes.examples import check_mixing_options
-from ncse_cli.data.recipes.runner import Job, PrepareResult, ProgressFn, absolute, run_recipe, write_example
+from ncse_cli.data.prepare.examples import check_mixing_options
+from ncse_cli.data.prepare.runner import Job, PrepareResult, absolute, run_recipe, write_example
 from ncse_cli.data.seeding import item_rng
+from ncse_cli.progress import Progress
 
 log = logging.getLogger("ncse")
 
@@ -46,15 +47,15 @@ MIN_MIX_SECONDS = 0.5
 
 @dataclass
 class VBDemandConfig:
-    """Resolved options of ``prepare_vbdemand``."""
+    """Resolved options (absolute paths, tuples) of ``prepare_vbdemand``."""
 
     root: str
-    ref_seconds: float = 0.25
-    ref_source: str = "same"
-    valid_speakers: tuple[str, ...] = DEFAULT_VALID_SPEAKERS
-    sample_rate: int = 16000
-    snr_method: str = "power"
-    seed: int = 0
+    ref_seconds: float
+    ref_source: str
+    valid_speakers: tuple[str, ...]
+    sample_rate: int
+    snr_method: str
+    seed: int
 
     def __post_init__(self) -> None:
         if self.ref_source not in REF_SOURCES:
@@ -157,7 +158,7 @@ def make_vbdemand_row(spec: VBSpec, out_dir: Path) -> Utterance:
 def prepare_vbdemand(root: str | os.PathLike, out_dir: str | os.PathLike, *, ref_seconds: float = 0.25,
                      ref_source: RefSource = "same", valid_speakers: tuple[str, ...] = DEFAULT_VALID_SPEAKERS,
                      sample_rate: int = 16000, snr_method: str = "power", seed: int = 0, jobs: int = 1,
-                     progress: ProgressFn | None = None, overwrite: bool = False) -> PrepareResult:
+                     progress: Progress | None = None, overwrite: bool = False) -> PrepareResult:
     """Prepare VoiceBank-DEMAND (official layout under ``root``) into ``vbdemand_{train,valid,test}.jsonl``.
 
     See the module docstring for the reference sources and the validation split. Deterministic for ``seed``;

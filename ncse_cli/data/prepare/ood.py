@@ -20,28 +20,29 @@ from ncse_cli.data.corpora import CleanUtterance, index_clean, index_noise
 from ncse_cli.data.corpora.base import check_files
 from ncse_cli.data.manifest import Utterance
 from ncse_cli.data.noise import NoiseBank, NoiseClip, noise_pair
-from ncse_cli.data.recipes.examples import check_mixing_options, mixed_row
-from ncse_cli.data.recipes.runner import Job, PrepareResult, ProgressFn, absolute, run_recipe
+from ncse_cli.data.prepare.examples import check_mixing_options, mixed_row
+from ncse_cli.data.prepare.runner import Job, PrepareResult, absolute, run_recipe
 from ncse_cli.data.seeding import item_rng
+from ncse_cli.progress import Progress
 
 
 @dataclass
 class OodConfig:
-    """Resolved options of ``prepare_ood``."""
+    """Resolved options (absolute paths, tuples) of ``prepare_ood``."""
 
     clean: str
-    esc50: str | None = None
-    urbansound: str | None = None
-    snrs: tuple[float, ...] = (0.0, 5.0, 10.0)
-    esc50_categories: tuple[str, ...] = ()
-    esc50_folds: tuple[int, ...] = ()
-    urbansound_classes: tuple[str, ...] = ()
-    urbansound_folds: tuple[int, ...] = ()
-    ref_seconds: float = 0.25
-    sample_rate: int = 16000
-    snr_method: str = "power"
-    max_utterances: int | None = None
-    seed: int = 0
+    esc50: str | None
+    urbansound: str | None
+    snrs: tuple[float, ...]
+    esc50_categories: tuple[str, ...]
+    esc50_folds: tuple[int, ...]
+    urbansound_classes: tuple[str, ...]
+    urbansound_folds: tuple[int, ...]
+    ref_seconds: float
+    sample_rate: int
+    snr_method: str
+    max_utterances: int | None
+    seed: int
 
     def __post_init__(self) -> None:
         if self.esc50 is None and self.urbansound is None:
@@ -125,7 +126,7 @@ def prepare_ood(clean: str | os.PathLike, out_dir: str | os.PathLike, *, esc50: 
                 urbansound_classes: Sequence[str] = (), urbansound_folds: Sequence[int] = (),
                 ref_seconds: float = 0.25, sample_rate: int = 16000, snr_method: str = "power",
                 max_utterances: int | None = None, seed: int = 0, jobs: int = 1,
-                progress: ProgressFn | None = None, overwrite: bool = False) -> PrepareResult:
+                progress: Progress | None = None, overwrite: bool = False) -> PrepareResult:
     """Write ``<corpus>_snr<k>.jsonl`` for each given corpus (ESC-50, UrbanSound8K) and SNR.
 
     ``clean`` is a manifest (its ``clean`` column) or a folder of WAV files, resampled to ``sample_rate`` when

@@ -1,5 +1,8 @@
-"""File-level enhancement: inputs (file, folder, manifest), rates and lengths, references, resume, seeds."""
+"""The enhancement use case: inputs (file, folder, manifest), rates and lengths, references, resume, seeds,
+settings recorded with the outputs, and a model directory read once."""
 
+import dataclasses
+import json
 import logging
 
 import numpy as np
@@ -7,26 +10,30 @@ import pytest
 import soundfile as sf
 import torch
 
-from ncse_cli import api
-from ncse_cli.checkpoint import load_model
-from ncse_cli.evaluation import (EnhanceSettings, EvaluateOptions, EvaluationError, enhance_files,
-                                 resolve_inputs)
-from ncse_cli.evaluation.enhance import EnhanceError, plan_batches, utterance_generator
-from ncse_cli.evaluation.inputs import InputError
-from ncse_cli.sampling.pc import PCConfig
+from ncse_cli import api, model_dir as model_dir_module
+from ncse_cli.evaluation import EvaluateOptions, EvaluationError
+from ncse_cli.inference.batches import plan_batches, utterance_generator
+from ncse_cli.inference.enhancer import Enhancer
+from ncse_cli.inference.jobs import InputError, resolve_inputs
+from ncse_cli.inference.outputs import RECORD_FILE
+from ncse_cli.inference.settings import EnhanceError, EnhanceSettings
 from ncse_cli.tensors import randn_like
 from tests.dummies import noise, read_wav, speech, write_wav
 
-FAST = EnhanceSettings(sampler=PCConfig(steps=2))
+FAST = EnhanceSettings(steps=2)
 
 
 @pytest.fixture(scope="module")
 def model(model_dir):
-    return load_model(model_dir)
+    """The tiny model with a 2-step sampler."""
+    return Enhancer.load(model_dir, FAST)
 
 
-def run(model, source, out, noise_ref=None, settings=FAST):
-    return enhance_files(model, resolve_inputs(source, out, noise_ref).jobs, settings)
+def run(model, source, out, noise_ref=None, **settings):
+    """Enhance ``source`` into ``out`` with ``model``, at other ``settings`` when given (loaded again)."""
+    if settings:
+        model = Enhancer.load(model.directory, dataclasses.replace(FAST, **settings))
+    return model.run(resolve_inputs(source, out, noise_ref))
 
 
 @pytest.mark.parametrize("rate", [8000, 48000])
@@ -44,7 +51,7 @@ def test_folder_input_mirrors_its_tree(model, tmp_path):
     (tmp_path / "in" / "notes.txt").write_text("not audio")
     inputs = resolve_inputs(tmp_path / "in", tmp_path / "out")
     assert inputs.kind == "folder" and [j.id for j in inputs.jobs] == ["a", "sub/b", "sub/deeper/c"]
-    enhance_files(model, inputs.jobs, FAST)
+    model.run(inputs)
     assert sorted(p.relative_to(tmp_path / "out").as_posix() for p in (tmp_path / "out").rglob("*.wav")) == [
         "a.wav", "sub/b.wav", "sub/deeper/c.wav"]
 
@@ -54,7 +61,7 @@ def test_an_output_folder_inside_the_input_folder_is_not_read_back(model, tmp_pa
     for _ in range(2):
         inputs = resolve_inputs(tmp_path / "in", tmp_path / "in" / "enhanced")
         assert [j.id for j in inputs.jobs] == ["a"]
-        enhance_files(model, inputs.jobs, FAST)
+        model.run(inputs)
     assert sorted(p.relative_to(tmp_path).as_posix() for p in tmp_path.rglob("*.wav")) == [
         "in/a.wav", "in/enhanced/a.wav"]
 
@@ -64,7 +71,7 @@ def test_manifest_rows_use_their_own_references_and_noise_ref_overrides(model, t
     assert inputs.kind == "manifest" and inputs.without_reference == 0
     assert len({j.noise_ref for j in inputs.jobs}) == 3
     other = write_wav(tmp_path / "other_ref.wav", noise(0.5, seed=99, kind="white", level=0.3), 16000)
-    enhance_files(model, inputs.jobs, FAST)
+    model.run(inputs)
     run(model, testset, tmp_path / "override", noise_ref=other)
     for job in inputs.jobs:
         own, overridden = read_wav(job.out), read_wav(tmp_path / "override" / job.out.name)
@@ -74,9 +81,9 @@ def test_manifest_rows_use_their_own_references_and_noise_ref_overrides(model, t
 def test_without_any_reference_it_enhances_unconditionally_and_says_so(model_dir, tmp_path, caplog):
     noisy = write_wav(tmp_path / "x.wav", speech(0.5), 16000)
     with caplog.at_level(logging.INFO, logger="ncse"):
-        outcome = api.enhance(str(model_dir), noisy, tmp_path / "out", steps=2)
+        report = api.enhance(str(model_dir), noisy, tmp_path / "out", settings=FAST)
     notices = [r.getMessage() for r in caplog.records if "unconditionally" in r.getMessage()]
-    assert len(notices) == 1 and outcome.report.unconditional == 1
+    assert len(notices) == 1 and report.unconditional == 1
     assert (tmp_path / "out" / "x.wav").is_file()
 
 
@@ -95,18 +102,27 @@ def test_existing_outputs_are_kept_so_an_interrupted_run_continues(model, testse
 
 def test_a_rerun_with_other_settings_is_refused_instead_of_keeping_other_outputs(model_dir, testset, tmp_path):
     out = tmp_path / "out"
-    api.enhance(str(model_dir), testset, out, steps=1)
+    api.enhance(str(model_dir), testset, out, settings=EnhanceSettings(steps=1))
     (out / "tiny_test_001.wav").unlink()  # as if the first run had stopped before it
-    with pytest.raises(EnhanceError, match="other cfg_scale, sampler; choose another --out"):
-        api.enhance(str(model_dir), testset, out, steps=2, cfg_scale=3.0)
+    with pytest.raises(EnhanceError, match="other sampler, w; choose another --out"):
+        api.enhance(str(model_dir), testset, out, settings=EnhanceSettings(steps=2, w=3.0))
     assert not (out / "tiny_test_001.wav").exists()
-    assert api.enhance(str(model_dir), testset, out, steps=1).report.written == 1
+    assert api.enhance(str(model_dir), testset, out, settings=EnhanceSettings(steps=1)).written == 1
+
+
+def test_a_folder_recorded_before_w_was_called_w_is_continued(model, testset, tmp_path):
+    out = tmp_path / "out"
+    run(model, testset, out)
+    record = json.loads((out / RECORD_FILE).read_text())
+    record["cfg_scale"] = record.pop("w")  # what versions before the rename wrote
+    (out / RECORD_FILE).write_text(json.dumps(record))
+    (out / "tiny_test_002.wav").unlink()
+    assert run(model, testset, out).written == 1
 
 
 def test_results_do_not_depend_on_batching_or_order(model, testset, tmp_path):
     single = run(model, testset, tmp_path / "single")
-    batched = run(model, testset, tmp_path / "batched", settings=EnhanceSettings(sampler=PCConfig(steps=2),
-                                                                                batch_size=3))
+    batched = run(model, testset, tmp_path / "batched", batch_size=3)
     assert single.written == batched.written == 3
     for path in (tmp_path / "single").glob("*.wav"):  # equal up to float rounding of batched convolutions
         one, other = read_wav(path), read_wav(tmp_path / "batched" / path.name)
@@ -141,17 +157,27 @@ def test_bad_inputs_are_named(model, tmp_path):
         resolve_inputs(noisy, tmp_path)
     for w in (-1.0, float("inf")):
         with pytest.raises(EnhanceError, match="finite and non-negative"):
-            EnhanceSettings(cfg_scale=w)
+            EnhanceSettings(w=w)
     with pytest.raises(EvaluationError, match="finite and non-negative"):
-        EvaluateOptions(cfg_scales=(1.0, float("inf")))
+        EvaluateOptions(ws=(1.0, float("inf")))
 
 
 def test_no_reference_equals_the_null_branch_of_any_reference(model, tmp_path):
     noisy = write_wav(tmp_path / "x.wav", speech(0.5) + noise(0.5, level=0.02), 16000)
     ref = write_wav(tmp_path / "ref.wav", noise(0.5, seed=4, level=0.05), 16000)
     run(model, noisy, tmp_path / "none")
-    run(model, noisy, tmp_path / "w0", noise_ref=ref, settings=EnhanceSettings(0.0, PCConfig(steps=2)))
+    run(model, noisy, tmp_path / "w0", noise_ref=ref, w=0.0)
     run(model, noisy, tmp_path / "w1", noise_ref=ref)
     unconditional = read_wav(tmp_path / "none" / "x.wav")
     np.testing.assert_allclose(unconditional, read_wav(tmp_path / "w0" / "x.wav"), rtol=0, atol=1e-6)
     assert not np.allclose(unconditional, read_wav(tmp_path / "w1" / "x.wav"), atol=1e-4)
+
+
+def test_the_model_directory_is_read_once(model_dir, tmp_path, monkeypatch):
+    reads = []
+    real_yaml, real_bytes = model_dir_module.load_yaml, type(model_dir).read_bytes
+    monkeypatch.setattr(model_dir_module, "load_yaml", lambda path: reads.append(path.name) or real_yaml(path))
+    monkeypatch.setattr(type(model_dir), "read_bytes", lambda path: reads.append(path.name) or real_bytes(path))
+    noisy = write_wav(tmp_path / "x.wav", speech(0.5), 16000)
+    api.enhance(str(model_dir), noisy, tmp_path / "out", settings=EnhanceSettings(steps=1))
+    assert sorted(reads) == ["config.yaml", "model.safetensors"]

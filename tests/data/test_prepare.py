@@ -14,10 +14,10 @@ from ncse_cli.config import ConfigError
 from ncse_cli.data.manifest import Manifest, read_manifest
 from ncse_cli.data.mixing import snr_db
 from ncse_cli.data.noise import NoiseClip, load_clip
-from ncse_cli.data.recipes import (DemoConfig, PrepareError, PrepareStateError, prepare_demo,
+from ncse_cli.data.prepare import (DemoConfig, PrepareError, PrepareStateError, prepare_demo,
                                    prepare_nonstationary, prepare_ood, prepare_vbdemand)
-from ncse_cli.data.recipes.demo import make_demo_row, plan_demo
-from ncse_cli.data.recipes.runner import run_recipe
+from ncse_cli.data.prepare.demo import make_demo_row, plan_demo
+from ncse_cli.data.prepare.runner import run_recipe
 from ncse_cli.data.synth import SYNTH_NOISES
 from tests.dummies import make_clean_dir, make_esc50_tree, read_wav
 

@@ -9,11 +9,10 @@ Each job draws its randomness from :func:`ncse_cli.data.seeding.item_rng`, so ou
 
 from __future__ import annotations
 
+import functools
 import logging
-import multiprocessing
 import os
 import time
-from concurrent.futures import FIRST_COMPLETED, Future, ProcessPoolExecutor, wait
 from dataclasses import dataclass, field
 from pathlib import Path
 from typing import Any, Callable
@@ -24,13 +23,14 @@ from ncse_cli.audio import AudioError, save_audio
 from ncse_cli.data.manifest import Utterance, manifest_text, read_manifest, write_manifest
 from ncse_cli.data.mixing import MixingError
 from ncse_cli.data.noise import SkipItem
-from ncse_cli.data.recipes.state import PrepareState
+from ncse_cli.data.prepare.state import PrepareState
 from ncse_cli.errors import NcseError
+from ncse_cli.progress import Progress, open_task
+from ncse_cli.workers import run_parallel
 
 log = logging.getLogger("ncse")
 
 RowFn = Callable[[Any, Path], Utterance]
-ProgressFn = Callable[[int, int], None]
 
 
 class PrepareError(NcseError, ValueError):
@@ -135,12 +135,6 @@ def _execute(make_row: RowFn, job: Job, out_dir: Path) -> dict:
     return entry
 
 
-def _init_worker() -> None:
-    import torch
-
-    torch.set_num_threads(1)
-
-
 def _files_exist(row: dict, out_dir: Path) -> bool:
     return all((out_dir / row[k]).is_file() for k in ("clean", "noisy", "noise_ref") if row.get(k))
 
@@ -159,27 +153,12 @@ def _previous_entries(state: PrepareState, stored: dict | None, out_dir: Path) -
 
 def _run_jobs(todo: list[Job], make_row: RowFn, out_dir: Path, workers: int,
               on_done: Callable[[dict], None]) -> None:
-    if workers <= 1 or len(todo) <= 1:
-        for job in todo:
-            on_done(_execute(make_row, job, out_dir))
-        return
-    # Forking a process that has run torch's OpenMP kernels can deadlock its children; a fork server that only
-    # imported the recipes forks clean workers, and fast once started (the first pool pays its imports).
-    context = multiprocessing.get_context("forkserver")
-    context.set_forkserver_preload(["ncse_cli.data.recipes"])
-    pool = ProcessPoolExecutor(max_workers=workers, mp_context=context, initializer=_init_worker)
-    try:
-        pending: set[Future] = {pool.submit(_execute, make_row, job, out_dir) for job in todo}
-        while pending:
-            finished, pending = wait(pending, return_when=FIRST_COMPLETED)
-            for future in finished:
-                on_done(future.result())
-    finally:
-        pool.shutdown(wait=True, cancel_futures=True)
+    run_parallel(functools.partial(_execute, make_row, out_dir=out_dir), todo, workers if len(todo) > 1 else 1,
+                 on_result=lambda index, entry: on_done(entry))
 
 
 def run_recipe(recipe: str, out_dir: Path, config: dict, jobs: list[Job], make_row: RowFn, *,
-               workers: int = 1, progress: ProgressFn | None = None, overwrite: bool = False) -> PrepareResult:
+               workers: int = 1, progress: Progress | None = None, overwrite: bool = False) -> PrepareResult:
     """Make every job's row (reusing finished ones), write one manifest per name in job order, and summarise."""
     start = time.perf_counter()
     try:
@@ -194,15 +173,14 @@ def run_recipe(recipe: str, out_dir: Path, config: dict, jobs: list[Job], make_r
     todo = [job for job in jobs if (job.manifest, job.key) not in done]
     state.save(config, names, complete=False)
     counter = [len(jobs) - len(todo)]
-    if progress:
-        progress(counter[0], len(jobs))
+    task = open_task(progress, f"prepare {recipe}")
+    task(counter[0], len(jobs))
 
     def on_done(entry: dict) -> None:
         state.append_journal(entry)
         done[(entry["manifest"], entry["key"])] = entry
         counter[0] += 1
-        if progress:
-            progress(counter[0], len(jobs))
+        task(counter[0], len(jobs))
 
     _run_jobs(todo, make_row, out_dir, workers, on_done)
     entries = [done[(job.manifest, job.key)] for job in jobs]

@@ -1,0 +1,42 @@
+"""How to enhance, besides which model and which files: one frozen dataclass shared by ``ncse enhance`` and
+``ncse evaluate``, so that an option added here reaches both commands and the Python API at once.
+
+This module imports nothing heavy: the CLI reads its defaults to render ``--help``.
+"""
+
+from __future__ import annotations
+
+import math
+from dataclasses import dataclass
+
+from ncse_cli.errors import NcseError
+
+
+class EnhanceError(NcseError, ValueError):
+    """Enhancement options or output folders that cannot work; the message names the option or folder."""
+
+
+@dataclass(frozen=True)
+class EnhanceSettings:
+    """Options of one enhancement run.
+
+    ``w`` is the classifier-free guidance scale (Ho & Salimans 2022): 1 gives the conditional score, 0 the
+    unconditional one, above 1 a stronger pull towards the condition. ``steps`` replaces the step count of the
+    sampler saved with the model (``None``: keep it). Each utterance's sampler noise is drawn from ``(seed, its
+    id)``, so neither the order of the files nor ``batch_size`` (utterances of equal length per forward pass)
+    changes an output; nor does ``device`` beyond float rounding.
+    """
+
+    w: float = 1.0
+    steps: int | None = None
+    seed: int = 0
+    batch_size: int = 1
+    device: str = "auto"  #: ``auto`` (CUDA, else MPS, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ``mps``
+
+    def __post_init__(self) -> None:
+        if not (math.isfinite(self.w) and self.w >= 0):
+            raise EnhanceError(f"guidance scale w must be finite and non-negative, got {self.w}")
+        if self.steps is not None and self.steps < 1:
+            raise EnhanceError(f"sampler steps must be at least 1, got {self.steps}")
+        if self.batch_size < 1:
+            raise EnhanceError(f"batch size must be at least 1, got {self.batch_size}")
