@@ -12,15 +12,15 @@ from __future__ import annotations
 import contextlib
 import functools
 from pathlib import Path
-from typing import ContextManager, Literal
-
-import torch
+from typing import TYPE_CHECKING, ContextManager, Literal
 
 from ncse_cli.errors import NcseError
 
+if TYPE_CHECKING:  # torch is imported where it is used, so that option parsing can read PRECISIONS cheaply
+    import torch
+
 Precision = Literal["auto", "fp32", "bf16", "fp16"]
 PRECISIONS: tuple[str, ...] = ("auto", "fp32", "bf16", "fp16")
-_DTYPES = {"bf16": torch.bfloat16, "fp16": torch.float16}
 
 
 class PrecisionError(NcseError):
@@ -37,8 +37,10 @@ def cpu_has_fast_bf16() -> bool:
         return False
 
 
-def resolve_precision(name: str, device: torch.device) -> str:
+def resolve_precision(name: str, device: "torch.device") -> str:
     """The concrete precision (``fp32``, ``bf16``, ``fp16``) for ``name`` on ``device``; refuses what cannot run."""
+    import torch
+
     if name not in PRECISIONS:
         raise PrecisionError(f"--precision {name}: choose one of {', '.join(PRECISIONS)}")
     if name == "auto":
@@ -50,8 +52,10 @@ def resolve_precision(name: str, device: torch.device) -> str:
     return name
 
 
-def autocast(precision: str, device: torch.device) -> ContextManager:
+def autocast(precision: str, device: "torch.device") -> ContextManager:
     """The autocast context of a resolved precision (nothing for ``fp32``)."""
+    import torch
+
     if precision == "fp32":
         return contextlib.nullcontext()
-    return torch.autocast(device.type, dtype=_DTYPES[precision])
+    return torch.autocast(device.type, dtype={"bf16": torch.bfloat16, "fp16": torch.float16}[precision])

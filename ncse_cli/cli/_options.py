@@ -24,3 +24,11 @@ Device = Annotated[Optional[str], typer.Option(help="Where the model runs: auto 
                                                "the CPU), cpu, cuda, cuda:1, mps. Results do not depend on it "
                                                "beyond float rounding.")]
 ShowProgress = Annotated[bool, typer.Option(help="Show progress bars.")]
+Precision = Annotated[Optional[str], typer.Option(metavar="[auto|fp32|bf16|fp16]", help="Arithmetic of the score "
+                                                  "network: auto (bf16 on a GPU with bfloat16 or a CPU with AMX, "
+                                                  "else fp32), fp32, bf16, fp16 (GPUs). The sampler and the output "
+                                                  "stay float32; bf16 output is within about 45 dB SI-SDR of fp32.")]
+Sampler = Annotated[Optional[str], typer.Option(metavar="[pc|ode|sb-ode|sb-sde]", help="Sampler instead of the "
+                                                "model's saved one (with its defaults; --steps still applies): pc "
+                                                "or ode for OUVE models, sb-ode or sb-sde for bridge models.",
+                                                show_default=False)]

@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ncse_cli.cli._common import console, given, user_errors
-from ncse_cli.cli._options import W_HELP, BatchSize, Device, Model, Seed, ShowProgress, Steps, Workdir
+from ncse_cli.cli._options import (W_HELP, BatchSize, Device, Model, Precision, Sampler, Seed, ShowProgress,
+                                   Steps, Workdir)
 from ncse_cli.cli._progress import task_bars
 
 
@@ -28,9 +29,11 @@ def enhance_command(
                                                       "enhances unconditionally.", show_default=False)] = None,
     w: Annotated[Optional[float], typer.Option("--guidance-scale", "-w", min=0.0, help=W_HELP)] = None,
     steps: Steps = None,
+    sampler: Sampler = None,
     seed: Seed = None,
     batch_size: BatchSize = None,
     device: Device = None,
+    precision: Precision = None,
     workdir: Workdir = None,
     progress: ShowProgress = True,
 ) -> None:
@@ -41,7 +44,8 @@ def enhance_command(
     """
     from ncse_cli import api
 
-    settings = api.EnhanceSettings(**given(w=w, steps=steps, seed=seed, batch_size=batch_size, device=device))
+    settings = api.EnhanceSettings(**given(w=w, steps=steps, sampler=sampler, seed=seed, batch_size=batch_size,
+                                           device=device, precision=precision))
     with task_bars(progress) as bars:
         report = api.enhance(model, input, out, noise_ref=noise_ref, settings=settings, workdir=workdir,
                              progress=bars)

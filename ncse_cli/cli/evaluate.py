@@ -10,7 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ncse_cli.cli._common import console, given, user_errors
-from ncse_cli.cli._options import W_HELP, BatchSize, Device, Model, Seed, ShowProgress, Steps, Workdir
+from ncse_cli.cli._options import (W_HELP, BatchSize, Device, Model, Precision, Sampler, Seed, ShowProgress,
+                                   Steps, Workdir)
 from ncse_cli.cli._progress import task_bars
 
 if TYPE_CHECKING:
@@ -29,11 +30,13 @@ def evaluate_command(
                                                       "Ignored for an unconditioned model (evaluated once, w -).",
                                                       show_default=False)] = None,
     steps: Steps = None,
+    sampler: Sampler = None,
     seed: Seed = None,
     jobs: Annotated[Optional[int], typer.Option(min=1, help="Metric worker processes (used from 64 utterances on; "
                                                 "fewer are scored faster in this process).")] = None,
     batch_size: BatchSize = None,
     device: Device = None,
+    precision: Precision = None,
     overwrite: Annotated[bool, typer.Option(help="Replace earlier results of this model made with other settings "
                                             "(weights, sampler, seed) or older metrics.")] = False,
     workdir: Workdir = None,
@@ -46,7 +49,8 @@ def evaluate_command(
     """
     from ncse_cli import api
 
-    settings = api.EnhanceSettings(**given(steps=steps, seed=seed, batch_size=batch_size, device=device))
+    settings = api.EnhanceSettings(**given(steps=steps, sampler=sampler, seed=seed, batch_size=batch_size,
+                                           device=device, precision=precision))
     with task_bars(progress) as bars:
         summaries = api.evaluate(model, testset, **given(ws=ws, jobs=jobs), settings=settings, overwrite=overwrite,
                                  workdir=workdir, progress=bars)

@@ -37,8 +37,9 @@ from ncse_cli.inference.outputs import check_record, pending, write_output, writ
 from ncse_cli.inference.settings import EnhanceError, EnhanceSettings
 from ncse_cli.model import ScoreModel
 from ncse_cli.model_dir import CONFIG_FILE, model_from_files, read_model_files
+from ncse_cli.precision import resolve_precision
 from ncse_cli.progress import Progress, Task, open_task
-from ncse_cli.sampling import SAMPLERS
+from ncse_cli.sampling import SAMPLERS, check_sampler
 from ncse_cli.workspace import Workspace
 
 log = logging.getLogger("ncse")
@@ -64,9 +65,10 @@ class EnhanceReport:
         return self.seconds / self.audio_seconds if self.audio_seconds else float("nan")
 
 
-def saved_sampler(config: Mapping[str, Any], steps: int | None, where: Path) -> Any:
-    """The sampler config saved with a model (its ``sampler:`` section; default pc), ``steps`` replaced."""
-    data = config.get("sampler") or "pc"
+def saved_sampler(config: Mapping[str, Any], steps: int | None, where: Path, name: str | None = None) -> Any:
+    """The sampler config saved with a model (its ``sampler:`` section; default pc), or the sampler ``name`` with
+    its defaults; ``steps`` replaced."""
+    data = name or config.get("sampler") or "pc"
     options = {"name": data} if isinstance(data, str) else dict(data)
     try:
         sampler = from_dict(SAMPLERS.get(options.pop("name", "pc")).Config, options, "sampler")
@@ -81,6 +83,7 @@ class Enhancer:
     def __init__(self, model: ScoreModel, sampler: Any, settings: EnhanceSettings, *, directory: Path,
                  weights_sha256: str, checked: set[Path] | None = None) -> None:
         self.model, self.sampler, self.settings = model, sampler, settings
+        self.precision = resolve_precision(settings.precision, next(model.parameters()).device)
         self.directory, self.weights_sha256 = Path(directory), weights_sha256
         self.checked = set() if checked is None else checked  #: inputs already read and found usable
 
@@ -92,9 +95,14 @@ class Enhancer:
     @classmethod
     def load(cls, directory: Path, settings: EnhanceSettings = EnhanceSettings()) -> "Enhancer":
         """Load the model of ``directory`` onto ``settings.device``, reading each of its files once."""
-        device = resolve_device(settings.device)  # a bad --device fails before anything is read
+        device = resolve_device(settings.device)  # a bad --device or --precision fails before anything is read
+        resolve_precision(settings.precision, device)
         files = read_model_files(directory)
-        sampler = saved_sampler(files.config, settings.steps, directory / CONFIG_FILE)
+        sampler = saved_sampler(files.config, settings.steps, directory / CONFIG_FILE, settings.sampler)
+        try:
+            check_sampler(sampler, files.model_config.sde, str(directory / CONFIG_FILE))
+        except ConfigError as err:
+            raise EnhanceError(str(err)) from None
         return cls(model_from_files(files, device), sampler, settings, directory=directory,
                    weights_sha256=files.sha256)
 
@@ -109,9 +117,10 @@ class Enhancer:
         return self.model.conditional
 
     def record(self) -> dict[str, Any]:
-        """What an output depends on besides its input: the weights, the guidance scale, the sampler, the seed."""
+        """What an output depends on besides its input: the weights, the guidance scale, the sampler, the seed, the
+        precision."""
         return {"model_sha256": self.weights_sha256, "w": self.settings.w, "sampler": to_dict(self.sampler),
-                "seed": self.settings.seed}
+                "seed": self.settings.seed, "precision": self.precision}
 
     def check(self, noisy: Iterable[Path], refs: Iterable[Path] = (), task: Task | None = None) -> None:
         """Read every input (and reference, for a conditioned model) not read before, so that a missing, corrupt,
@@ -155,7 +164,7 @@ class Enhancer:
         generators = [utterance_generator(self.settings.seed, job.id) for job in jobs]
         # without a reference a conditioned model runs its null-condition (unconditional) branch alone
         result = enhance_waveforms(self.model, batch.noisy, batch.noise_ref, w=self.settings.w,
-                                   sampler=self.sampler, generator=generators)
+                                   sampler=self.sampler, generator=generators, precision=self.precision)
         for job, original, wave in zip(jobs, batch.originals, result.waveform.cpu().numpy()):
             write_output(job, wave, rate, original)
             report.audio_seconds += original.seconds

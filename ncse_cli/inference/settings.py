@@ -10,6 +10,7 @@ import math
 from dataclasses import dataclass
 
 from ncse_cli.errors import NcseError
+from ncse_cli.precision import PRECISIONS
 
 
 class EnhanceError(NcseError, ValueError):
@@ -29,9 +30,15 @@ class EnhanceSettings:
 
     w: float = 1.0
     steps: int | None = None
+    #: the sampler by name (``pc``, ``ode``; ``sb-ode``, ``sb-sde`` for a bridge model) instead of the one saved
+    #: with the model (``None``: keep it; its settings other than ``steps`` are then its defaults)
+    sampler: str | None = None
     seed: int = 0
     batch_size: int = 1
     device: str = "auto"  #: ``auto`` (CUDA, else MPS, else CPU), ``cpu``, ``cuda``, ``cuda:1``, ``mps``
+    #: the network's arithmetic (:mod:`ncse_cli.precision`): ``auto`` is bf16 where it is fast (a GPU with
+    #: bfloat16, a CPU with AMX), else fp32; the sampler and the output stay float32 whatever it is
+    precision: str = "auto"
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.w) and self.w >= 0):
@@ -40,3 +47,5 @@ class EnhanceSettings:
             raise EnhanceError(f"sampler steps must be at least 1, got {self.steps}")
         if self.batch_size < 1:
             raise EnhanceError(f"batch size must be at least 1, got {self.batch_size}")
+        if self.precision not in PRECISIONS:
+            raise EnhanceError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
