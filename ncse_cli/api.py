@@ -177,6 +177,7 @@ def import_sgmse(checkpoint: PathLike, name: str, *, use_ema: bool = True, overw
     """Import a public SGMSE+ Lightning checkpoint as the workspace model ``name`` (see
     :mod:`ncse_cli.interop.sgmse`); an existing model of that name is kept unless ``overwrite``."""
     from ncse_cli.interop.sgmse import write_model_directory
+    from ncse_cli.workspace import Workspace
 
     directory = Workspace(workdir).model_dir(name)
     record = write_model_directory(checkpoint, directory, use_ema=use_ema, overwrite=overwrite)

@@ -22,6 +22,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ncse_cli.backbones import BACKBONES
+from ncse_cli.backbones.layers import aside
 from ncse_cli.conditioning import Condition, NullCondition
 from ncse_cli.config import component_field
 from ncse_cli.encoders import ENCODERS, EncoderContext
@@ -81,6 +82,7 @@ class ModelConfig:
 LEGACY_MODEL_SETTINGS: dict[str, Any] = {"pad_frames": None}
 LEGACY_BACKBONE_SETTINGS: dict[str, Any] = {"embedding": "linear", "output_layer": False,
                                             "xattn_skip_rescale": True}
+LEGACY_ENCODER_SETTINGS: dict[str, dict[str, Any]] = {"cnn": {"level_bands": 0}, "sequence": {"level_bands": 0}}
 
 
 def upgrade_model_section(section: Mapping[str, Any]) -> dict[str, Any]:
@@ -89,10 +91,14 @@ def upgrade_model_section(section: Mapping[str, Any]) -> dict[str, Any]:
     data = dict(section)
     if "version" in data:
         return data
-    backbone = data.get("backbone", "base")
-    backbone = {"name": backbone} if isinstance(backbone, str) else dict(backbone)
+    backbone, encoder = _component(data.get("backbone", "base")), _component(data.get("encoder", "cnn"))
     data["backbone"] = {**LEGACY_BACKBONE_SETTINGS, **backbone}
+    data["encoder"] = {**LEGACY_ENCODER_SETTINGS.get(encoder["name"], {}), **encoder}
     return {**LEGACY_MODEL_SETTINGS, **data, "version": MODEL_CONFIG_VERSION}
+
+
+def _component(value: Any) -> dict[str, Any]:
+    return {"name": value} if isinstance(value, str) else dict(value)
 
 
 class ScoreModel(nn.Module):
@@ -107,7 +113,8 @@ class ScoreModel(nn.Module):
         self.spectrogram = Spectrogram(cfg.stft)
         self.sde = SDES.get(cfg.sde.component)(cfg.sde)
         ctx = EncoderContext(cfg.sample_rate, cfg.stft, load_pretrained, download_pretrained)
-        self.encoder = ENCODERS.get(cfg.encoder.component)(cfg.encoder, ctx)
+        with aside():  # the backbone starts alike with or without an encoder (see backbones.layers.aside)
+            self.encoder = ENCODERS.get(cfg.encoder.component)(cfg.encoder, ctx)
         spec = self.encoder.spec
         scale_by_time = cfg.loss == "score_matching" and cfg.parameterization == "sgmse"
         self.backbone = BACKBONES.get(cfg.backbone.component)(cfg.backbone, spec, cfg.conditioning.injection,

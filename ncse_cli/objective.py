@@ -57,17 +57,19 @@ def perturb(model: ScoreModel, x0: torch.Tensor, y: torch.Tensor, generator: tor
 
 
 def score_matching_loss(model: ScoreModel, x0: torch.Tensor, y: torch.Tensor, cond: Condition,
-                        generator: torch.Generator | None = None) -> torch.Tensor:
-    """``|s(x_t, y, cond, t) std(t) + z|^2``, SGMSE+'s reduction."""
-    x_t, t, z, std = perturb(model, x0, y, generator)
+                        generator: torch.Generator | None = None, state=None) -> torch.Tensor:
+    """``|s(x_t, y, cond, t) std(t) + z|^2``, SGMSE+'s reduction; ``state`` is a :func:`perturb` result (drawn
+    here when not given)."""
+    x_t, t, z, std = state if state is not None else perturb(model, x0, y, generator)
     return _half_sum((model.score(x_t, t, y, cond) * std + z).abs().square())
 
 
 def data_prediction_loss(model: ScoreModel, x0: torch.Tensor, y: torch.Tensor, cond: Condition,
-                         generator: torch.Generator | None = None, l1_weight: float = 0.001) -> torch.Tensor:
+                         generator: torch.Generator | None = None, l1_weight: float = 0.001,
+                         state=None) -> torch.Tensor:
     """``mean |x_hat - x0|^2`` over the spectrogram plus ``l1_weight`` times ``mean |istft(x_hat) - istft(x0)|``
     over the waveform of ``(frames - 1) * hop`` samples, each halved and averaged over the batch as in SGMSE+."""
-    x_t, t, _, _ = perturb(model, x0, y, generator)
+    x_t, t, _, _ = state if state is not None else perturb(model, x0, y, generator)
     x_hat = model.clean(x_t, t, y, cond)
     bins = x0.shape[-2] * x0.shape[-1]
     loss = _half_sum((x_hat - x0).abs().square() / bins)
@@ -99,8 +101,11 @@ class TrainingObjective(nn.Module):
         """
         _, noisy, clean, noise_ref = peak_normalize(noisy, clean, noise_ref)
         x0, y = self.model.spectrogram(clean), self.model.spectrogram(noisy)
+        # times and noise are drawn before the condition dropout, so that a conditioned and an unconditioned run
+        # of one seed see the same states and differ only in the conditioning
+        state = perturb(self.model, x0, y, generator)
         cond = self.model.encode(noise_ref, noise_ref_lengths, noise_ref_keys)
         cond = drop_condition(cond, self.model.null, self.p_uncond, generator)
         if self.model.cfg.loss == "data_prediction":
-            return data_prediction_loss(self.model, x0, y, cond, generator, self.l1_weight)
-        return score_matching_loss(self.model, x0, y, cond, generator)
+            return data_prediction_loss(self.model, x0, y, cond, l1_weight=self.l1_weight, state=state)
+        return score_matching_loss(self.model, x0, y, cond, state=state)

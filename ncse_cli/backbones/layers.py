@@ -27,6 +27,13 @@ def zero_init(module: nn.Module) -> nn.Module:
     return module
 
 
+def aside():
+    """Build conditioning layers with the random stream set aside (restored afterwards), so that the rest of a
+    network initialises alike with or without them: conditioned and unconditioned models of one seed start from
+    the same weights and differ only in their conditioning."""
+    return torch.random.fork_rng(devices=[])
+
+
 def ddpm_uniform_(weight: torch.Tensor, scale: float = 1.0) -> torch.Tensor:
     """NCSN++'s ``default_init`` (from DDPM, Ho et al. 2020) in place: uniform with variance ``scale / fan_avg``,
     where ``fan_avg`` is the mean of fan-in and fan-out, each counting the kernel's taps."""
@@ -90,7 +97,8 @@ class ResnetBlockBigGAN(nn.Module):
         self.conv0 = ddpm_init(nn.Conv2d(in_ch, out_ch, 3, padding=1))
         self.temb = ddpm_init(nn.Linear(temb_dim, out_ch))
         self.norm1 = group_norm(out_ch)
-        self.film = zero_init(nn.Linear(film_dim, 2 * out_ch)) if film_dim else None
+        with aside():
+            self.film = zero_init(nn.Linear(film_dim, 2 * out_ch)) if film_dim else None
         self.dropout = nn.Dropout(dropout)
         self.conv1 = zero_init(nn.Conv2d(out_ch, out_ch, 3, padding=1))
         self.resample = FIRResample(in_ch, up=up) if (up or down) else None

@@ -33,7 +33,7 @@ from torch import nn
 
 from ncse_cli.backbones.base import BACKBONES
 from ncse_cli.backbones.layers import (AttnBlock, CrossAttnBlock, FIRResample, GaussianFourierProjection,
-                                       ResnetBlockBigGAN, ddpm_init, group_norm, zero_init)
+                                       ResnetBlockBigGAN, aside, ddpm_init, group_norm, zero_init)
 from ncse_cli.conditioning import Condition, ConditionSpec
 from ncse_cli.config import ConfigError
 
@@ -98,9 +98,10 @@ class NCSNpp(nn.Module):
         self.time_embed = nn.Sequential(GaussianFourierProjection(nf, cfg.fourier_scale),
                                         ddpm_init(nn.Linear(2 * nf, temb_dim)), nn.SiLU(),
                                         ddpm_init(nn.Linear(temb_dim, temb_dim)))
-        self.cond_embed = (nn.Sequential(nn.Linear(cond.vector_dim, temb_dim), nn.SiLU(),
-                                         zero_init(nn.Linear(temb_dim, temb_dim)))
-                           if self.injection == "add" else None)
+        with aside():
+            self.cond_embed = (nn.Sequential(nn.Linear(cond.vector_dim, temb_dim), nn.SiLU(),
+                                             zero_init(nn.Linear(temb_dim, temb_dim)))
+                               if self.injection == "add" else None)
 
         def block(cin: int, cout: int, **kw) -> ResnetBlockBigGAN:
             return ResnetBlockBigGAN(cin, cout, temb_dim, film_dim, dropout=cfg.dropout, **kw)
@@ -185,7 +186,8 @@ class NCSNpp(nn.Module):
         return levels
 
     def _cross_attention(self, channels: int) -> CrossAttnBlock:
-        return CrossAttnBlock(channels, self.token_dim, self.cfg.xattn_heads, self.cfg.xattn_skip_rescale)
+        with aside():
+            return CrossAttnBlock(channels, self.token_dim, self.cfg.xattn_heads, self.cfg.xattn_skip_rescale)
 
     @property
     def time_multiple(self) -> int:

@@ -36,7 +36,7 @@ import torch.nn.functional as F
 from ncse_cli.conditioning import Condition, ConditionSpec
 from ncse_cli.encoders.base import ENCODERS, EncoderContext
 from ncse_cli.encoders.clap import CLAP_WEIGHTS, FIXED_PREFIXES, CLAPAudioTower, CLAPEncoder, read_model_config
-from ncse_cli.encoders.cnn import CNNEncoder, length_groups
+from ncse_cli.encoders.cnn import CNNEncoder, band_levels, length_groups
 from ncse_cli.encoders.pretrained import PretrainedEncoder, resampled_lengths
 
 log = logging.getLogger("ncse")
@@ -75,20 +75,25 @@ class SequenceEncoder(CNNEncoder):
         groups = length_groups(ref, lengths)
         grid = torch.cat([self._grid(ref[rows, :length]) for rows, length in groups])
         grid = grid[torch.argsort(torch.cat([rows for rows, _ in groups]))]  # back to batch order
-        tokens = self.head(grid.flatten(2))
+        tokens = self.head(grid)
         mask = torch.ones(tokens.shape[:2], dtype=torch.bool, device=tokens.device)
         return Condition(vector=tokens.mean(1) if self.cfg.vector else None, tokens=tokens, mask=mask)
 
     def _grid(self, ref: torch.Tensor) -> torch.Tensor:
-        """Equal-length references ``[b, R]`` -> the pooled grid ``[b, num_tokens, C, freq_pool]``."""
-        h = self.trunk(ref)  # [b, C, F', T']
+        """Equal-length references ``[b, R]`` -> per token the pooled trunk features and the band levels of its
+        stretch of the reference: ``[b, num_tokens, C * freq_pool + level_bands]``."""
+        spec = self.trunk.spectrum(ref)
+        h = self.trunk.features(spec)  # [b, C, F', T']
         # a silent reference (the shape-only stand-in of unconditional enhancement) has no changes to resolve
         if h.shape[-1] < self.cfg.num_tokens and not self._warned_short and bool(ref.any()):
             self._warned_short = True
             log.warning("sequence encoder: a %d-sample reference gives %d trunk frames for %d tokens, so "
                         "neighbouring tokens repeat; longer references resolve more of how the noise changes",
                         ref.shape[-1], h.shape[-1], self.cfg.num_tokens)
-        return F.adaptive_avg_pool2d(h, (self.cfg.freq_pool, self.cfg.num_tokens)).permute(0, 3, 1, 2)
+        grid = F.adaptive_avg_pool2d(h, (self.cfg.freq_pool, self.cfg.num_tokens)).permute(0, 3, 1, 2).flatten(2)
+        if not self.cfg.level_bands:
+            return grid
+        return torch.cat([grid, band_levels(spec, self.cfg.level_bands, self.cfg.num_tokens)], dim=2)
 
 
 def pool_valid_frames(frames: torch.Tensor, valid: torch.Tensor, tokens: int) -> torch.Tensor:

@@ -46,7 +46,7 @@ def _csv_text(rows: list[Mapping[str, float]], header: bool) -> str:
 def _fmt(value: float | int | None) -> str:
     if value is None or (isinstance(value, float) and math.isnan(value)):
         return ""
-    return str(value) if isinstance(value, int) else f"{value:.6g}"
+    return str(value) if isinstance(value, int) else repr(float(value))
 
 
 def read_train_log(path: Path) -> list[dict[str, float]]:
