@@ -19,7 +19,7 @@ from ncse_cli.cli import app
 from ncse_cli.evaluation import load_testset
 from ncse_cli.evaluation.run import score_noisy
 from ncse_cli.workspace import Workspace
-from tests.dummies import make_manifest, make_model_dir, noise, speech, write_wav
+from tests.dummies import cut_wav, make_manifest, make_model_dir, noise, speech, write_wav
 
 runner = CliRunner()
 
@@ -63,9 +63,10 @@ def test_enhance_a_stereo_file_writes_mono_at_its_rate_with_a_notice(workspace, 
     assert "enhanced" in result.stdout
 
 
-@pytest.mark.parametrize("problem", ["unknown model", "missing input", "corrupt wav", "nan clip", "empty clip",
-                                     "missing manifest", "malformed manifest", "missing reference",
-                                     "out is a file", "disk full", "unusable device"])
+@pytest.mark.parametrize("problem", ["unknown model", "missing input", "corrupt wav", "cut wav", "1 Hz header",
+                                     "nan clip", "empty clip", "missing manifest", "malformed manifest",
+                                     "missing reference", "silent reference", "out is a file", "disk full",
+                                     "unusable device"])
 def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem, monkeypatch):
     good = write_wav(tmp_path / "good.wav", speech(0.5), 16000)
     bad = tmp_path / "bad.wav"
@@ -77,6 +78,13 @@ def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem,
     elif problem == "corrupt wav":
         bad.write_bytes(b"RIFF not really a wave file")
         source, expected = bad, "bad.wav: not a readable audio file"
+    elif problem == "cut wav":
+        source, expected = cut_wav(write_wav(bad, speech(0.5), 16000)), "bad.wav: cut short"
+    elif problem == "1 Hz header":
+        source, expected = write_wav(bad, speech(0.5), 1, "PCM_16"), "bad.wav: implausible sample rate 1 Hz"
+    elif problem == "silent reference":
+        ref = write_wav(tmp_path / "ref.wav", np.zeros(8000, np.float32), 16000)
+        extra, expected = ["--noise-ref", ref], "ref.wav: the noise reference is silent"
     elif problem == "nan clip":
         samples = speech(0.5)
         samples[100] = np.nan
