@@ -63,7 +63,7 @@ def test_enhance_a_stereo_file_writes_mono_at_its_rate_with_a_notice(workspace, 
     assert "enhanced" in result.stdout
 
 
-@pytest.mark.parametrize("problem", ["unknown model", "missing input", "corrupt wav", "cut wav", "1 Hz header",
+@pytest.mark.parametrize("problem", ["unknown model", "model without config", "missing input", "corrupt wav", "cut wav", "1 Hz header",
                                      "nan clip", "empty clip", "missing manifest", "malformed manifest",
                                      "missing reference", "silent reference", "out is a file", "disk full",
                                      "unusable device"])
@@ -72,7 +72,11 @@ def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem,
     bad = tmp_path / "bad.wav"
     model, source, extra, expected = "cond", good, [], None
     if problem == "unknown model":
-        model, expected = "nope", "no model 'nope'.*known: base, cond"
+        model, expected = "nope", "no model 'nope'.*known: base, cond.*pass --workdir or set NCSE_HOME"
+        make_model_dir(workspace.models_dir / ".new-nope")  # a run being started is not a model
+    elif problem == "model without config":
+        workspace.model_dir("half").mkdir(exist_ok=True)
+        model, expected = "half", "models/half: not a model directory \\(no config.yaml\\)"
     elif problem == "missing input":
         source, expected = tmp_path / "absent.wav", "absent.wav: no such file or folder"
     elif problem == "corrupt wav":
@@ -115,6 +119,8 @@ def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem,
     assert len(lines) == 1 and lines[0].startswith("error:"), lines
     assert re.search(expected, lines[0]), lines
     assert not list((tmp_path / "out").rglob("*.wav")) if (tmp_path / "out").exists() else True
+    for leftover in (workspace.model_dir("half"), workspace.models_dir / ".new-nope"):
+        shutil.rmtree(leftover, ignore_errors=True)
 
 
 def test_file_system_errors_are_one_line_naming_the_path(workspace, tmp_path, monkeypatch):
