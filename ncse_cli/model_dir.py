@@ -83,7 +83,8 @@ def weights_metadata(source: Path | bytes, path: Path | None = None) -> dict[str
 
 
 def _read_header(handle: IO[bytes]) -> dict[str, Any]:
-    """A safetensors file's JSON header: an unsigned 64-bit little-endian length, then that many bytes of JSON."""
+    """A safetensors file's JSON header: an unsigned 64-bit little-endian length, then that many bytes of JSON.
+    (safetensors' own reader, ``safe_open``, takes a path only; the loader has the file's bytes in hand.)"""
     size = handle.read(8)
     if len(size) != 8:
         raise ValueError("shorter than a header")
@@ -164,9 +165,9 @@ def read_state(files: ModelFiles) -> dict[str, torch.Tensor]:
 
 def model_from_files(files: ModelFiles, device: str | torch.device = "cpu") -> ScoreModel:
     """The model of a directory read by :func:`read_model_files`, on ``device``, in eval mode."""
+    state = read_state(files)  # checked before a large network is built for nothing
     model = ScoreModel(files.model_config, load_pretrained=False)
     path = files.directory / files.weights_file
-    state = read_state(files)
     try:
         missing, unexpected = model.load_state_dict(state, strict=False)
     except RuntimeError as err:  # sizes that differ: torch lists every one of them, on many lines
