@@ -2,8 +2,11 @@
 
 from __future__ import annotations
 
+import io
 import logging
+import math
 import os
+import re
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Iterable
@@ -14,7 +17,7 @@ import torch
 import torchaudio.functional as AF
 
 from ncse_cli.errors import NcseError
-from ncse_cli.files import atomic_output
+from ncse_cli.files import atomic_output, atomic_write_bytes
 
 log = logging.getLogger("ncse")
 
@@ -23,6 +26,17 @@ log = logging.getLogger("ncse")
 RESAMPLER = {"method": "sinc_interp_kaiser", "lowpass_filter_width": 64, "rolloff": 0.9475937167399596,
              "beta": 14.769656459379492}
 RESAMPLER_ID = "torchaudio.functional.resample(sinc_interp_kaiser, width=64, rolloff=0.9476, beta=14.77)"
+
+#: Sample rates a recording can plausibly have; anything else is a damaged header (a 1 Hz header turns 1 s of
+#: 16 kHz audio into 4.4 hours).
+MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4_000, 384_000
+#: A noise reference below this level (RMS, dB re full scale) holds no noise to condition on: digital silence,
+#: or at most a 16-bit file's last bit. Between it and :data:`QUIET_DBFS` a reference is used with a warning.
+SILENT_DBFS, QUIET_DBFS = -90.0, -70.0
+#: libsndfile's note on a WAV whose ``data`` chunk is longer than the file: ``data : 64000 (should be 31960)``.
+_CUT_DATA_CHUNK = re.compile(r"^data\s*:\s*(\d+) \(should be (\d+)\)", re.MULTILINE)
+#: Chunk sizes that streaming writers put in a header when they cannot know the length (not a cut file).
+_UNKNOWN_LENGTH = 0x7FFF0000
 
 
 class AudioError(NcseError, ValueError):
@@ -43,7 +57,8 @@ class Audio:
 
 def load_audio(path: str | os.PathLike, sample_rate: int | None = None, *, resample: bool = False,
                min_samples: int = 1) -> Audio:
-    """Read a file as mono float32, checking it exists, decodes, is long enough and holds finite samples.
+    """Read a file as mono float32, checking it exists, decodes, has a plausible header (:func:`check_header`), is
+    long enough and holds finite samples.
 
     Multi-channel files are averaged to mono with a notice. With ``sample_rate`` set, a file at another rate
     raises unless ``resample`` is true, in which case it is converted with :data:`RESAMPLER`.
@@ -52,7 +67,9 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None, *, resam
     if not path.is_file():
         raise AudioError(f"{path}: no such audio file")
     try:
-        data, rate = sf.read(str(path), dtype="float32", always_2d=True)
+        with sf.SoundFile(str(path)) as handle:
+            check_header(path, handle.samplerate, handle.extra_info)
+            data, rate = handle.read(dtype="float32", always_2d=True), handle.samplerate
     except (sf.LibsndfileError, RuntimeError, TypeError) as err:
         raise AudioError(f"{path}: not a readable audio file ({err})") from None
     if data.shape[1] > 1:
@@ -77,7 +94,44 @@ def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
         info = sf.info(str(path))
     except (sf.LibsndfileError, RuntimeError) as err:
         raise AudioError(f"{path}: not a readable audio file ({err})") from None
+    check_header(Path(path), info.samplerate, info.extra_info)
     return int(info.samplerate), int(info.frames), int(info.channels)
+
+
+def check_header(path: Path, sample_rate: int, notes: str) -> None:
+    """Refuse an implausible sample rate, and a WAV cut short (its header announces more audio than the file
+    holds: an interrupted copy or download, which would otherwise be read as the part that is there).
+
+    ``notes`` is libsndfile's log of parsing the header (``SoundFile.extra_info``).
+    """
+    if not MIN_SAMPLE_RATE <= sample_rate <= MAX_SAMPLE_RATE:
+        raise AudioError(f"{path}: implausible sample rate {sample_rate} Hz in its header (a damaged file? "
+                         f"expected {MIN_SAMPLE_RATE} to {MAX_SAMPLE_RATE} Hz)")
+    found = _CUT_DATA_CHUNK.search(notes)
+    if found is not None:
+        announced, present = int(found.group(1)), int(found.group(2))
+        if present < announced < _UNKNOWN_LENGTH:
+            raise AudioError(f"{path}: cut short: the header announces {announced} bytes of audio, the file holds "
+                             f"{present} ({present / announced:.0%}); an interrupted copy or download?")
+
+
+def check_noise_reference(path: str | os.PathLike, audio: Audio) -> None:
+    """Refuse a silent noise reference (nothing to condition on) and warn about a nearly silent one, by name."""
+    level = rms_dbfs(audio.samples)
+    if level < SILENT_DBFS:
+        raise AudioError(f"{path}: the noise reference is silent ({_level_text(level)}); record the noise itself")
+    if level < QUIET_DBFS:
+        log.warning("%s: the noise reference is nearly silent (%s); is it the right file?", path, _level_text(level))
+
+
+def rms_dbfs(samples: np.ndarray) -> float:
+    """RMS level in dB re full scale (-inf for digital silence)."""
+    power = float(np.mean(np.square(samples, dtype=np.float64))) if len(samples) else 0.0
+    return 10 * math.log10(power) if power > 0 else -math.inf
+
+
+def _level_text(level: float) -> str:
+    return "all zeros" if level == -math.inf else f"RMS {level:.0f} dBFS"
 
 
 def resample_audio(samples: np.ndarray | torch.Tensor, orig_rate: int, new_rate: int) -> np.ndarray:
@@ -99,15 +153,19 @@ def resample_tensor(tensor: torch.Tensor, orig_rate: int, new_rate: int) -> torc
 
 def save_audio(path: str | os.PathLike, samples: np.ndarray | torch.Tensor, sample_rate: int,
                subtype: str = "FLOAT") -> Path:
-    """Write a mono waveform atomically (temporary file, then rename). 32-bit float keeps mixtures exact."""
+    """Write a mono waveform atomically (temporary file, then rename). 32-bit float keeps mixtures exact.
+
+    The WAV is encoded in memory and written by Python: libsndfile reports a full disk only as "System error",
+    Python as an ``OSError`` naming the file."""
     path = Path(path)
     data = np.asarray(samples.detach().cpu() if isinstance(samples, torch.Tensor) else samples, dtype=np.float32)
     if data.ndim != 1:
         raise AudioError(f"{path}: expected a mono waveform, got shape {tuple(data.shape)}")
     if not np.all(np.isfinite(data)):
         raise AudioError(f"{path}: refusing to write NaN or infinite samples")
-    with atomic_output(path, suffix=".tmp.wav") as tmp:
-        sf.write(tmp, data, sample_rate, subtype=subtype, format="WAV")
+    encoded = io.BytesIO()
+    sf.write(encoded, data, sample_rate, subtype=subtype, format="WAV")
+    atomic_write_bytes(path, encoded.getvalue())
     return path
 
 
@@ -118,13 +176,16 @@ def save_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sam
     number of samples written."""
     path = Path(path)
     written = 0
-    with atomic_output(path, suffix=".tmp.wav") as tmp, sf.SoundFile(tmp, "w", sample_rate, 1, subtype,
-                                                                     format="WAV") as out:
-        for block in blocks:
-            data = np.asarray(block, dtype=np.float32)
-            if data.ndim != 1 or not np.all(np.isfinite(data)):
-                raise AudioError(f"{path}: refusing to write a block of shape {tuple(data.shape)} "
-                                 f"{'with NaN or infinite samples' if data.ndim == 1 else '(not mono)'}")
-            out.write(data)
-            written += len(data)
+    try:
+        with atomic_output(path, suffix=".tmp.wav") as tmp, sf.SoundFile(tmp, "w", sample_rate, 1, subtype,
+                                                                         format="WAV") as out:
+            for block in blocks:
+                data = np.asarray(block, dtype=np.float32)
+                if data.ndim != 1 or not np.all(np.isfinite(data)):
+                    raise AudioError(f"{path}: refusing to write a block of shape {tuple(data.shape)} "
+                                     f"{'with NaN or infinite samples' if data.ndim == 1 else '(not mono)'}")
+                out.write(data)
+                written += len(data)
+    except sf.LibsndfileError as err:  # streamed by libsndfile, whose only word for a full disk is "System error"
+        raise AudioError(f"{path}: could not be written ({err.error_string.rstrip('.')}: is the disk full?)") from None
     return written

@@ -17,7 +17,7 @@ from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, ScoreSummary, model_
 from ncse_cli.model_dir import CONFIG_FILE, WEIGHTS_FILE, ModelDirError, load_model_config
 from ncse_cli.training.config import flat_config
 from ncse_cli.training.metrics_log import summarize_run
-from ncse_cli.training.state import list_checkpoints
+from ncse_cli.training.state import exported_step, list_checkpoints
 from ncse_cli.workspace import Workspace
 
 log = logging.getLogger("ncse")
@@ -58,7 +58,11 @@ def count_weights(path: Path) -> int:
 
 
 def trained_steps(directory: Path) -> int | None:
-    """Steps of the newest training checkpoint, else of the training log, else ``None``."""
+    """Steps of the exported weights, else of the newest training checkpoint, else of the training log, else
+    ``None``."""
+    step = exported_step(directory)
+    if step is not None:
+        return step
     checkpoints = list_checkpoints(directory)
     if checkpoints:
         return checkpoints[-1][0]

@@ -1,4 +1,4 @@
-"""Files that are either complete or absent: atomic writes that reach the disk, and one JSON reader.
+"""Files that are either complete or absent: atomic writes that reach the disk, appended logs, one JSON reader.
 
 Every file ncse writes (configs, manifests, WAVs, weights, scores, summaries) goes through :func:`atomic_output`:
 the content is written to a hidden temporary file in the target's folder, flushed and ``fsync``-ed, renamed onto
@@ -29,16 +29,23 @@ def atomic_output(path: str | os.PathLike, suffix: str = ".tmp") -> Iterator[Pat
 
     The file is created with mode 0o666 less the umask, as ``open(path, "w")`` would, not mkstemp's 0o600:
     manifests, summaries and WAVs are meant to be read by others whenever the user's umask says so.
+    An ``OSError`` about the temporary file (a folder that is not writable, a full disk) is raised naming
+    ``path``, the file the user knows.
     """
     path = Path(path)
     path.parent.mkdir(parents=True, exist_ok=True)
-    tmp = _create_sibling(path, suffix)
+    try:
+        tmp = _create_sibling(path, suffix)
+    except OSError as err:
+        raise _naming(err, path) from None
     try:
         yield tmp
         _fsync(tmp)
         os.replace(tmp, path)
-    except BaseException:
+    except BaseException as err:
         tmp.unlink(missing_ok=True)
+        if isinstance(err, OSError) and err.errno is not None and str(err.filename) in ("None", str(tmp)):
+            raise _naming(err, path) from None
         raise
     _fsync(path.parent)
 
@@ -52,6 +59,19 @@ def atomic_write_bytes(path: str | os.PathLike, data: bytes) -> None:
 def atomic_write_text(path: str | os.PathLike, text: str) -> None:
     """Write UTF-8 text to ``path`` atomically and durably."""
     atomic_write_bytes(path, text.encode("utf-8"))
+
+
+def append_text(path: str | os.PathLike, text: str) -> None:
+    """Append to a log file (``train_log.csv``, a journal) and close it at once, so a crash loses at most the line
+    being written; an ``OSError`` without a file name (what a full disk gives) is raised naming ``path``."""
+    path = Path(path)
+    try:
+        with path.open("a", encoding="utf-8", newline="") as handle:
+            handle.write(text)
+    except OSError as err:
+        if err.filename is not None or err.errno is None:
+            raise
+        raise _naming(err, path) from None
 
 
 def write_json(path: str | os.PathLike, data: Any, indent: int | None = 2) -> None:
@@ -78,6 +98,11 @@ def read_json(path: str | os.PathLike, *, missing_ok: bool = False) -> dict[str,
     if not isinstance(data, dict):
         raise FileFormatError(f"{path}: expected a JSON object, found {type(data).__name__}")
     return data
+
+
+def _naming(err: OSError, path: Path) -> OSError:
+    """The same error about ``path`` (``OSError(errno, ...)`` is the subclass of that errno: PermissionError, ...)."""
+    return OSError(err.errno, err.strerror, str(path))
 
 
 def _fsync(path: Path) -> None:

@@ -19,10 +19,8 @@ from dataclasses import dataclass
 from pathlib import Path
 
 import torch
-from safetensors import SafetensorError
-from safetensors.torch import load_file
 
-from ncse_cli.model_dir import WEIGHTS_FILE, load_model_config
+from ncse_cli.model_dir import read_model_files, read_state
 from ncse_cli.config import flat_config, to_dict
 from ncse_cli.errors import NcseError
 from ncse_cli.model import ModelConfig, ScoreModel
@@ -55,15 +53,13 @@ def incompatibilities(source: ModelConfig, target: ModelConfig) -> list[str]:
 def warm_start(model: ScoreModel, source: str | Path) -> WarmStart:
     """Copy the weights of the model directory ``source`` into ``model`` (see the module docstring)."""
     source = Path(source)
-    differing = incompatibilities(load_model_config(source), model.cfg)
+    files = read_model_files(source)
+    differing = incompatibilities(files.model_config, model.cfg)
     if differing:
         raise WarmStartError(f"cannot start from {source}: it differs in {', '.join(differing[:4])}"
                              f"{' ...' if len(differing) > 4 else ''} (a warm start may change only the noise "
                              "encoder, the conditioning and cross-attention)")
-    try:
-        state = load_file(str(source / WEIGHTS_FILE))
-    except (SafetensorError, OSError) as err:
-        raise WarmStartError(f"{source / WEIGHTS_FILE}: not a readable safetensors file ({err})") from None
+    state = read_state(files)  # an edited config.yaml or corrupted weights are refused here, as at any load
     own = model.state_dict()
     extra = sorted(set(state) - set(own))
     if extra:

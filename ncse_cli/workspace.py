@@ -67,23 +67,28 @@ class Workspace:
         return self.models_dir / name
 
     def models(self) -> list[str]:
-        """Names of the models that have weights, sorted."""
+        """Names of the models that have weights, sorted (hidden folders are training's work in progress)."""
         if not self.models_dir.is_dir():
             return []
-        return sorted(d.name for d in self.models_dir.iterdir() if (d / WEIGHTS_FILE).is_file())
+        return sorted(d.name for d in self.models_dir.iterdir()
+                      if _NAME.match(d.name) and (d / WEIGHTS_FILE).is_file())
 
     def resolve(self, name_or_dir: str | os.PathLike) -> Path:
         """A model directory from a registered name or a path to a model directory."""
         path = Path(name_or_dir)
         if (path / CONFIG_FILE).is_file():
             return path
+        candidate = None
         if isinstance(name_or_dir, str) and _NAME.match(name_or_dir):
             candidate = self.models_dir / name_or_dir
             if (candidate / CONFIG_FILE).is_file():
                 return candidate
+        folder = next((p for p in (candidate, path) if p is not None and p.is_dir()), None)
+        if folder is not None:
+            raise WorkspaceError(f"{folder}: not a model directory (no {CONFIG_FILE})")
         known = ", ".join(self.models()) or "none"
-        raise WorkspaceError(f"no model {str(name_or_dir)!r} in {self.root} (known: {known}) and no model "
-                             f"directory there")
+        raise WorkspaceError(f"no model {str(name_or_dir)!r} in the workspace {self.root} (known: {known}) and no "
+                             f"model directory there; pass --workdir or set NCSE_HOME to use another workspace")
 
     def testset_dir(self, testset_id: str) -> Path:
         """The shared folder of one test set (its noisy-input scores)."""

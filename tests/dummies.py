@@ -19,9 +19,12 @@ Layouts built here (``root`` is the corpus folder a user would pass on the comma
 
 from __future__ import annotations
 
+import contextlib
 import math
+import resource
+import signal
 from pathlib import Path
-from typing import Sequence
+from typing import Iterator, Sequence
 
 import numpy as np
 import pandas as pd
@@ -88,6 +91,39 @@ def write_wav(path: str | Path, samples: np.ndarray, sample_rate: int, subtype: 
         data = np.stack([data] * channels, axis=1)
     sf.write(str(path), data, sample_rate, subtype=subtype)
     return path
+
+
+def cut_wav(path: str | Path, keep: float = 0.5) -> Path:
+    """Cut a written WAV file to ``keep`` of its bytes, leaving its header as it was (an interrupted copy)."""
+    path = Path(path)
+    with path.open("r+b") as handle:
+        handle.truncate(int(path.stat().st_size * keep))
+    return path
+
+
+def set_wav_data_size(path: str | Path, size: int) -> Path:
+    """Overwrite the size field of a WAV file's ``data`` chunk (0xFFFFFFFF is what streaming writers put there,
+    who cannot know the length when they write the header)."""
+    path = Path(path)
+    data = bytearray(path.read_bytes())
+    at = data.index(b"data") + 4
+    data[at:at + 4] = size.to_bytes(4, "little")
+    path.write_bytes(bytes(data))
+    return path
+
+
+@contextlib.contextmanager
+def file_size_limit(num_bytes: int) -> Iterator[None]:
+    """Files of this process cannot grow beyond ``num_bytes`` inside the block: a write past it fails with EFBIG
+    ('File too large'), as a write to a full disk fails with ENOSPC, from the kernel itself."""
+    soft, hard = resource.getrlimit(resource.RLIMIT_FSIZE)
+    handler = signal.signal(signal.SIGXFSZ, signal.SIG_IGN)  # else the kernel kills the process at the limit
+    resource.setrlimit(resource.RLIMIT_FSIZE, (num_bytes, hard))
+    try:
+        yield
+    finally:
+        resource.setrlimit(resource.RLIMIT_FSIZE, (soft, hard))
+        signal.signal(signal.SIGXFSZ, handler)
 
 
 def read_wav(path: str | Path) -> np.ndarray:

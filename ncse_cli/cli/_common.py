@@ -24,7 +24,8 @@ def fail(message: str) -> typer.Exit:
 
 
 def user_errors(func: F) -> F:
-    """Decorator for command bodies: an :class:`ncse_cli.api.NcseError` becomes one red line and exit code 1."""
+    """Decorator for command bodies: an :class:`ncse_cli.api.NcseError`, or a file system's ``OSError`` (a folder
+    that is not writable, a full disk), becomes one red line and exit code 1."""
 
     @functools.wraps(func)
     def wrapper(*args, **kwargs):
@@ -34,8 +35,17 @@ def user_errors(func: F) -> F:
             return func(*args, **kwargs)
         except NcseError as err:
             raise fail(str(err)) from None
+        except OSError as err:
+            raise fail(os_error_line(err)) from None
 
     return wrapper  # type: ignore[return-value]
+
+
+def os_error_line(err: OSError) -> str:
+    """``<path>: <cause>`` for an ``OSError`` ('out/a.wav: No space left on device'), the cause in words."""
+    cause = err.strerror or str(err) or type(err).__name__
+    paths = [str(p) for p in (err.filename, err.filename2) if p is not None]
+    return f"{' -> '.join(paths)}: {cause}" if paths else cause
 
 
 def given(**options: Any) -> dict[str, Any]:

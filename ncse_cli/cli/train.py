@@ -53,6 +53,9 @@ def train_command(
                                                        show_default=False)] = None,
     seed: Annotated[Optional[int], typer.Option(help="Seed of data order, crops, mixing and the objective's noise.",
                                                 show_default=False)] = None,
+    save_every: Annotated[Optional[int], typer.Option(help="Write a resumable checkpoint and export "
+                                                      "model.safetensors every N steps (and at the last step).",
+                                                      show_default=False)] = None,
     tracker: Annotated[Optional[list[str]], typer.Option(metavar="[tensorboard|wandb]", help="Also log to "
                                                          "TensorBoard or W&B (repeatable); train_log.csv is "
                                                          "always written.", show_default=False)] = None,
@@ -89,7 +92,8 @@ def train_command(
     overrides = {"model.encoder": encoder, "model.backbone": backbone, "model.conditioning.injection": injection,
                  "train.p_uncond": p_uncond, "train.steps": steps, "train.batch_size": batch_size, "train.lr": lr,
                  "train.crop_frames": crop_frames, "train.mixed_precision": mixed_precision,
-                 "train.num_workers": num_workers, "train.seed": seed, "train.init_from": init_from,
+                 "train.num_workers": num_workers, "train.seed": seed, "train.save_every": save_every,
+                 "train.init_from": init_from,
                  "train.trackers": list(tracker) if tracker else None}
     with task_bars(progress and not dry_run) as bars:
         outcome = api.train(name, recipe=recipe, data=data, overrides=overrides, clap_ckpt=clap_ckpt,

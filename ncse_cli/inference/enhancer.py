@@ -27,7 +27,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable, Mapping
 
-from ncse_cli.audio import load_audio
+from ncse_cli.audio import check_noise_reference, load_audio
 from ncse_cli.config import ConfigError, from_dict, to_dict
 from ncse_cli.device import resolve_device
 from ncse_cli.enhancement import enhance_waveforms
@@ -124,14 +124,18 @@ class Enhancer:
 
     def check(self, noisy: Iterable[Path], refs: Iterable[Path] = (), task: Task | None = None) -> None:
         """Read every input (and reference, for a conditioned model) not read before, so that a missing, corrupt,
-        empty, too short or NaN file is reported by name before anything is enhanced or written."""
-        paths = [*noisy, *(refs if self.conditional else ())]
-        paths = [p for p in dict.fromkeys(paths) if p not in self.checked]
+        cut short, empty, too short or NaN file, or a silent reference, is reported by name before anything is
+        enhanced or written."""
+        references = set(refs) if self.conditional else set()
+        paths = [p for p in dict.fromkeys([*noisy, *sorted(references)]) if p not in self.checked]
         rate, min_samples = self.model.cfg.sample_rate, self.model.cfg.stft.n_fft
         if task is not None:
             task(0, len(paths))  # nothing to read (a finished re-run) is a complete task, not an endless one
         for done, path in enumerate(paths, start=1):
-            at_rate(path, load_audio(path), rate, min_samples)
+            audio = load_audio(path)
+            at_rate(path, audio, rate, min_samples)
+            if path in references:
+                check_noise_reference(path, audio)
             self.checked.add(path)
             if task is not None:
                 task(done, len(paths))

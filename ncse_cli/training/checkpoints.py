@@ -2,26 +2,54 @@
 
 Saving also exports the EMA weights as the run's ``model.safetensors`` next to ``config.yaml``, so the run
 directory is a loadable model directory (``ncse_cli.model_dir.load_model``) after every checkpoint.
+
+Crash consistency: every change becomes visible through one rename, in an order that leaves a state a kill -9
+at any moment can resume from, to the same bit-identical end.
+
+* A checkpoint is assembled in ``checkpoints/.tmp-step-N`` and renamed to ``step-N``: a ``step-*`` directory is
+  always complete.
+* The export (stamped with its step) is renamed into place *before* its checkpoint, so ``model.safetensors`` is
+  never older than the newest checkpoint. A crash between the two leaves the weights of step N and the
+  checkpoint before it; resuming from there recomputes exactly those weights.
+* A new run starts with the checkpoint of step 0 (see :func:`ncse_cli.training.rundir.start_run`), so a run
+  directory never exists without a checkpoint to resume from.
 """
 
 from __future__ import annotations
 
-import os
 import shutil
 from pathlib import Path
 
 from ncse_cli.model_dir import save_model, save_weights
 from ncse_cli.config import to_dict
 from ncse_cli.training.session import Session, TrainingError
-from ncse_cli.training.state import (TrainingState, checkpoint_dir, flatten_optimizer_state,
+from ncse_cli.training.state import (STEP_KEY, TrainingState, checkpoint_dir, discard_dir, flatten_optimizer_state,
                                      prune_checkpoints, read_rng_state, read_state, read_tensors,
                                      unflatten_optimizer_state, write_rng_state, write_state)
 
 
 def save(session: Session) -> Path:
-    """Write the checkpoint of the current step atomically (every process joins), then export the EMA model."""
-    acc = session.accelerator
+    """Export the EMA model, then commit the checkpoint of the current step (every process joins)."""
     final = checkpoint_dir(session.run_dir, session.step)
+    assembled = assemble_checkpoint(session, session.run_dir)
+    if session.is_main:
+        export(session)
+        commit_checkpoint(assembled, final)
+        prune_checkpoints(session.run_dir, session.cfg.train.keep_checkpoints)
+    session.accelerator.wait_for_everyone()
+    return final
+
+
+def export(session: Session) -> None:
+    """Write the EMA weights as the run's ``model.safetensors``, stamped with their step."""
+    save_model(session.ema.module, session.run_dir, to_dict(session.cfg), {STEP_KEY: str(session.step)})
+
+
+def assemble_checkpoint(session: Session, run_dir: Path) -> Path:
+    """Write the state of the current step into a hidden folder of ``run_dir/checkpoints`` (every process joins)
+    and return it; :func:`commit_checkpoint` makes it a checkpoint."""
+    acc = session.accelerator
+    final = checkpoint_dir(run_dir, session.step)
     tmp = final.parent / f".tmp-{final.name}"
     if acc.is_main_process:
         shutil.rmtree(tmp, ignore_errors=True)
@@ -31,13 +59,16 @@ def save(session: Session) -> Path:
     if acc.is_main_process:
         _write_main_files(session, tmp)
     acc.wait_for_everyone()
-    if acc.is_main_process:
-        shutil.rmtree(final, ignore_errors=True)
-        os.replace(tmp, final)
-        save_model(session.ema.module, session.run_dir, to_dict(session.cfg))
-        prune_checkpoints(session.run_dir, session.cfg.train.keep_checkpoints)
-    acc.wait_for_everyone()
-    return final
+    return tmp
+
+
+def commit_checkpoint(assembled: Path, final: Path) -> None:
+    """Rename an assembled checkpoint into place. A checkpoint of the same step that is already there is kept:
+    it holds the same state (training is deterministic), and replacing a folder cannot be one rename."""
+    if final.exists():
+        discard_dir(assembled)
+    else:
+        assembled.rename(final)
 
 
 def _write_main_files(session: Session, folder: Path) -> None:
@@ -74,4 +105,3 @@ def _load_strict(module, tensors, path: Path) -> None:
         module.load_state_dict({k: v.to(device) for k, v in tensors.items()})
     except RuntimeError as err:
         raise TrainingError(f"{path}: does not match the run's model ({str(err).splitlines()[0]})") from None
-

@@ -11,7 +11,6 @@ from __future__ import annotations
 import logging
 import math
 import os
-import shutil
 import signal
 import threading
 import time
@@ -23,12 +22,12 @@ import torch
 from accelerate import PartialState
 
 from ncse_cli.progress import Progress, open_task
-from ncse_cli.training.checkpoints import restore, save
+from ncse_cli.training.checkpoints import export, restore, save
 from ncse_cli.training.config import RunConfig
 from ncse_cli.training.metrics_log import MetricsLog
-from ncse_cli.training.rundir import check_run_dir, run_dir_for, start_run_dir, tracker_config
+from ncse_cli.training.rundir import check_run_dir, run_dir_for, start_run, tracker_config, training_lock
 from ncse_cli.training.session import Session, TrainingError, build_session, clip_value
-from ncse_cli.training.state import DataPosition, latest_checkpoint
+from ncse_cli.training.state import DataPosition, discard_dir, list_checkpoints
 from ncse_cli.training.validation import validate
 from ncse_cli.workspace import Workspace
 
@@ -196,7 +195,9 @@ def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name:
     """Train (or with ``resume`` continue) the model ``name`` of ``workspace``; returns its model directory.
 
     The directory holds ``config.yaml``, ``model.safetensors`` (EMA weights), ``checkpoints/`` and
-    ``train_log.csv``. Errors in the config, data or workspace are raised before anything is written.
+    ``train_log.csv``. Errors in the config, data or workspace are raised before anything is written; a kill at
+    any moment after that leaves a run that ``resume`` continues to the same end (see
+    :mod:`ncse_cli.training.checkpoints`).
     """
     run_dir = run_dir_for(workspace, name)
     check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)
@@ -205,35 +206,39 @@ def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name:
         source = Workspace(run_dir.parent.parent).resolve(cfg.train.init_from)
     session = build_session(cfg, run_dir, download_weights, source)
     try:
-        if resume:
-            _resume(session, name)
-        elif session.is_main:
-            start_run_dir(run_dir, cfg, overwrite)
-        session.accelerator.wait_for_everyone()
-        session.accelerator.init_trackers("ncse", config=tracker_config(cfg, name))
-        _run_guarded(session, progress, fresh=not resume)
+        with training_lock(run_dir, enabled=session.is_main):
+            check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)  # again, now that it cannot change
+            if resume:
+                _resume(session, name)
+            else:
+                start_run(session, overwrite)
+            session.accelerator.init_trackers("ncse", config=tracker_config(cfg, name))
+            _run_guarded(session, progress, fresh=not resume)
     finally:
         session.accelerator.end_training()
     return run_dir
 
 
 def _resume(session: Session, name: str) -> None:
-    restore(session, latest_checkpoint(session.run_dir))
+    restore(session, list_checkpoints(session.run_dir)[-1][1])
     steps = session.cfg.train.steps
     if session.step > steps:
         raise TrainingError(f"{name!r} is already at step {session.step}, beyond --steps {steps}")
     if session.step == steps:
+        if session.is_main:  # older versions exported after the checkpoint: a crash between left older weights
+            export(session)
         log.info("%s: already trained for %d steps; nothing to do", name, steps)
     else:
         log.info("%s: resuming from step %d of %d", name, session.step, steps)
 
 
 def _run_guarded(session: Session, progress: Progress | None, fresh: bool) -> None:
-    """Run; a fresh run that fails before its first checkpoint leaves no directory behind."""
+    """Run; a fresh run that fails (with an exception) before its first checkpoint after step 0 leaves no
+    directory behind."""
     try:
         run(session, progress)
     except BaseException:
-        if fresh and session.is_main and latest_checkpoint(session.run_dir) is None:
-            shutil.rmtree(session.run_dir, ignore_errors=True)
+        if fresh and session.is_main and [step for step, _ in list_checkpoints(session.run_dir)] == [0]:
+            discard_dir(session.run_dir)
         raise
 

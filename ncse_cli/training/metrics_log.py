@@ -13,7 +13,7 @@ from dataclasses import dataclass
 from pathlib import Path
 from typing import Mapping
 
-from ncse_cli.files import atomic_write_text
+from ncse_cli.files import append_text, atomic_write_text
 
 LOG_FILE = "train_log.csv"
 COLUMNS = ("step", "loss", "lr", "grad_norm", "val_loss", "val_si_sdr", "seconds")
@@ -29,8 +29,7 @@ class MetricsLog:
 
     def write(self, step: int, values: Mapping[str, float]) -> None:
         """Append one row (flushed at once, so a crash loses at most the row being written)."""
-        with self.path.open("a", newline="") as handle:
-            handle.write(_csv_text([{"step": step, **values}], header=False))
+        append_text(self.path, _csv_text([{"step": step, **values}], header=False))
 
 
 def _csv_text(rows: list[Mapping[str, float]], header: bool) -> str:

@@ -10,8 +10,9 @@ A checkpoint is a directory ``checkpoints/step-0001000/`` holding::
     state.json              step, data position, optimizer hyper-parameters, process count
 
 It is written into a hidden temporary directory and renamed into place, so a directory named ``step-*`` is
-always complete. (Accelerate's ``save_state`` would pickle the optimizer and RNG states; loading those would
-unpickle arbitrary code, which :mod:`ncse_cli.model_dir` rules out.)
+always complete; directories are deleted by renaming them to a hidden name first, so a crash never leaves a
+partly deleted ``step-*`` either. (Accelerate's ``save_state`` would pickle the optimizer and RNG states;
+loading those would unpickle arbitrary code, which :mod:`ncse_cli.model_dir` rules out.)
 """
 
 from __future__ import annotations
@@ -29,12 +30,14 @@ import torch
 from safetensors import SafetensorError
 from safetensors.torch import load_file
 
-from ncse_cli.model_dir import save_weights
+from ncse_cli.model_dir import WEIGHTS_FILE, save_weights, weights_metadata
 from ncse_cli.errors import NcseError
 from ncse_cli.files import atomic_write_text, read_json
 
 CHECKPOINTS = "checkpoints"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
+#: Metadata key of a run's exported ``model.safetensors``: the optimizer step of the weights.
+STEP_KEY = "ncse_step"
 
 
 class TrainingStateError(NcseError):
@@ -79,12 +82,30 @@ def latest_checkpoint(run_dir: Path) -> Path | None:
     return found[-1][1] if found else None
 
 
+def exported_step(run_dir: Path) -> int | None:
+    """The step of the run's ``model.safetensors`` (``None``: no weights, or not exported by ``ncse train``)."""
+    path = run_dir / WEIGHTS_FILE
+    step = weights_metadata(path).get(STEP_KEY) if path.is_file() else None
+    return int(step) if step is not None and step.isdigit() else None
+
+
 def prune_checkpoints(run_dir: Path, keep: int) -> None:
     """Delete all but the newest ``keep`` checkpoints, and leftovers of interrupted writes."""
     for _, path in list_checkpoints(run_dir)[:-keep]:
-        shutil.rmtree(path, ignore_errors=True)
+        discard_dir(path)
     for leftover in (run_dir / CHECKPOINTS).glob(".tmp-*"):
         shutil.rmtree(leftover, ignore_errors=True)
+
+
+def discard_dir(path: Path) -> None:
+    """Delete a folder by renaming it to a hidden ``.tmp-`` name first, so that a crash while deleting never
+    leaves a partial folder under its real name (a leftover goes with the next prune, or the next discard of the
+    same name)."""
+    trash = path.with_name(f".tmp-{path.name}" if not path.name.startswith(".tmp-") else path.name)
+    if trash != path:
+        shutil.rmtree(trash, ignore_errors=True)
+        path.rename(trash)
+    shutil.rmtree(trash)
 
 
 def flatten_optimizer_state(state_dict: Mapping[str, Any]) -> tuple[dict[str, torch.Tensor], dict[str, Any]]:

@@ -3,8 +3,11 @@ exit codes, one-line errors naming the culprit, and nothing half-written."""
 
 from __future__ import annotations
 
+import errno
+import os
 import re
 import shutil
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -16,13 +19,18 @@ from ncse_cli.cli import app
 from ncse_cli.evaluation import load_testset
 from ncse_cli.evaluation.run import score_noisy
 from ncse_cli.workspace import Workspace
-from tests.dummies import make_manifest, make_model_dir, noise, speech, write_wav
+from tests.dummies import cut_wav, make_manifest, make_model_dir, noise, speech, write_wav
 
 runner = CliRunner()
 
 
 def run(*args):
     return runner.invoke(app, [str(a) for a in args], terminal_width=200)
+
+
+def disk_full(fd: int) -> None:
+    """``os.fsync`` on a full disk."""
+    raise OSError(errno.ENOSPC, os.strerror(errno.ENOSPC))
 
 
 def error_lines(result) -> list[str]:
@@ -55,20 +63,32 @@ def test_enhance_a_stereo_file_writes_mono_at_its_rate_with_a_notice(workspace, 
     assert "enhanced" in result.stdout
 
 
-@pytest.mark.parametrize("problem", ["unknown model", "missing input", "corrupt wav", "nan clip", "empty clip",
-                                     "missing manifest", "malformed manifest", "missing reference",
-                                     "out is a file", "unusable device"])
-def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem):
+@pytest.mark.parametrize("problem", ["unknown model", "model without config", "missing input", "corrupt wav", "cut wav", "1 Hz header",
+                                     "nan clip", "empty clip", "missing manifest", "malformed manifest",
+                                     "missing reference", "silent reference", "out is a file", "disk full",
+                                     "unusable device"])
+def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem, monkeypatch):
     good = write_wav(tmp_path / "good.wav", speech(0.5), 16000)
     bad = tmp_path / "bad.wav"
     model, source, extra, expected = "cond", good, [], None
     if problem == "unknown model":
-        model, expected = "nope", "no model 'nope'.*known: base, cond"
+        model, expected = "nope", "no model 'nope'.*known: base, cond.*pass --workdir or set NCSE_HOME"
+        make_model_dir(workspace.models_dir / ".new-nope")  # a run being started is not a model
+    elif problem == "model without config":
+        workspace.model_dir("half").mkdir(exist_ok=True)
+        model, expected = "half", "models/half: not a model directory \\(no config.yaml\\)"
     elif problem == "missing input":
         source, expected = tmp_path / "absent.wav", "absent.wav: no such file or folder"
     elif problem == "corrupt wav":
         bad.write_bytes(b"RIFF not really a wave file")
         source, expected = bad, "bad.wav: not a readable audio file"
+    elif problem == "cut wav":
+        source, expected = cut_wav(write_wav(bad, speech(0.5), 16000)), "bad.wav: cut short"
+    elif problem == "1 Hz header":
+        source, expected = write_wav(bad, speech(0.5), 1, "PCM_16"), "bad.wav: implausible sample rate 1 Hz"
+    elif problem == "silent reference":
+        ref = write_wav(tmp_path / "ref.wav", np.zeros(8000, np.float32), 16000)
+        extra, expected = ["--noise-ref", ref], "ref.wav: the noise reference is silent"
     elif problem == "nan clip":
         samples = speech(0.5)
         samples[100] = np.nan
@@ -86,6 +106,10 @@ def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem)
     elif problem == "out is a file":
         (tmp_path / "out").write_text("not a folder")
         expected = "out: not a folder"
+    elif problem == "disk full":
+        monkeypatch.setattr("os.fsync", disk_full)
+        extra = ["--noise-ref", write_wav(tmp_path / "ref.wav", noise(0.5), 16000)]
+        expected = f"{tmp_path / 'out'}/.+: No space left on device"
     elif problem == "unusable device":
         extra, expected = ["--device", "cuda:99"], "--device cuda:99: (CUDA is not available|this machine has)"
     result = run("enhance", "--model", model, "--input", source, "--out", tmp_path / "out", *extra,
@@ -95,6 +119,33 @@ def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem)
     assert len(lines) == 1 and lines[0].startswith("error:"), lines
     assert re.search(expected, lines[0]), lines
     assert not list((tmp_path / "out").rglob("*.wav")) if (tmp_path / "out").exists() else True
+    for leftover in (workspace.model_dir("half"), workspace.models_dir / ".new-nope"):
+        shutil.rmtree(leftover, ignore_errors=True)
+
+
+def test_file_system_errors_are_one_line_naming_the_path(workspace, tmp_path, monkeypatch):
+    ws = Workspace(tmp_path / "ws")
+    score_noisy(ws, *load_testset(make_manifest(tmp_path, count=1, seconds=0.5, name="esc50_snr0")))
+    with monkeypatch.context() as patch:
+        patch.setattr("os.fsync", disk_full)
+        result = run("report", "--out", tmp_path / "report.md", "--workdir", ws.root, "--metric", "si_sdr")
+    assert result.exit_code == 1 and error_lines(result) == [f"error: {tmp_path / 'report.md'}: No space left on "
+                                                             f"device"]
+    real_mkdir = Path.mkdir
+
+    def read_only(self, *args, **kwargs):  # root may write anywhere, so a read-only workspace is simulated
+        if self.is_relative_to(workspace.root / "models" / "cond" / "eval"):
+            raise PermissionError(errno.EACCES, os.strerror(errno.EACCES), str(self))
+        return real_mkdir(self, *args, **kwargs)
+
+    manifest = make_manifest(tmp_path / "test", count=1, seconds=0.5, name="tiny")
+    with monkeypatch.context() as patch:
+        patch.setattr(Path, "mkdir", read_only)
+        result = run("evaluate", "--model", "cond", "--testset", manifest, "--steps", 1, "--workdir", workspace.root,
+                     "--no-progress")
+    assert result.exit_code == 1, result.output
+    assert re.fullmatch(f"error: {workspace.root / 'models' / 'cond' / 'eval'}/\\S+: Permission denied",
+                        error_lines(result)[0]), error_lines(result)
 
 
 def test_evaluate_errors_leave_nothing_half_written(workspace, tmp_path):

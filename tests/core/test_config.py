@@ -6,11 +6,13 @@ from dataclasses import dataclass
 
 import numpy as np
 import pytest
+import torch
 
 from ncse_cli.audio import save_audio
 from ncse_cli.config import ConfigError, dotted, from_dict, load_yaml, merge, save_yaml, to_dict
 from ncse_cli.encoders import ENCODERS
 from ncse_cli.model import ModelConfig
+from ncse_cli.model_dir import save_weights
 from ncse_cli.registry import Registry, UnknownComponentError
 
 
@@ -86,8 +88,9 @@ def umask_022():
 
 
 @pytest.mark.parametrize("write", [lambda path: save_yaml({"a": 1}, path),
-                                   lambda path: save_audio(path, np.zeros(16, np.float32), 16000)],
-                         ids=["yaml", "wav"])
+                                   lambda path: save_audio(path, np.zeros(16, np.float32), 16000),
+                                   lambda path: save_weights({"w": torch.zeros(2)}, path)],
+                         ids=["yaml", "wav", "safetensors"])
 def test_atomic_writes_follow_the_umask_not_mkstemps_0600(tmp_path, umask_022, write):
     path = tmp_path / "out" / "file"
     write(path)

@@ -19,7 +19,7 @@ from ncse_cli.cli import app
 from ncse_cli.config import from_dict
 from ncse_cli.encoders import ENCODERS
 from ncse_cli.training import RunConfig, TrainingError, read_train_log, run_config_for, train
-from ncse_cli.training.state import read_state
+from ncse_cli.training.state import list_checkpoints, read_state
 from tests.dummies import TINY_MODEL, make_manifest
 from tests.training.conftest import TINY_TRAIN
 
@@ -46,7 +46,8 @@ def test_help_explains_every_option():
     assert result.exit_code == 0
     for option in ("--data", "--recipe", "--encoder", "--p-uncond", "--backbone", "--injection", "--steps",
                    "--batch-size", "--lr", "--mixed-precision", "--resume", "--seed", "--workdir", "--dry-run",
-                   "--tracker", "--overwrite", "--clap-ckpt", "--panns-ckpt", "--finetune-encoder", "--encoder-lr"):
+                   "--tracker", "--overwrite", "--clap-ckpt", "--panns-ckpt", "--finetune-encoder", "--encoder-lr",
+                   "--save-every"):
         assert option in result.output
 
 
@@ -108,9 +109,10 @@ def test_malformed_manifest_and_recipe_keys(tmp_path):
 
 def test_train_then_refuse_then_resume_from_the_command_line(tiny_data, tiny_recipe, tmp_path):
     common = ["--recipe", tiny_recipe, "--data", tiny_data, "--name", "m", "--workdir", tmp_path, "--no-progress"]
-    first = invoke(*common)
+    first = invoke(*common, "--save-every", "1")
     assert first.exit_code == 0, first.output
     assert "Trained m" in first.output and "validation SI-SDR" in first.output
+    assert [s for s, _ in list_checkpoints(tmp_path / "models" / "m")] == [1, 2]  # the recipe says every 2, keep 2
     again = invoke(*common)
     assert again.exit_code == 1 and "already exists" in again.output
     longer = invoke("--name", "m", "--workdir", tmp_path, "--resume", "--steps", "3", "--no-progress")

@@ -101,7 +101,7 @@ def test_existing_names_are_protected(tiny_cfg, tmp_path):
         train(with_train(tiny_cfg, lr=1e-3, steps=6), tmp_path, "m", resume=True)
     with pytest.raises(TrainingError, match="already at step 2, beyond --steps 1"):
         train(with_train(tiny_cfg, steps=1), tmp_path, "m", resume=True)
-    with pytest.raises(TrainingError, match="no checkpoint"):
+    with pytest.raises(TrainingError, match="cannot resume 'other': no run at"):
         train(tiny_cfg, tmp_path, "other", resume=True)
     (tmp_path / "models" / "m" / "stale.txt").write_text("old run")
     run_dir = train(with_train(tiny_cfg, steps=1), tmp_path, "m", overwrite=True)
@@ -163,7 +163,7 @@ def test_ctrl_c_stops_after_the_step_with_a_checkpoint(tiny_cfg, tmp_path, monke
     with pytest.raises(TrainingError, match="interrupted at step 1; checkpoint saved, continue with --name m --resume"):
         train(with_train(tiny_cfg, save_every=100), tmp_path, "m")
     run_dir = tmp_path / "models" / "m"
-    assert [s for s, _ in list_checkpoints(run_dir)] == [1]
+    assert [s for s, _ in list_checkpoints(run_dir)] == [0, 1]  # the run starts with a checkpoint of step 0
     assert [r["step"] for r in read_train_log(run_dir / "train_log.csv")] == [1]
     assert signal.getsignal(signal.SIGINT) is signal.default_int_handler  # the handler is restored
 

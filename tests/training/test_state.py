@@ -1,4 +1,5 @@
-"""Checkpoint primitives: optimizer and RNG states survive safetensors + JSON exactly; listing and pruning."""
+"""Checkpoint primitives: optimizer and RNG states survive safetensors + JSON exactly; listing, pruning and
+deleting; the step of an export."""
 
 from __future__ import annotations
 
@@ -9,9 +10,12 @@ import numpy as np
 import torch
 from torch import nn
 
-from ncse_cli.training.state import (DataPosition, TrainingState, checkpoint_dir, flatten_optimizer_state,
-                                     latest_checkpoint, list_checkpoints, prune_checkpoints, read_rng_state,
-                                     read_state, unflatten_optimizer_state, write_rng_state, write_state)
+from ncse_cli.model_dir import save_weights
+from ncse_cli.training import state
+from ncse_cli.training.state import (STEP_KEY, DataPosition, TrainingState, checkpoint_dir, discard_dir,
+                                     exported_step, flatten_optimizer_state, latest_checkpoint, list_checkpoints,
+                                     prune_checkpoints, read_rng_state, read_state, unflatten_optimizer_state,
+                                     write_rng_state, write_state)
 from tests.dummies import assert_same_tensors
 
 
@@ -70,3 +74,23 @@ def test_listing_ignores_temporary_dirs_and_pruning_keeps_the_newest(tmp_path):
     assert [s for s, _ in list_checkpoints(tmp_path)] == [4, 10]
     assert not (tmp_path / "checkpoints" / ".tmp-step-0000012").exists()
     assert latest_checkpoint(tmp_path / "nowhere") is None
+
+
+def test_a_deleted_checkpoint_disappears_under_its_name_in_one_rename(tmp_path, monkeypatch):
+    folder = checkpoint_dir(tmp_path, 3)
+    folder.mkdir(parents=True)
+    (folder / "state.json").write_text("{}")
+    monkeypatch.setattr(state.shutil, "rmtree", lambda path, ignore_errors=False: None)  # killed while deleting
+    discard_dir(folder)
+    assert list_checkpoints(tmp_path) == [] and (tmp_path / "checkpoints" / ".tmp-step-0000003").is_dir()
+    monkeypatch.undo()
+    prune_checkpoints(tmp_path, keep=1)  # the next prune removes the leftover
+    assert list((tmp_path / "checkpoints").iterdir()) == []
+
+
+def test_the_exported_step_is_read_from_the_weights(tmp_path):
+    assert exported_step(tmp_path) is None
+    save_weights({"w": torch.zeros(1)}, tmp_path / "model.safetensors")
+    assert exported_step(tmp_path) is None  # weights saved outside training
+    save_weights({"w": torch.zeros(1)}, tmp_path / "model.safetensors", {STEP_KEY: "12"})
+    assert exported_step(tmp_path) == 12

@@ -6,7 +6,7 @@ from __future__ import annotations
 import pytest
 import torch
 
-from ncse_cli.model_dir import save_model
+from ncse_cli.model_dir import WEIGHTS_FILE, ModelDirError, save_model, save_weights
 from ncse_cli.config import from_dict
 from ncse_cli.model import ModelConfig, ScoreModel
 from ncse_cli.sampling import Guidance
@@ -88,3 +88,18 @@ def test_removing_conditioning_is_refused(tmp_path):
     conditioned = save_model(_model(SMALL_CNN), tmp_path / "cond")
     with pytest.raises(WarmStartError, match="has weights the new model lacks"):
         warm_start(_model("none"), conditioned)
+
+
+def test_a_source_with_corrupted_weights_or_an_edited_config_is_refused_as_at_any_load(tmp_path):
+    uncond = _model("none")
+    state = uncond.state_dict()
+    directory = save_model(uncond, tmp_path / "src")
+    save_weights({**state, "backbone.output_layer.weight": torch.full_like(state["backbone.output_layer.weight"],
+                                                                           float("inf"))}, directory / WEIGHTS_FILE)
+    with pytest.raises(ModelDirError, match="corrupted weights \\(backbone.output_layer.weight holds NaN or inf"):
+        warm_start(_model(SMALL_CNN), directory)
+    save_model(uncond, directory)
+    config = directory / "config.yaml"
+    config.write_text(config.read_text().replace("sample_rate: 16000", "sample_rate: 8000"))
+    with pytest.raises(ModelDirError, match="model.sample_rate was 16000 when the weights were saved, now 8000"):
+        warm_start(_model(SMALL_CNN, sample_rate=8000), directory)

@@ -17,6 +17,7 @@ import yaml
 
 from ncse_cli.config import save_yaml
 from ncse_cli.errors import NcseError
+from ncse_cli.files import append_text
 from ncse_cli.data.manifest import ManifestError, Utterance
 
 
@@ -123,6 +124,4 @@ class PrepareState:
 
     def append_journal(self, entry: dict) -> None:
         """Record one finished item (flushed at once, so an interruption loses at most the line being written)."""
-        with self.journal.open("a") as handle:
-            handle.write(json.dumps(entry) + "\n")
-            handle.flush()
+        append_text(self.journal, json.dumps(entry) + "\n")
