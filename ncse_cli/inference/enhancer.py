@@ -41,7 +41,6 @@ from ncse_cli.audio_stream import AudioFileSignal, ResampledSignal, Sliceable, s
 from ncse_cli.auto_reference import auto_reference
 from ncse_cli.chunking import ChunkingConfig, enhance_chunked
 from ncse_cli.config import ConfigError, from_dict, to_dict
-from ncse_cli.data.config import DEFAULT_REF_SECONDS
 from ncse_cli.device import resolve_device
 from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.inference.batches import at_rate, load_batch, plan_batches, utterance_generator
@@ -54,7 +53,6 @@ from ncse_cli.model_dir import CONFIG_FILE, model_from_files, read_model_files
 from ncse_cli.precision import resolve_precision
 from ncse_cli.progress import Progress, Task, open_task
 from ncse_cli.sampling import SAMPLERS, check_sampler
-from ncse_cli.training.config import TrainConfig
 from ncse_cli.vad import detect_speech_blocks
 from ncse_cli.workspace import Workspace
 
@@ -100,29 +98,37 @@ class TrainedLengths:
     """What enhancement needs of how a model was trained: the length of its noise references (an automatic one is
     cut as long) and of its training crops (the default window of a long file is two of them)."""
 
-    ref_seconds: float = DEFAULT_REF_SECONDS
-    crop_seconds: float = TrainConfig.crop_frames * 128 / 16000
+    ref_seconds: float
+    crop_seconds: float
 
     @classmethod
     def of(cls, config: Mapping[str, Any], model: ModelConfig) -> "TrainedLengths":
-        """From a model directory's ``config.yaml``: its ``data.ref_seconds`` and ``train.crop_frames`` (for a
-        model directory without those sections, such as an imported one, the defaults of ncse and SGMSE+)."""
+        """From a model directory's ``config.yaml``: its ``data.ref_seconds`` and ``train.crop_frames``; a model
+        directory without those sections (an imported one) gets the defaults of ncse and SGMSE+."""
         data, train = config.get("data"), config.get("train")
         ref = data.get("ref_seconds") if isinstance(data, Mapping) else None
         frames = train.get("crop_frames") if isinstance(train, Mapping) else None
-        crop = (frames or TrainConfig.crop_frames) * model.stft.hop_length / model.sample_rate
-        return cls(float(ref or DEFAULT_REF_SECONDS), crop)
+        # the defaults are imported only when needed: the data and training configs pull in the corpora (a
+        # second of start-up), and every trained model directory has both sections
+        if ref is None:
+            from ncse_cli.data.config import DEFAULT_REF_SECONDS as ref
+        if frames is None:
+            from ncse_cli.training.config import TrainConfig
+
+            frames = TrainConfig.crop_frames
+        return cls(float(ref), frames * model.stft.hop_length / model.sample_rate)
 
 
 class Enhancer:
     """A loaded model with its sampler and settings; :meth:`run` enhances inputs into their output folder."""
 
     def __init__(self, model: ScoreModel, sampler: Any, settings: EnhanceSettings, *, directory: Path,
-                 weights_sha256: str, trained: TrainedLengths = TrainedLengths(),
+                 weights_sha256: str, trained: TrainedLengths | None = None,
                  checked: set[Path] | None = None) -> None:
         self.model, self.sampler, self.settings = model, sampler, settings
         self.precision = resolve_precision(settings.precision, next(model.parameters()).device)
-        self.directory, self.weights_sha256, self.trained = Path(directory), weights_sha256, trained
+        self.directory, self.weights_sha256 = Path(directory), weights_sha256
+        self.trained = TrainedLengths.of({}, model.cfg) if trained is None else trained
         self.chunking = ChunkingConfig(*settings.windows(trained.crop_seconds))
         self.checked = set() if checked is None else checked  #: inputs already read and found usable
 
