@@ -95,12 +95,13 @@ def train(name: str | None, *, recipe: PathLike | None = None, data: PathLike | 
     return outcome
 
 
-def enhance(model: str, source: PathLike, out_dir: PathLike, *, noise_ref: PathLike | None = None,
+def enhance(model: str, source: PathLike, out_dir: PathLike, *, noise_ref: PathLike = "auto",
             settings: EnhanceSettings = EnhanceSettings(), workdir: PathLike | None = None,
             progress: Progress | None = None) -> EnhanceReport:
     """``ncse enhance``: a file, a folder or a manifest's noisy files into ``out_dir`` (existing outputs are
-    kept) with the model ``model`` (a workspace name or a model directory); ``noise_ref`` replaces every
-    reference. See :func:`ncse_cli.inference.enhance_files`."""
+    kept) with the model ``model`` (a workspace name or a model directory). ``noise_ref``: ``auto`` (inputs
+    without a reference of their own get one cut from their pauses), ``none`` (those are enhanced
+    unconditionally) or a file replacing every reference. See :func:`ncse_cli.inference.enhance_files`."""
     from ncse_cli.inference.enhancer import enhance_files
     from ncse_cli.workspace import Workspace
 

@@ -17,6 +17,7 @@ from typing import Any
 
 import numpy as np
 
+from ncse_cli.audio_stream import Sliceable
 from ncse_cli.data.mixing import crossfade_concat
 from ncse_cli.errors import NcseError
 from ncse_cli.vad import Stretch, VadConfig, VoiceActivity, detect_speech
@@ -102,18 +103,21 @@ def choose_pieces(pieces: list[Stretch], need: int, fade: int) -> list[Stretch] 
     return None
 
 
-def auto_reference(samples: np.ndarray, sample_rate: int, ref_seconds: float,
+def auto_reference(samples: np.ndarray | Sliceable, sample_rate: int, ref_seconds: float,
                    cfg: AutoReferenceConfig = AutoReferenceConfig(),
                    activity: VoiceActivity | None = None) -> AutoReference:
     """A ``ref_seconds`` noise reference from the pauses of ``samples`` (mono, at ``sample_rate``).
 
     ``activity`` is the recording's voice activity when the caller already has it (else it is detected with
-    ``cfg.vad``). The reference never includes a sample within ``guard_seconds`` of detected speech.
+    ``cfg.vad``); with it, ``samples`` may be a long signal not in memory (:mod:`ncse_cli.audio_stream`), of which
+    only the pauses used are read. The reference never includes a sample within ``guard_seconds`` of detected
+    speech.
     """
     if not ref_seconds > 0:
         raise AutoReferenceError(f"reference length must be positive, got {ref_seconds} s")
-    samples = np.asarray(samples, dtype=np.float32)
-    activity = detect_speech(samples, sample_rate, cfg.vad) if activity is None else activity
+    if activity is None:
+        samples = np.asarray(samples, dtype=np.float32)
+        activity = detect_speech(samples, sample_rate, cfg.vad)
     need = int(round(ref_seconds * sample_rate))
     fade = int(round(cfg.crossfade_seconds * sample_rate))
     pieces = usable_pauses(activity, int(round(cfg.guard_seconds * sample_rate)),
@@ -125,5 +129,5 @@ def auto_reference(samples: np.ndarray, sample_rate: int, ref_seconds: float,
                   f"in {len(pieces)} usable pause{'s' if len(pieces) != 1 else ''} "
                   f"(at least {cfg.min_piece_seconds:g} s, {cfg.guard_seconds:g} s away from speech)")
         return AutoReference(None, (), activity.detector, reason)
-    reference = crossfade_concat([samples[s.start:s.end] for s in chosen], fade)
+    reference = crossfade_concat([np.asarray(samples[s.start:s.end], dtype=np.float32) for s in chosen], fade)
     return AutoReference(reference, tuple(s.seconds(sample_rate) for s in chosen), activity.detector)

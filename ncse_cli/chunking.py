@@ -22,28 +22,22 @@ spans many STFT frames, so the cross-fade hides the windows' differing sampler n
 from __future__ import annotations
 
 from dataclasses import dataclass
-from typing import Any, Callable, Iterator, Protocol
+from typing import Any, Callable, Iterator
 
 import numpy as np
 import torch
 
+from ncse_cli.audio_stream import Sliceable
 from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.errors import NcseError
 from ncse_cli.model import ScoreModel
+from ncse_cli.precision import autocast
 from ncse_cli.stft import peak_scale
 
 #: One window of the file (1-D, at the model rate) -> its enhancement (same length).
 WindowFn = Callable[[torch.Tensor], torch.Tensor]
 #: ``progress(windows_done, windows_total)`` after each window.
 ProgressFn = Callable[[int, int], None]
-
-
-class Sliceable(Protocol):
-    """A 1-D signal that need not be in memory: its length, and ``signal[start:stop]`` as an array."""
-
-    def __len__(self) -> int: ...
-
-    def __getitem__(self, index: slice) -> Any: ...
 
 
 class ChunkingError(NcseError, ValueError):
@@ -135,27 +129,28 @@ def file_peak(noisy: np.ndarray | torch.Tensor) -> float:
 
 
 def bind_window_enhancer(model: ScoreModel, peak: float, noise_ref: torch.Tensor | None = None, *,
-                         w: float = 1.0, sampler: Any = None,
-                         generator: torch.Generator | None = None) -> WindowFn:
+                         w: float = 1.0, sampler: Any = None, generator: torch.Generator | None = None,
+                         precision: str = "fp32") -> WindowFn:
     """A :data:`WindowFn` for the windows of one file: the file's ``peak`` (:func:`file_peak`) and its reference
     ``[R]`` (or None: the null condition), divided by that peak and encoded once, are bound in; ``generator`` draws
-    each window's noise in turn."""
+    each window's noise in turn; ``precision`` is the network's arithmetic (:mod:`ncse_cli.precision`)."""
     device = next(model.parameters()).device
     with torch.inference_mode():
         scale = peak_scale(torch.tensor([[peak]], dtype=torch.float32, device=device))
         ref = None if noise_ref is None else noise_ref.reshape(1, -1).to(device, torch.float32) / scale
-        cond = model.encode(ref)
+        with autocast(precision, device):
+            cond = model.encode(ref)
 
     def enhance_window(window: torch.Tensor) -> torch.Tensor:
-        return enhance_waveforms(model, window, cond=cond, scale=scale, w=w, sampler=sampler,
-                       generator=generator).waveform
+        return enhance_waveforms(model, window, cond=cond, scale=scale, w=w, sampler=sampler, generator=generator,
+                                 precision=precision).waveform
 
     return enhance_window
 
 
 def enhance_chunked(model: ScoreModel, noisy: Sliceable, noise_ref: torch.Tensor | None = None, *,
                     chunking: ChunkingConfig = ChunkingConfig(), peak: float | None = None, w: float = 1.0,
-                    sampler: Any = None, generator: torch.Generator | None = None,
+                    sampler: Any = None, generator: torch.Generator | None = None, precision: str = "fp32",
                     progress: ProgressFn | None = None) -> Iterator[np.ndarray]:
     """The enhancement of ``noisy [L]`` (at the model's rate) as consecutive output blocks, window by window.
 
@@ -165,5 +160,5 @@ def enhance_chunked(model: ScoreModel, noisy: Sliceable, noise_ref: torch.Tensor
     """
     window, overlap = chunking.samples(model.cfg.sample_rate)
     enhance_window = bind_window_enhancer(model, file_peak(noisy) if peak is None else peak, noise_ref,
-                                          w=w, sampler=sampler, generator=generator)
+                                          w=w, sampler=sampler, generator=generator, precision=precision)
     return iter_enhanced_blocks(noisy, enhance_window, plan_windows(len(noisy), window, overlap), progress)

@@ -27,6 +27,7 @@ import numpy as np
 import torch
 
 from ncse_cli.audio import resample_audio
+from ncse_cli.audio_stream import Sliceable
 from ncse_cli.errors import NcseError
 from ncse_cli.registry import Registry
 
@@ -34,6 +35,8 @@ log = logging.getLogger("ncse")
 
 #: The rate Silero VAD runs at.
 SILERO_RATE = 16000
+#: A long recording is searched for speech in blocks of at most this many seconds (:func:`detect_speech_blocks`).
+BLOCK_SECONDS = 60.0
 
 
 class VadError(NcseError, RuntimeError):
@@ -125,6 +128,29 @@ def detect_speech(samples: np.ndarray, sample_rate: int, cfg: VadConfig = VadCon
         name = "silero" if len(samples) >= cfg.min_silero_seconds * sample_rate and silero_available() else "energy"
     speech = VOICE_DETECTORS.get(name)(samples, sample_rate, cfg) if len(samples) else []
     return VoiceActivity(tuple(speech), len(samples), sample_rate, name)
+
+
+def detect_speech_blocks(signal: Sliceable, sample_rate: int, cfg: VadConfig = VadConfig(),
+                         block_seconds: float = BLOCK_SECONDS) -> VoiceActivity:
+    """:func:`detect_speech` on a long signal that is never held whole: in consecutive equal blocks of at most
+    ``block_seconds``, speech on both sides of a block edge joined across it when the gap is shorter than
+    ``cfg.min_silence_seconds`` (a detector starting afresh at the edge needs a moment to find speech again). A
+    signal within one block is detected whole, exactly as :func:`detect_speech` would."""
+    min_gap = cfg.min_silence_seconds * sample_rate
+    count = max(1, -(-len(signal) // max(1, int(block_seconds * sample_rate))))
+    bounds = [len(signal) * i // count for i in range(count + 1)]
+    speech: list[Stretch] = []
+    detectors: dict[str, None] = {}
+    for start, stop in zip(bounds, bounds[1:]):
+        part = detect_speech(np.asarray(signal[start:stop], dtype=np.float32), sample_rate, cfg)
+        detectors[part.detector] = None
+        for index, stretch in enumerate(part.speech):
+            stretch = Stretch(stretch.start + start, stretch.end + start)
+            if index == 0 and speech and stretch.start - speech[-1].end < min_gap:  # across the block edge
+                speech[-1] = Stretch(speech[-1].start, stretch.end)
+            else:
+                speech.append(stretch)
+    return VoiceActivity(tuple(speech), len(signal), sample_rate, "+".join(detectors))
 
 
 def tidy(speech: Sequence[Stretch], num_samples: int, sample_rate: int, cfg: VadConfig) -> list[Stretch]:

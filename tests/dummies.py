@@ -312,8 +312,10 @@ SMALL_CNN = {"name": "cnn", "channels": [8, 16, 16, 32], "dim": 32}
 TINY_MODEL = {"backbone": {"name": "tiny", "nf": 8}, "encoder": SMALL_CNN}
 
 
-def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: int = 16000, seed: int = 0) -> Path:
-    """An untrained tiny model saved as a model directory (``config.yaml`` + ``model.safetensors``).
+def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: int = 16000, seed: int = 0,
+                   ref_seconds: float | None = None) -> Path:
+    """An untrained tiny model saved as a model directory (``config.yaml`` + ``model.safetensors``); with
+    ``ref_seconds`` its config also has the ``data`` section of a run trained with references that long.
 
     Parameters that start at zero (output layers, the condition projection) are drawn small and random instead,
     so that the output depends on the noise reference and differs from the input.
@@ -327,7 +329,8 @@ def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: 
         for param in model.parameters():
             if not param.any():
                 param.normal_(0.0, 0.05)
-    return save_model(model.eval(), directory)
+    config = None if ref_seconds is None else {"data": {"train": "train.jsonl", "ref_seconds": ref_seconds}}
+    return save_model(model.eval(), directory, config)
 
 
 # --- the reference implementation (sgmse 0.1.2) ------------------------------------------------------------------

@@ -32,3 +32,8 @@ Sampler = Annotated[Optional[str], typer.Option(metavar="[pc|ode|sb-ode|sb-sde]"
                                                 "model's saved one (with its defaults; --steps still applies): pc "
                                                 "or ode for OUVE models, sb-ode or sb-sde for bridge models.",
                                                 show_default=False)]
+Window = Annotated[Optional[float], typer.Option(min=0.0, help="Seconds per window of a file too long to enhance "
+                                                "whole (shorter files are enhanced whole) [dim](default: twice the "
+                                                "model's training crop, at least 4 s)[/].", show_default=False)]
+Overlap = Annotated[Optional[float], typer.Option(min=0.0, help="Seconds cross-faded between consecutive windows "
+                                                 "[dim](default: an eighth of the window)[/].", show_default=False)]

@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ncse_cli.cli._common import console, given, user_errors
-from ncse_cli.cli._options import (W_HELP, BatchSize, Device, Model, Precision, Sampler, Seed, ShowProgress,
-                                   Steps, Workdir)
+from ncse_cli.cli._options import (W_HELP, BatchSize, Device, Model, Overlap, Precision, Sampler, Seed,
+                                   ShowProgress, Steps, Window, Workdir)
 from ncse_cli.cli._progress import task_bars
 
 
@@ -24,9 +24,13 @@ def enhance_command(
                                       "rate and length; existing outputs are kept, so a re-run continues (with "
                                       "another model or settings it is refused).",
                                       show_default=False)],
-    noise_ref: Annotated[Optional[Path], typer.Option(help="Noise-only reference for every input (replaces a "
-                                                      "manifest's references). Without any reference the model "
-                                                      "enhances unconditionally.", show_default=False)] = None,
+    noise_ref: Annotated[Optional[str], typer.Option(metavar="[auto|none|PATH]", help="What a conditioned model "
+                                                     "is given besides the input: auto = a noise reference cut from "
+                                                     "the input's own pauses (where from: <output>.noise-ref.json; "
+                                                     "without a long enough pause, the null condition); none = no "
+                                                     "reference (unconditional); PATH = this noise-only file for "
+                                                     "every input. A manifest row's own reference comes first, "
+                                                     "except with PATH.")] = None,
     w: Annotated[Optional[float], typer.Option("--guidance-scale", "-w", min=0.0, help=W_HELP)] = None,
     steps: Steps = None,
     sampler: Sampler = None,
@@ -34,27 +38,31 @@ def enhance_command(
     batch_size: BatchSize = None,
     device: Device = None,
     precision: Precision = None,
+    window: Window = None,
+    overlap: Overlap = None,
     workdir: Workdir = None,
     progress: ShowProgress = True,
 ) -> None:
     """Enhance noisy speech files with a trained model.
 
     Outputs keep each input's sample rate and length (resampled in and back out when the model's rate differs);
-    stereo input is mixed down. With a manifest each row's noise reference is used.
+    stereo input is mixed down. A file longer than one window is enhanced window by window in bounded memory.
     """
     from ncse_cli import api
 
     settings = api.EnhanceSettings(**given(w=w, steps=steps, sampler=sampler, seed=seed, batch_size=batch_size,
-                                           device=device, precision=precision))
+                                           device=device, precision=precision, window=window, overlap=overlap))
     with task_bars(progress) as bars:
-        report = api.enhance(model, input, out, noise_ref=noise_ref, settings=settings, workdir=workdir,
+        report = api.enhance(model, input, out, **given(noise_ref=noise_ref), settings=settings, workdir=workdir,
                              progress=bars)
     table = Table(title=f"ncse enhance with {escape(report.model)}", show_header=False, title_justify="left")
     table.add_column(style="bold")
     table.add_column()
     rows = [("input", f"{escape(str(input))} ({report.kind})"), ("output folder", escape(str(report.out_dir))),
             ("enhanced", str(report.written)), ("already there (kept)", str(report.skipped)),
-            ("without a reference", str(report.unconditional)), ("audio", f"{report.audio_seconds:.1f} s"),
+            ("reference from its pauses", str(report.auto_references)),
+            ("without a reference", str(report.unconditional)), ("in windows (long files)", str(report.windowed)),
+            ("audio", f"{report.audio_seconds:.1f} s"),
             ("time", f"{report.seconds:.1f} s")]
     if report.written:
         rows.append(("real-time factor", f"{report.real_time_factor:.2f}"))

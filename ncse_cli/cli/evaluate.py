@@ -10,8 +10,8 @@ from rich.markup import escape
 from rich.table import Table
 
 from ncse_cli.cli._common import console, given, user_errors
-from ncse_cli.cli._options import (W_HELP, BatchSize, Device, Model, Precision, Sampler, Seed, ShowProgress,
-                                   Steps, Workdir)
+from ncse_cli.cli._options import (W_HELP, BatchSize, Device, Model, Overlap, Precision, Sampler, Seed,
+                                   ShowProgress, Steps, Window, Workdir)
 from ncse_cli.cli._progress import task_bars
 
 if TYPE_CHECKING:
@@ -37,6 +37,8 @@ def evaluate_command(
     batch_size: BatchSize = None,
     device: Device = None,
     precision: Precision = None,
+    window: Window = None,
+    overlap: Overlap = None,
     overwrite: Annotated[bool, typer.Option(help="Replace earlier results of this model made with other settings "
                                             "(weights, sampler, seed) or older metrics.")] = False,
     workdir: Workdir = None,
@@ -50,7 +52,7 @@ def evaluate_command(
     from ncse_cli import api
 
     settings = api.EnhanceSettings(**given(steps=steps, sampler=sampler, seed=seed, batch_size=batch_size,
-                                           device=device, precision=precision))
+                                           device=device, precision=precision, window=window, overlap=overlap))
     with task_bars(progress) as bars:
         summaries = api.evaluate(model, testset, **given(ws=ws, jobs=jobs), settings=settings, overwrite=overwrite,
                                  workdir=workdir, progress=bars)

@@ -16,7 +16,6 @@ from dataclasses import dataclass
 from typing import Literal, Sequence
 
 import numpy as np
-from scipy import signal
 
 from ncse_cli.errors import NcseError
 
@@ -54,6 +53,8 @@ def active_speech_level(x: np.ndarray, sample_rate: int) -> float:
     energy = float(np.sum(x * x))
     if energy <= 0.0:
         return 0.0
+    from scipy import signal  # here: importing scipy.signal takes 1.5 s, and enhancement only cross-fades
+
     g = np.exp(-1.0 / (sample_rate * P56_TIME_CONSTANT))
     envelope = signal.lfilter([1 - g], [1, -g], signal.lfilter([1 - g], [1, -g], np.abs(x)))
     hangover = int(P56_HANGOVER * sample_rate)

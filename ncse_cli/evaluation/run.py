@@ -127,7 +127,7 @@ def _check_settings(folder: Path, expected: dict[str, Any], overwrite: bool) -> 
     if found is None:  # enhanced files of unknown provenance (settings.json is written before any) are dropped
         shutil.rmtree(folder / "enhanced", ignore_errors=True)
         return False
-    found = upgrade_record(found)
+    found = upgrade_record(found, expected)
     if found == expected:
         return True
     changed = sorted(k for k in expected if found.get(k) != expected[k])

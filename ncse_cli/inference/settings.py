@@ -13,6 +13,11 @@ from ncse_cli.errors import NcseError
 from ncse_cli.precision import PRECISIONS
 
 
+#: The shortest default window (seconds): about two training crops of SGMSE+ (256 frames, 2.04 s at 16 kHz with
+#: hop 128 and at 48 kHz with hop 384), enough context for the network while bounding memory.
+MIN_WINDOW = 4.0
+
+
 class EnhanceError(NcseError, ValueError):
     """Enhancement options or output folders that cannot work; the message names the option or folder."""
 
@@ -26,6 +31,11 @@ class EnhanceSettings:
     sampler saved with the model (``None``: keep it). Each utterance's sampler noise is drawn from ``(seed, its
     id)``, so neither the order of the files nor ``batch_size`` (utterances of equal length per forward pass)
     changes an output; nor does ``device`` beyond float rounding.
+
+    A file longer than ``window`` seconds (at the model's rate) is enhanced in windows of that length whose
+    ``overlap`` seconds are cross-faded (:mod:`ncse_cli.chunking`), in memory that does not grow with its length;
+    a shorter one is enhanced whole, batched with others of its shape. ``None`` takes a window of twice the
+    model's training crop and at least :data:`MIN_WINDOW` seconds, and an eighth of it as overlap.
     """
 
     w: float = 1.0
@@ -39,6 +49,8 @@ class EnhanceSettings:
     #: the network's arithmetic (:mod:`ncse_cli.precision`): ``auto`` is bf16 where it is fast (a GPU with
     #: bfloat16, a CPU with AMX), else fp32; the sampler and the output stay float32 whatever it is
     precision: str = "auto"
+    window: float | None = None  #: seconds per window of a long file (``None``: from the training crop)
+    overlap: float | None = None  #: seconds cross-faded between windows (``None``: an eighth of the window)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.w) and self.w >= 0):
@@ -49,3 +61,16 @@ class EnhanceSettings:
             raise EnhanceError(f"batch size must be at least 1, got {self.batch_size}")
         if self.precision not in PRECISIONS:
             raise EnhanceError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.window is not None and not (math.isfinite(self.window) and self.window > 0):
+            raise EnhanceError(f"--window must be a positive number of seconds, got {self.window}")
+        if self.overlap is not None and not (math.isfinite(self.overlap) and self.overlap >= 0):
+            raise EnhanceError(f"--overlap must be a non-negative number of seconds, got {self.overlap}")
+
+    def windows(self, crop_seconds: float) -> tuple[float, float]:
+        """``(window, overlap)`` in seconds for a model trained on crops of ``crop_seconds``; an overlap above
+        half the window is an error."""
+        window = self.window if self.window is not None else max(MIN_WINDOW, 2 * crop_seconds)
+        overlap = self.overlap if self.overlap is not None else window / 8
+        if overlap > window / 2:
+            raise EnhanceError(f"--overlap {overlap:g} s is more than half the {window:g} s window")
+        return window, overlap

@@ -29,8 +29,9 @@ def model(model_dir):
     return Enhancer.load(model_dir, FAST)
 
 
-def run(model, source, out, noise_ref=None, **settings):
-    """Enhance ``source`` into ``out`` with ``model``, at other ``settings`` when given (loaded again)."""
+def run(model, source, out, noise_ref="none", **settings):
+    """Enhance ``source`` into ``out`` with ``model`` (inputs without a reference: the null condition), at other
+    ``settings`` when given (loaded again)."""
     if settings:
         model = Enhancer.load(model.directory, dataclasses.replace(FAST, **settings))
     return model.run(resolve_inputs(source, out, noise_ref))
@@ -78,10 +79,10 @@ def test_manifest_rows_use_their_own_references_and_noise_ref_overrides(model, t
         assert own.shape == overridden.shape and not np.allclose(own, overridden, atol=1e-4)
 
 
-def test_without_any_reference_it_enhances_unconditionally_and_says_so(model_dir, tmp_path, caplog):
+def test_with_noise_ref_none_it_enhances_unconditionally_and_says_so(model_dir, tmp_path, caplog):
     noisy = write_wav(tmp_path / "x.wav", speech(0.5), 16000)
     with caplog.at_level(logging.INFO, logger="ncse"):
-        report = api.enhance(str(model_dir), noisy, tmp_path / "out", settings=FAST)
+        report = api.enhance(str(model_dir), noisy, tmp_path / "out", noise_ref="none", settings=FAST)
     notices = [r.getMessage() for r in caplog.records if "unconditionally" in r.getMessage()]
     assert len(notices) == 1 and report.unconditional == 1
     assert (tmp_path / "out" / "x.wav").is_file()
