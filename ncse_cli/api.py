@@ -110,15 +110,21 @@ def enhance(model: str, source: PathLike, out_dir: PathLike, *, noise_ref: PathL
 
 
 def evaluate(model: str, testsets: Sequence[PathLike], *, ws: Sequence[float] = (1.0,),
+             references: Sequence[str] = ("matched",), seeds: Sequence[int] | None = None,
              settings: EnhanceSettings = EnhanceSettings(), jobs: int = 1, overwrite: bool = False,
              workdir: PathLike | None = None, progress: Progress | None = None) -> list[ScoreSummary]:
-    """``ncse evaluate``: the model on test manifests at the guidance scales ``ws`` (``settings.w`` is replaced
-    by each), scored in ``jobs`` processes; returns the noisy input's summary, then one per scale, per test set."""
+    """``ncse evaluate``: the model on test manifests at the guidance scales ``ws``, with the reference conditions
+    ``references`` (``matched``, ``null``, ``same-type``, ``mismatched``, ``white``, ``oracle``, ``auto``, with
+    an optional length such as ``matched-0.5s``) and the sampler seeds ``seeds`` (``None``: ``settings.seed``),
+    scored in ``jobs`` processes; returns the noisy input's summary, then one per point, per test set."""
     from ncse_cli.evaluation import EvaluateOptions
     from ncse_cli.evaluation import evaluate as evaluate_model
+    from ncse_cli.evaluation.conditions import ReferenceCondition
     from ncse_cli.workspace import Workspace
 
-    options = EvaluateOptions(tuple(float(w) for w in ws), settings, jobs, overwrite)
+    conditions = tuple(ReferenceCondition.parse(text) for text in references)
+    options = EvaluateOptions(tuple(float(w) for w in ws), settings, jobs, overwrite, conditions,
+                              None if seeds is None else tuple(int(s) for s in seeds))
     return evaluate_model(Workspace(workdir), model, list(testsets), options, progress)
 
 

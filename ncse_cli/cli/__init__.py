@@ -29,7 +29,8 @@ app = typer.Typer(
 app.add_typer(prepare.app, name="prepare")
 app.command("train", cls=command(defaults="train", choices=train.CHOICES))(train.train_command)
 app.command("enhance", cls=command(defaults="enhance"))(enhance.enhance_command)
-app.command("evaluate", cls=command(defaults="evaluate", multi_values=evaluate.W_FLAGS))(evaluate.evaluate_command)
+app.command("evaluate", cls=command(defaults="evaluate", multi_values=evaluate.W_FLAGS + evaluate.SEED_FLAGS,
+                                   multi_words=evaluate.REFERENCE_FLAGS))(evaluate.evaluate_command)
 app.command("report", cls=command(defaults="report", choices={"summary_metrics": "metric"}))(report.report_command)
 app.add_typer(models.app, name="models")
 app.command("demo", cls=command(defaults="demo"))(demo.demo_command)

@@ -4,7 +4,8 @@
 
 - accepts several numbers after one flag for the named options: ``--snr 0 5 10`` is rewritten into
   ``--snr=0 --snr=5 --snr=10`` (a short ``-w 1 3`` into ``-w1 -w3``). Only tokens that parse as numbers are
-  taken, so a following flag or argument ends the list, and negative values (``--snr -5 0``) work;
+  taken, so a following flag or argument ends the list, and negative values (``--snr -5 0``) work; options
+  that take several words (``--reference null mismatched``) take every following token that is not a flag;
 - accepts the old spelling of a renamed flag (:data:`RENAMED_FLAGS`) with a one-line deprecation notice;
 - renders in ``--help`` the defaults and choices that live in the library (:func:`ncse_cli.api.defaults`,
   :func:`ncse_cli.api.choices`), so that each default is written once, in the library; they are looked up only
@@ -37,8 +38,9 @@ def _attached(option: str, value: str) -> str:
     return f"{option}={value}" if option.startswith("--") else f"{option}{value}"
 
 
-def expand_multi_values(args: Sequence[str], options: Sequence[str]) -> list[str]:
-    """``["--snr", "0", "5"] -> ["--snr=0", "--snr=5"]`` for the given option names; other tokens unchanged."""
+def expand_multi_values(args: Sequence[str], options: Sequence[str], word_options: Sequence[str] = ()) -> list[str]:
+    """``["--snr", "0", "5"] -> ["--snr=0", "--snr=5"]`` for the number ``options`` (and every following token
+    that is not a flag for the ``word_options``); other tokens unchanged."""
     out: list[str] = []
     i = 0
     while i < len(args):
@@ -46,7 +48,8 @@ def expand_multi_values(args: Sequence[str], options: Sequence[str]) -> list[str
         if token == "--":
             return out + list(args[i:])
         j = i + 1
-        while token in options and j < len(args) and _is_number(args[j]):
+        while j < len(args) and ((token in options and _is_number(args[j]))
+                                 or (token in word_options and not args[j].startswith("-"))):
             j += 1
         if j > i + 1:
             out += [_attached(token, value) for value in args[i + 1:j]]
@@ -79,16 +82,17 @@ def _shown(value: Any) -> str:
 
 
 def command(*, defaults: str | None = None, choices: Mapping[str, str] | None = None,
-            multi_values: Sequence[str] = ()) -> type[TyperCommand]:
+            multi_values: Sequence[str] = (), multi_words: Sequence[str] = ()) -> type[TyperCommand]:
     """A Typer command class (``@app.command(cls=command(...))``): ``defaults`` names the command whose library
     defaults its help shows (:func:`ncse_cli.api.defaults`), ``choices`` maps options to the kind of names they
-    take (:func:`ncse_cli.api.choices`), ``multi_values`` lists the options that take several numbers."""
+    take (:func:`ncse_cli.api.choices`), ``multi_values`` lists the options that take several numbers and
+    ``multi_words`` those that take several words."""
 
     class Command(TyperCommand):
         """A command with multi-value options, renamed flags and library defaults in its help."""
 
         def parse_args(self, ctx: Any, args: list[str]) -> list[str]:
-            return super().parse_args(ctx, expand_multi_values(rename_flags(args), multi_values))
+            return super().parse_args(ctx, expand_multi_values(rename_flags(args), multi_values, multi_words))
 
         def format_help(self, ctx: Any, formatter: Any) -> None:
             from ncse_cli import api

@@ -79,10 +79,14 @@ def demo(out_dir: OutDir, seed: Seed = None,
          num_valid: Annotated[Optional[int], typer.Option("--valid", min=1, help="Validation utterances.")] = None,
          num_test: Annotated[Optional[int], typer.Option("--test", min=1, help="Test utterances.")] = None,
          seconds: Annotated[Optional[float], typer.Option(help="Length of each utterance in seconds.")] = None,
-         ref_seconds: RefSeconds = None, jobs: Jobs = None, overwrite: Overwrite = False) -> None:
+         ref_seconds: RefSeconds = None,
+         noise_kinds: Annotated[Optional[list[str]], typer.Option(
+             "--kind", help="Synthetic noise kinds of every split (repeat or comma-separate) \\[default: all]; "
+                            "the others can then serve as out-of-distribution noise (prepare ood --synthetic).")] = None,
+         jobs: Jobs = None, overwrite: Overwrite = False) -> None:
     """The built-in synthetic corpus (no download): train.jsonl, valid.jsonl and test.jsonl at 16 kHz."""
     _prepare("demo", out_dir, jobs, overwrite, seed=seed, num_train=num_train, num_valid=num_valid,
-             num_test=num_test, seconds=seconds, ref_seconds=ref_seconds)
+             num_test=num_test, seconds=seconds, ref_seconds=ref_seconds, noise_kinds=_names(noise_kinds))
 
 
 @app.command(cls=command(defaults="prepare vbdemand", choices=CHOICES))
@@ -108,6 +112,9 @@ def ood(clean: Clean, out_dir: OutDir,
         esc50: Annotated[Optional[Path], typer.Option(help="ESC-50 folder (meta/esc50.csv, audio/).")] = None,
         urbansound: Annotated[Optional[Path], typer.Option(
             help="UrbanSound8K folder (metadata/UrbanSound8K.csv, audio/fold1..10).")] = None,
+        synthetic: Annotated[Optional[list[str]], typer.Option(
+            help="Synthetic noise kinds as a noise corpus (repeat or comma-separate), e.g. kinds held out of a "
+                 "demo corpus's training (prepare demo --kind).")] = None,
         snrs: Snrs = None,
         esc50_categories: Annotated[Optional[list[str]], typer.Option(
             "--esc50-category", help="ESC-50 categories to use (repeat or comma-separate) \\[default: all].")] = None,
@@ -120,8 +127,10 @@ def ood(clean: Clean, out_dir: OutDir,
         ref_seconds: RefSeconds = None, sample_rate: SampleRate = None, snr_method: SnrMethod = None,
         max_utterances: MaxUtterances = None, seed: Seed = None, jobs: Jobs = None,
         overwrite: Overwrite = False) -> None:
-    """Out-of-distribution test sets: clean speech + ESC-50 / UrbanSound8K noise, one manifest per corpus and SNR."""
-    _prepare("ood", out_dir, jobs, overwrite, clean=clean, esc50=esc50, urbansound=urbansound, snrs=snrs,
+    """Out-of-distribution test sets: clean speech + ESC-50 / UrbanSound8K (or synthetic) noise, one manifest per
+    corpus and SNR."""
+    _prepare("ood", out_dir, jobs, overwrite, clean=clean, esc50=esc50, urbansound=urbansound,
+             synthetic=_names(synthetic), snrs=snrs,
              esc50_categories=_names(esc50_categories), esc50_folds=esc50_folds,
              urbansound_classes=_names(urbansound_classes), urbansound_folds=urbansound_folds,
              ref_seconds=ref_seconds, sample_rate=sample_rate, snr_method=snr_method, max_utterances=max_utterances,

@@ -9,6 +9,9 @@ manifest stays as prepared; a condition derives each row's reference from it:
 * ``mismatched``: the reference of a row with another noise type.
 * ``white``: white Gaussian noise.
 * ``oracle``: a segment of the mixture's own noise, ``noisy - clean`` (it overlaps the mixture: an upper bound).
+* ``auto``: a reference cut from the mixture's own pauses (:func:`ncse_cli.auto_reference.auto_reference`), what
+  ``ncse enhance --noise-ref auto`` does for a recording without one; a row whose pauses do not add up to a
+  reference is enhanced with the null condition, and the record says why.
 
 Borrowed and white references are brought to the RMS level of the row's own reference, so a condition changes what
 the reference sounds like, not how loud it is. Every reference is as long as the row's own, or ``seconds`` long
@@ -27,16 +30,20 @@ from __future__ import annotations
 import math
 import re
 from dataclasses import dataclass
+from pathlib import Path
 
 import numpy as np
 
-from ncse_cli.audio import load_audio
+from ncse_cli.audio import load_audio, save_audio
+from ncse_cli.auto_reference import auto_reference
 from ncse_cli.data.manifest import Manifest, Utterance
 from ncse_cli.data.seeding import item_rng
 from ncse_cli.errors import NcseError
+from ncse_cli.files import write_json
+from ncse_cli.inference.jobs import output_path
 from ncse_cli.workspace import scale_label
 
-KINDS = ("matched", "null", "same-type", "mismatched", "white", "oracle")
+KINDS = ("matched", "null", "same-type", "mismatched", "white", "oracle", "auto")
 #: Kinds whose reference comes from another row of the test set.
 BORROWED = ("same-type", "mismatched")
 #: The plan's reference lengths (seconds).
@@ -184,31 +191,75 @@ def check_condition(manifest: Manifest, condition: ReferenceCondition) -> None:
             raise ConditionError(f"{manifest.path}: row {row.id!r} has no clean file to take the oracle noise from")
 
 
-def condition_reference(manifest: Manifest, row: Utterance, condition: ReferenceCondition, sample_rate: int,
-                        seed: int = 0, donor: Utterance | None = None) -> np.ndarray | None:
-    """The reference ``row`` is enhanced with under ``condition`` (``None`` for the null condition), at
-    ``sample_rate``; ``donor`` is the row a borrowing condition takes it from (:func:`choose_donors`)."""
+@dataclass(frozen=True)
+class ConditionedReference:
+    """The reference one row is enhanced with under a condition (``None``: the null condition) and where it came
+    from (a JSON-ready record: the donor row of a borrowed reference, the stretches of an automatic one)."""
+
+    samples: np.ndarray | None
+    source: dict
+
+
+def build_reference(manifest: Manifest, row: Utterance, condition: ReferenceCondition, sample_rate: int,
+                    seed: int = 0, donor: Utterance | None = None) -> ConditionedReference:
+    """The reference ``row`` is enhanced with under ``condition`` at ``sample_rate``, and its source; ``donor``
+    is the row a borrowing condition takes it from (:func:`choose_donors`)."""
     if condition.kind == "null":
-        return None
+        return ConditionedReference(None, {"kind": "null"})
     own = _read(manifest, row.noise_ref, sample_rate)
     length = len(own) if condition.seconds is None else int(round(condition.seconds * sample_rate))
     rng = _rng(seed, condition, row.id, "segment")
+    source: dict = {"kind": condition.kind, "seconds": round(length / sample_rate, 4)}
     if condition.kind == "matched":
-        return _stored(manifest, row, length, sample_rate, rng, condition)
+        return ConditionedReference(_stored(manifest, row, length, sample_rate, rng, condition), source)
     if condition.kind == "oracle":
-        return _oracle(manifest, row, length, sample_rate, rng)
+        return ConditionedReference(_oracle(manifest, row, length, sample_rate, rng), source)
     if condition.kind == "white":
-        return match_level(rng.standard_normal(length), own)
+        return ConditionedReference(match_level(rng.standard_normal(length), own), source)
+    if condition.kind == "auto":
+        found = auto_reference(_read(manifest, row.noisy, sample_rate), sample_rate, length / sample_rate)
+        return ConditionedReference(found.samples, {**source, **found.to_dict(), "kind": "auto"})
     if donor is None:
         raise ConditionError(f"the {condition.kind} condition needs a donor row for {row.id!r}")
-    return match_level(_stored(manifest, donor, length, sample_rate, rng, condition), own)
+    samples = match_level(_stored(manifest, donor, length, sample_rate, rng, condition), own)
+    return ConditionedReference(samples, {**source, "donor": donor.id, "donor_noise_type": donor.noise_type})
+
+
+def build_references(manifest: Manifest, condition: ReferenceCondition, sample_rate: int,
+                     seed: int = 0) -> dict[str, ConditionedReference]:
+    """Every row's reference under ``condition`` and its source, by utterance id (checked up front,
+    deterministic for ``seed``)."""
+    check_condition(manifest, condition)
+    rows = {row.id: row for row in manifest}
+    donors = choose_donors(manifest, condition, seed)
+    return {row.id: build_reference(manifest, row, condition, sample_rate, seed,
+                                    rows[donors[row.id]] if row.id in donors else None) for row in manifest}
 
 
 def condition_references(manifest: Manifest, condition: ReferenceCondition, sample_rate: int,
                          seed: int = 0) -> dict[str, np.ndarray | None]:
-    """Every row's reference under ``condition``, by utterance id (checked up front, deterministic for ``seed``)."""
-    check_condition(manifest, condition)
-    rows = {row.id: row for row in manifest}
-    donors = choose_donors(manifest, condition, seed)
-    return {row.id: condition_reference(manifest, row, condition, sample_rate, seed,
-                                        rows[donors[row.id]] if row.id in donors else None) for row in manifest}
+    """Every row's reference under ``condition``, by utterance id (``None``: enhanced with the null condition)."""
+    return {key: built.samples for key, built in build_references(manifest, condition, sample_rate, seed).items()}
+
+
+#: Where an evaluation under a condition keeps the references it enhanced with, and their sources.
+REFERENCES_DIR = "references"
+REFERENCES_FILE = "references.json"
+
+
+def write_references(manifest: Manifest, condition: ReferenceCondition, folder: Path,
+                     sample_rate: int) -> dict[str, Path | None]:
+    """Write every row's reference under ``condition`` to ``folder/references/<id>.wav`` (float WAV at
+    ``sample_rate``, read back exactly) and their sources to ``folder/references.json``; the path of each row's
+    reference by utterance id (``None``: the null condition). The condition's draws use seed 0 whatever the
+    sampler seed, so runs with several sampler seeds differ in their sampler noise alone."""
+    built = build_references(manifest, condition, sample_rate)
+    paths: dict[str, Path | None] = {}
+    for key, reference in built.items():
+        paths[key] = None
+        if reference.samples is not None:
+            paths[key] = output_path(folder / REFERENCES_DIR, key, str(manifest.path))
+            save_audio(paths[key], reference.samples, sample_rate)
+    write_json(folder / REFERENCES_FILE, {"condition": condition.label, "sample_rate": sample_rate,
+                                          "rows": {key: reference.source for key, reference in built.items()}})
+    return paths

@@ -2,9 +2,12 @@
 
 Files (see :mod:`ncse_cli.workspace` for where they live)::
 
-    models/<name>/eval/<testset>/<w>/settings.json   what the enhanced files depend on (model hash, sampler, seed)
-    models/<name>/eval/<testset>/<w>/scores.csv      id, pesq, estoi, si_sdr, snr_db, noise_type, errors
-    models/<name>/eval/<testset>/<w>/summary.json    per metric: mean, ci95, n, missing (a ScoreSummary)
+    models/<name>/eval/<testset>/<label>/settings.json    what the enhanced files depend on (model hash, sampler,
+                                                          seed, reference condition)
+    models/<name>/eval/<testset>/<label>/scores.csv       id, pesq, estoi, si_sdr, snr_db, noise_type, errors
+    models/<name>/eval/<testset>/<label>/summary.json     per metric: mean, ci95, n, missing (a ScoreSummary)
+    models/<name>/eval/<testset>/<label>/references/      the references of a condition other than matched, with
+    models/<name>/eval/<testset>/<label>/references.json  where each came from
     testsets/<testset>/noisy_scores.csv              the same for the unprocessed noisy input
     testsets/<testset>/noisy_summary.json
 """
@@ -38,11 +41,14 @@ class ResultsError(NcseError):
 
 @dataclass
 class ScoreSummary:
-    """Summary of one scored condition on one test set: a model at one guidance label, or the noisy input."""
+    """Summary of one scored condition on one test set: a model at one guidance scale, reference condition and
+    sampler seed, or the noisy input."""
 
     testset: TestSet
     model: str | None  #: ``None`` for the noisy input
-    label: str  #: ``w1``, ``w3``, ``w-`` (guidance has no effect) or ``noisy``
+    #: the result folder's name (:func:`ncse_cli.evaluation.conditions.result_label`): ``w1``, ``w3``, ``w-``
+    #: (guidance has no effect), ``w3.mismatched``, ``w1.seed2``, ...; ``noisy`` for the noisy input
+    label: str
     w: float | None  #: the guidance scale; ``None`` where it has no effect (and for the noisy input)
     utterances: int
     metrics: dict[str, MetricSummary]
@@ -51,6 +57,8 @@ class ScoreSummary:
     timing: dict[str, float] = field(default_factory=dict)
     created: str = ""
     path: Path | None = field(default=None, compare=False)  #: the file it was read from
+    condition: str = "matched"  #: the reference condition (``matched``, ``null``, ``mismatched``, ``oracle-1s``...)
+    sampler_seed: int = 0  #: the seed of the sampler noise
 
     @property
     def is_noisy(self) -> bool:
@@ -61,10 +69,15 @@ class ScoreSummary:
         """The guidance column of a table: ``3.0``, or ``-`` where it has no meaning."""
         return "-" if self.w is None else f"{self.w:g}"
 
+    @property
+    def is_matched(self) -> bool:
+        """Enhanced with each row's own reference (the default condition)."""
+        return self.condition == "matched"
+
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``summary.json``): NaN becomes ``null``."""
-        return {"model": self.model, "label": self.label, "w": self.w,
-                "testset": vars(self.testset), "utterances": self.utterances,
+        return {"model": self.model, "label": self.label, "w": self.w, "condition": self.condition,
+                "sampler_seed": self.sampler_seed, "testset": vars(self.testset), "utterances": self.utterances,
                 "metrics": {k: v.to_dict() for k, v in self.metrics.items()}, "settings": self.settings,
                 "notes": self.notes, "timing": {k: _finite(v) for k, v in self.timing.items()},
                 "created": self.created or now(), "ncse_version": __version__}
@@ -72,14 +85,15 @@ class ScoreSummary:
     @classmethod
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> "ScoreSummary":
         """Inverse of :meth:`to_dict`; ``path`` records where it was read from. Summaries written before the
-        guidance scale was called ``w`` (``cfg_scale``, also in their settings) are read as well."""
+        guidance scale was called ``w`` (``cfg_scale``, also in their settings) are read as well, and those written
+        before conditions and sampler seeds were recorded are the matched condition at their settings' seed."""
         data = upgrade_record(data)
         metrics = {k: MetricSummary.from_dict(v) for k, v in data["metrics"].items()}
         timing = {k: (math.nan if v is None else float(v)) for k, v in data.get("timing", {}).items()}
         settings = upgrade_record(data.get("settings", {}))
         return cls(TestSet.from_dict(data["testset"]), data["model"], data["label"], data["w"],
                    int(data["utterances"]), metrics, settings, data.get("notes", {}), timing, data.get("created", ""),
-                   path)
+                   path, str(data.get("condition", "matched")), int(data.get("sampler_seed", settings.get("seed", 0))))
 
 
 def _finite(value: float) -> float | None:
@@ -103,7 +117,9 @@ def read_summary(path: Path) -> ScoreSummary | None:
 
 
 def model_summaries(model_dir: Path) -> list[ScoreSummary]:
-    """Every finished evaluation of a model, sorted by test set name and guidance scale."""
+    """Every finished evaluation of a model, sorted by test set name, reference condition (matched first),
+    guidance scale and sampler seed."""
     found = [read_summary(p) for p in sorted((Path(model_dir) / "eval").glob(f"*/*/{SUMMARY_FILE}"))]
     return sorted((s for s in found if s is not None),
-                  key=lambda s: (s.testset.name, s.testset.id, -1.0 if s.w is None else s.w))
+                  key=lambda s: (s.testset.name, s.testset.id, not s.is_matched, s.condition,
+                                 -1.0 if s.w is None else s.w, s.sampler_seed))

@@ -1,13 +1,18 @@
-"""``ncse evaluate``: enhance test sets once per guidance scale, score them, store rows and summaries.
+"""``ncse evaluate``: enhance test sets once per guidance scale, reference condition and sampler seed, score them,
+store rows and summaries.
 
 For each test set the unprocessed noisy input is scored once and shared by every model (under the test set's
-lock, so concurrent evaluations do it once). For each guidance scale ``w`` the model enhances the test set into
-``models/<name>/eval/<testset>/w<w>/enhanced/`` with the one enhancement use case
-(:class:`ncse_cli.inference.Enhancer`, loaded once for every test set and scale; files already there are kept, so
-an interrupted run continues), then every utterance is scored with PESQ, ESTOI and SI-SDR in ``jobs`` worker
-processes. An unconditioned model (encoder ``none``), or a test set without noise references, is evaluated once,
-labelled ``w-``: the guidance scale has no effect there. A finished evaluation with the same settings is reused,
-one with other settings (model weights, sampler, seed) is refused unless ``overwrite``.
+lock, so concurrent evaluations do it once). Each evaluation point (:class:`EvalPoint`: a guidance scale ``w``,
+a reference condition, a sampler seed) enhances the test set into ``models/<name>/eval/<testset>/<label>/enhanced/``
+(``<label>``: :func:`~ncse_cli.evaluation.conditions.result_label`, ``w1``, ``w3.mismatched``, ``w1.seed2``...),
+so the results of every point lie side by side. Enhancement is the one use case (:class:`ncse_cli.inference.Enhancer`,
+loaded once for every test set and point; files already there are kept, so an interrupted run continues); a
+condition other than ``matched`` first writes the references it derives (:mod:`ncse_cli.evaluation.conditions`)
+into the folder and enhances with those. Every utterance is then scored with PESQ, ESTOI and SI-SDR in ``jobs``
+worker processes. An unconditioned model (encoder ``none``), or a test set without noise references, is evaluated
+once per sampler seed, labelled ``w-``: neither the guidance scale nor the reference has an effect there; the null
+condition does not depend on ``w`` either (``w-.null``). A finished evaluation with the same settings is reused,
+one with other settings (model weights, sampler steps) is refused unless ``overwrite``.
 """
 
 from __future__ import annotations
@@ -22,6 +27,8 @@ from typing import Any, Sequence
 from ncse_cli.audio import AudioError, audio_info, load_audio
 from ncse_cli.data.manifest import Manifest
 from ncse_cli.errors import NcseError
+from ncse_cli.evaluation.conditions import (REFERENCES_DIR, REFERENCES_FILE, ReferenceCondition,
+                                            check_condition, result_label, write_references)
 from ncse_cli.evaluation.results import (NOISY_LABEL, NOISY_SCORES_FILE, NOISY_SUMMARY_FILE, SCORES_FILE,
                                          SETTINGS_FILE, SUMMARY_FILE, ScoreSummary, read_summary)
 from ncse_cli.evaluation.scoring import (ScoreJob, read_scores, score_files, scores_frame, summarize_scores,
@@ -29,12 +36,12 @@ from ncse_cli.evaluation.scoring import (ScoreJob, read_scores, score_files, sco
 from ncse_cli.evaluation.testsets import TESTSET_FILE, TestSet, load_testset
 from ncse_cli.files import read_json, write_json
 from ncse_cli.inference.enhancer import EnhanceReport, Enhancer
-from ncse_cli.inference.jobs import manifest_inputs
+from ncse_cli.inference.jobs import EnhanceInputs, EnhanceJob, manifest_inputs
 from ncse_cli.inference.outputs import upgrade_record
 from ncse_cli.inference.settings import EnhanceSettings
 from ncse_cli.metrics import DEFAULT_METRICS, METRICS_VERSION, metric_notes
 from ncse_cli.progress import Progress, Task, open_task
-from ncse_cli.workspace import Workspace, eval_dir, folder_lock, scale_label
+from ncse_cli.workspace import Workspace, eval_dir, folder_lock
 
 log = logging.getLogger("ncse")
 
@@ -45,13 +52,16 @@ class EvaluationError(NcseError):
 
 @dataclass(frozen=True)
 class EvaluateOptions:
-    """Options of one ``ncse evaluate`` call: the guidance scales, how to enhance (``settings``, whose ``w`` each
-    scale replaces), metric worker processes, and whether results of other settings may be replaced."""
+    """Options of one ``ncse evaluate`` call: the guidance scales, the reference conditions and sampler seeds
+    (every combination is one result folder), how to enhance (``settings``, whose ``w`` and ``seed`` each point
+    replaces), metric worker processes, and whether results of other settings may be replaced."""
 
     ws: tuple[float, ...] = (1.0,)
     settings: EnhanceSettings = field(default_factory=EnhanceSettings)
     jobs: int = 1  #: metric worker processes
     overwrite: bool = False  #: replace earlier results made with other settings
+    conditions: tuple[ReferenceCondition, ...] = (ReferenceCondition(),)
+    seeds: tuple[int, ...] | None = None  #: sampler seeds (``None``: ``settings.seed`` alone)
 
     def __post_init__(self) -> None:
         if not self.ws:
@@ -60,6 +70,46 @@ class EvaluateOptions:
             raise EvaluationError(f"guidance scales must be finite and non-negative, got {list(self.ws)}")
         if self.jobs < 1:
             raise EvaluationError(f"--jobs must be at least 1, got {self.jobs}")
+        if not self.conditions:
+            raise EvaluationError("give at least one reference condition (--reference)")
+        if self.seeds is not None and (not self.seeds or any(seed < 0 for seed in self.seeds)):
+            raise EvaluationError(f"sampler seeds must be non-negative integers, got {list(self.seeds)}")
+
+    @property
+    def sampler_seeds(self) -> tuple[int, ...]:
+        return tuple(dict.fromkeys(self.seeds)) if self.seeds is not None else (self.settings.seed,)
+
+
+@dataclass(frozen=True)
+class EvalPoint:
+    """One result folder of a model on a test set: a guidance scale (``None``: no effect), a reference condition
+    and a sampler seed."""
+
+    w: float | None
+    condition: ReferenceCondition = ReferenceCondition()
+    seed: int = 0
+
+    @property
+    def label(self) -> str:
+        return result_label(self.w, self.condition, self.seed)
+
+
+def eval_points(conditional: bool, manifest: Manifest, options: EvaluateOptions) -> list[EvalPoint]:
+    """The points worth evaluating, each once: every condition x scale x seed of ``options``, except that a model
+    without a noise encoder, or a test set without references, gets one point per seed (``w-``: neither the scale
+    nor the reference has an effect), and the null condition one point per seed whatever the scales."""
+    seeds = options.sampler_seeds
+    if not conditional or all(row.noise_ref is None for row in manifest):
+        if not conditional and any(not c.is_default for c in options.conditions):
+            log.info("unconditioned model (encoder none): reference conditions have no effect, evaluated once")
+        elif conditional:
+            log.info("%s has no noise references: evaluated once, unconditionally (w -)", manifest.path)
+        return [EvalPoint(None, ReferenceCondition(), seed) for seed in seeds]
+    points = []
+    for condition in dict.fromkeys(options.conditions):
+        scales = [None] if condition.kind == "null" else list(dict.fromkeys(float(w) for w in options.ws))
+        points += [EvalPoint(w, condition, seed) for w in scales for seed in seeds]
+    return points
 
 
 def check_testset_audio(manifest: Manifest, enhancer: Enhancer, task: Task | None = None) -> None:
@@ -78,16 +128,6 @@ def check_testset_audio(manifest: Manifest, enhancer: Enhancer, task: Task | Non
         load_audio(clean)
         if task is not None:
             task(done, len(manifest))
-
-
-def guidance_scales(enhancer: Enhancer, manifest: Manifest, scales: Sequence[float]) -> list[float | None]:
-    """The scales worth evaluating: all of ``scales``, or ``[None]`` where guidance has no effect."""
-    if not enhancer.conditional:
-        return [None]
-    if all(row.noise_ref is None for row in manifest):
-        log.info("%s has no noise references: evaluated once, unconditionally (w -)", manifest.path)
-        return [None]
-    return list(dict.fromkeys(float(w) for w in scales))
 
 
 def _score_and_store(manifest: Manifest, estimates: list[Path], path: Path, jobs: int,
@@ -125,42 +165,71 @@ def _check_settings(folder: Path, expected: dict[str, Any], overwrite: bool) -> 
     """True when ``folder`` holds results of exactly ``expected``; clears other results with ``overwrite``."""
     found = read_json(folder / SETTINGS_FILE, missing_ok=True)
     if found is None:  # enhanced files of unknown provenance (settings.json is written before any) are dropped
-        shutil.rmtree(folder / "enhanced", ignore_errors=True)
+        _clear(folder)
         return False
     found = upgrade_record(found, expected)
     if found == expected:
         return True
-    changed = sorted(k for k in expected if found.get(k) != expected[k])
+    changed = sorted(k for k in {*expected, *found} if found.get(k) != expected.get(k))
     if not overwrite:
         raise EvaluationError(f"{folder}: evaluated before with other {', '.join(changed)}; pass --overwrite to "
                               f"replace those results")
     log.info("%s: replacing results made with other %s", folder, ", ".join(changed))
-    shutil.rmtree(folder / "enhanced", ignore_errors=True)
-    for name in (SETTINGS_FILE, SCORES_FILE, SUMMARY_FILE):
-        (folder / name).unlink(missing_ok=True)
+    _clear(folder)
     return False
 
 
-def evaluate_scale(enhancer: Enhancer, testset: TestSet, manifest: Manifest, w: float | None,
-                   options: EvaluateOptions, progress: Progress | None = None) -> ScoreSummary:
-    """Enhance and score one test set at one guidance scale (``None``: no guidance), or reuse the result."""
-    label = scale_label(w)
-    folder = eval_dir(enhancer.directory, testset.id, label)
-    enhancer = enhancer.with_w(1.0 if w is None else w)
+def _clear(folder: Path) -> None:
+    """Remove an evaluation folder's results (its lock stays)."""
+    for name in ("enhanced", REFERENCES_DIR):
+        shutil.rmtree(folder / name, ignore_errors=True)
+    for name in (SETTINGS_FILE, SCORES_FILE, SUMMARY_FILE, REFERENCES_FILE):
+        (folder / name).unlink(missing_ok=True)
+
+
+def point_settings(enhancer: Enhancer, point: EvalPoint) -> tuple[Enhancer, dict[str, Any]]:
+    """The enhancer of one point and what its results depend on (a folder's ``settings.json``). The null
+    condition enhances without a reference, which is guidance at w = 0; the matched condition records no
+    ``reference`` key, so folders written before conditions existed keep being reused."""
+    w = 0.0 if point.condition.kind == "null" else 1.0 if point.w is None else point.w
+    enhancer = enhancer.with_settings(w=w, seed=point.seed)
     expected = {**enhancer.record(), "metrics": list(DEFAULT_METRICS), "metrics_version": METRICS_VERSION}
+    if not point.condition.is_default:
+        expected["reference"] = point.condition.label
+    return enhancer, expected
+
+
+def point_inputs(enhancer: Enhancer, manifest: Manifest, point: EvalPoint, folder: Path,
+                 label: str) -> EnhanceInputs:
+    """The jobs of one point: the manifest's rows with their own references, or with the references of the
+    point's condition, written into ``folder`` first."""
+    if point.condition.is_default:
+        return manifest_inputs(manifest, folder / "enhanced", label=label)
+    refs = write_references(manifest, point.condition, folder, enhancer.model.cfg.sample_rate)
+    plain = manifest_inputs(manifest, folder / "enhanced", label=label)
+    jobs = [EnhanceJob(job.id, job.noisy, job.out, refs[job.id]) for job in plain.jobs]
+    return EnhanceInputs(jobs, plain.kind, plain.out_dir, label)
+
+
+def evaluate_point(enhancer: Enhancer, testset: TestSet, manifest: Manifest, point: EvalPoint,
+                   options: EvaluateOptions, progress: Progress | None = None) -> ScoreSummary:
+    """Enhance and score one test set at one point, or reuse the result."""
+    label = point.label
+    folder = eval_dir(enhancer.directory, testset.id, label)
+    enhancer, expected = point_settings(enhancer, point)
     with folder_lock(folder, f"evaluating {enhancer.name} on {testset.name} at {label}"):
         same = _check_settings(folder, expected, options.overwrite)
         done = read_summary(folder / SUMMARY_FILE) if same else None
         if done is not None:
             return done
         write_json(folder / SETTINGS_FILE, expected)
-        inputs = manifest_inputs(manifest, folder / "enhanced", label=f"{testset.name} {label}")
+        inputs = point_inputs(enhancer, manifest, point, folder, f"{testset.name} {label}")
         report = enhancer.run(inputs, progress)
         task = open_task(progress, f"score {testset.name} {label}")
         metrics, notes = _score_and_store(manifest, [job.out for job in inputs.jobs], folder / SCORES_FILE,
                                           options.jobs, task)
-        summary = ScoreSummary(testset, enhancer.name, label, w, len(manifest), metrics, expected, notes,
-                               _timing(report))
+        summary = ScoreSummary(testset, enhancer.name, label, point.w, len(manifest), metrics, expected, notes,
+                               _timing(report), condition=point.condition.label, sampler_seed=point.seed)
         write_json(folder / SUMMARY_FILE, summary.to_dict())
         return read_summary(folder / SUMMARY_FILE)
 
@@ -172,18 +241,21 @@ def _timing(report: EnhanceReport) -> dict[str, float]:
 
 def evaluate(workspace: Workspace, model: str, manifests: Sequence[str | Path], options: EvaluateOptions,
              progress: Progress | None = None) -> list[ScoreSummary]:
-    """Evaluate ``model`` on every manifest at every scale of ``options``: the noisy input's summary first,
-    then one summary per scale, for each test set in turn. Every manifest is validated before any work."""
+    """Evaluate ``model`` on every manifest at every point of ``options`` (:func:`eval_points`): the noisy input's
+    summary first, then one summary per point, for each test set in turn. Every manifest (and every condition's
+    needs) is validated before any work."""
     if not manifests:
         raise EvaluationError("give at least one test set (--testset)")
     enhancer = Enhancer.load(workspace.resolve(model), options.settings)  # a bad --device fails first
     # the same manifest given twice (-t a -t a) is evaluated and listed once
     loaded = list({ts.id: (ts, rows) for ts, rows in (load_testset(path) for path in manifests)}.values())
-    for testset, manifest in loaded:
+    plans = [(testset, manifest, eval_points(enhancer.conditional, manifest, options)) for testset, manifest in loaded]
+    for testset, manifest, points in plans:
+        for condition in dict.fromkeys(p.condition for p in points):
+            check_condition(manifest, condition)
         check_testset_audio(manifest, enhancer, open_task(progress, f"check {testset.name}"))
     summaries = []
-    for testset, manifest in loaded:
+    for testset, manifest, points in plans:
         summaries.append(score_noisy(workspace, testset, manifest, options.jobs, progress))
-        for w in guidance_scales(enhancer, manifest, options.ws):
-            summaries.append(evaluate_scale(enhancer, testset, manifest, w, options, progress))
+        summaries += [evaluate_point(enhancer, testset, manifest, point, options, progress) for point in points]
     return summaries

@@ -5,7 +5,8 @@ bytes, so results are shared between every model evaluated on the same manifest 
 that merely share a file name (rows hold relative paths: the same text in another folder is other audio).
 
 Its kind groups test sets in the report's comparison table (plan section 5.4): taken from the rows' ``corpus``
-field written by ``ncse prepare`` (``vbdemand``, ``esc50``, ``urbansound8k``, ``nonstationary``, ``demo``), else
+field written by ``ncse prepare`` (``vbdemand``, ``esc50``, ``urbansound8k``, ``nonstationary``, ``demo``, and
+``synthetic`` for ``ncse prepare ood --synthetic``), else
 from the manifest name.
 """
 
@@ -25,7 +26,7 @@ TESTSET_FILE = "testset.json"
 #: Report groups in column order, with their table headings.
 KINDS = {"in-distribution": "VB-DEMAND", "ood": "OOD", "non-stationary": "Non-stat", "demo": "Demo",
          "other": "Other"}
-_CORPUS_KINDS = {"vbdemand": "in-distribution", "esc50": "ood", "urbansound8k": "ood",
+_CORPUS_KINDS = {"vbdemand": "in-distribution", "esc50": "ood", "urbansound8k": "ood", "synthetic": "ood",
                  "nonstationary": "non-stationary", "demo": "demo"}
 _NAME_PREFIXES = (("vbdemand", "in-distribution"), ("esc50", "ood"), ("urbansound", "ood"),
                   ("nonstationary", "non-stationary"), ("nonstat", "non-stationary"))

@@ -153,8 +153,13 @@ class Enhancer:
 
     def with_w(self, w: float) -> "Enhancer":
         """The same loaded model at guidance scale ``w``."""
-        return Enhancer(self.model, self.sampler, dataclasses.replace(self.settings, w=w), directory=self.directory,
-                        weights_sha256=self.weights_sha256, trained=self.trained, checked=self.checked)
+        return self.with_settings(w=w)
+
+    def with_settings(self, **changes: Any) -> "Enhancer":
+        """The same loaded model with some settings replaced (``w``, ``seed``: what needs no reload)."""
+        return Enhancer(self.model, self.sampler, dataclasses.replace(self.settings, **changes),
+                        directory=self.directory, weights_sha256=self.weights_sha256, trained=self.trained,
+                        checked=self.checked)
 
     @property
     def conditional(self) -> bool:

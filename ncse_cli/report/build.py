@@ -11,7 +11,7 @@ from __future__ import annotations
 import math
 from dataclasses import dataclass, field
 from pathlib import Path
-from typing import Sequence
+from typing import TYPE_CHECKING, Sequence
 
 from ncse_cli import __version__
 from ncse_cli.catalog import ModelInfo, list_models
@@ -24,6 +24,9 @@ from ncse_cli.report.stats import PairedComparison, StatsError, compare_paired
 from ncse_cli.report.tables import (format_difference, format_summary, format_value, markdown_table,
                                     metric_heading)
 from ncse_cli.workspace import Workspace, file_in_the_way
+
+if TYPE_CHECKING:
+    import pandas as pd
 
 NOISY_ROW = "Noisy input"
 
@@ -81,22 +84,36 @@ def models_section(data: ReportData) -> str:
     return "## Models\n\n" + markdown_table(["Model", "Setup", "Backbone", "Parameters"], rows)
 
 
+def varied(rows: Sequence[ScoreSummary]) -> bool:
+    """Whether some rows were evaluated with another reference condition or sampler seed than the default, so
+    that tables need columns for them."""
+    return any(not s.is_matched or s.sampler_seed for s in rows)
+
+
+def point_cells(summary: ScoreSummary, extra: bool) -> list[str]:
+    """The w cell, and with ``extra`` the reference-condition and sampler-seed cells, of a model row."""
+    return [summary.scale_text, *([summary.condition, str(summary.sampler_seed)] if extra else [])]
+
+
 def testset_section(data: ReportData, testset: TestSet, metrics: Sequence[str], ci: bool) -> str:
     """Plan sections 5.1-5.3: one table per test set."""
-    header = ["Model", "w", *(metric_heading(m) for m in metrics)]
+    rows_of = data.rows(testset.id)
+    extra = varied(rows_of)
+    header = ["Model", "w", *(["Reference", "Seed"] if extra else []), *(metric_heading(m) for m in metrics)]
     rows = []
     if testset.id in data.noisy:
-        rows.append([NOISY_ROW, "-", *(format_summary(data.noisy[testset.id].metrics.get(m), m, ci) for m in metrics)])
-    for s in data.rows(testset.id):
-        rows.append([s.model, s.scale_text, *(format_summary(s.metrics.get(m), m, ci) for m in metrics)])
+        rows.append([NOISY_ROW, "-", *(["-", "-"] if extra else []),
+                     *(format_summary(data.noisy[testset.id].metrics.get(m), m, ci) for m in metrics)])
+    for s in rows_of:
+        rows.append([s.model, *point_cells(s, extra), *(format_summary(s.metrics.get(m), m, ci) for m in metrics)])
     title = f"### {testset.name} ({KINDS.get(testset.kind, testset.kind)}, {testset.rows} utterances, `{testset.id}`)"
-    return f"{title}\n\n{markdown_table(header, rows)}{sampler_note(data.rows(testset.id))}"
+    return f"{title}\n\n{markdown_table(header, rows)}{sampler_note(rows_of)}"
 
 
 def sampler_note(rows: Sequence[ScoreSummary]) -> str:
     """A line naming each row's sampler when one table's rows were not all made with the same sampler settings
     (``ncse evaluate --steps`` differs between runs), so such rows are not compared unawares."""
-    samplers = {f"{s.model} w {s.scale_text}": s.settings.get("sampler", {}) for s in rows}
+    samplers = {f"{s.model} {s.label}": s.settings.get("sampler", {}) for s in rows}
     if len({repr(v) for v in samplers.values()}) <= 1:
         return ""
     described = (f"{row}: {v.get('name', '?')} {v.get('steps', '?')} steps" for row, v in samplers.items())
@@ -156,7 +173,7 @@ def input_verdict(comparisons: dict[str, PairedComparison]) -> str:
 def input_section(data: ReportData, metrics: Sequence[str]) -> str:
     """Does each model beat its input? Per test set and model row: the paired difference to the noisy input on
     the same utterances (mean and 95% bootstrap interval) and a plain verdict."""
-    rows = []
+    rows, extra = [], varied([s for m in data.models for s in m.evaluations])
     for testset in data.testsets:
         noisy = data.noisy.get(testset.id)
         try:
@@ -165,19 +182,24 @@ def input_section(data: ReportData, metrics: Sequence[str]) -> str:
             baseline = None
         for s in data.rows(testset.id) if baseline is not None else ():
             try:
-                scores = read_summary_scores(s)
-                found = {m: compare_paired(scores, baseline, m) for m in metrics
-                         if m in scores.columns and m in baseline.columns}
+                found = input_comparisons(read_summary_scores(s), baseline, metrics)
             except StatsError:
                 continue
-            rows.append([testset.name, s.model, s.scale_text,
+            rows.append([testset.name, s.model, *point_cells(s, extra),
                          *(format_difference(found[m]) if m in found else "-" for m in metrics), input_verdict(found)])
     if not rows:
         return ""
-    header = ["Test set", "Model", "w", *(f"{metric_heading(m).split(' ')[0]} vs input" for m in metrics), "Verdict"]
+    header = ["Test set", "Model", "w", *(["Reference", "Seed"] if extra else []),
+              *(f"{metric_heading(m).split(' ')[0]} vs input" for m in metrics), "Verdict"]
     return ("## Against the noisy input\n\nPaired differences model - noisy input on the same utterances, mean "
             "[95% bootstrap interval]; a model beats its input on a metric when the whole interval lies above "
             "zero.\n\n" + markdown_table(header, rows))
+
+
+def input_comparisons(scores: "pd.DataFrame", noisy: "pd.DataFrame",
+                      metrics: Sequence[str]) -> dict[str, PairedComparison]:
+    """Each metric's paired comparison of a model's scores with its noisy input's (metrics both tables have)."""
+    return {m: compare_paired(scores, noisy, m) for m in metrics if m in scores.columns and m in noisy.columns}
 
 
 @dataclass

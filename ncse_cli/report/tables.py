@@ -99,8 +99,13 @@ def criteria_table(verdicts: Sequence[tuple[str, Verdict]]) -> str:
 
 def summary_rows(summaries: Sequence[ScoreSummary],
                  metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[list[str], list[list[str]]]:
-    """Header and cells of a table of summaries: test set, model (``noisy input``), w, each metric, n."""
-    header = ["test set", "model", "w", *(metric_heading(m) for m in metrics), "n"]
+    """Header and cells of a table of summaries: test set, model (``noisy input``), w, the reference condition and
+    sampler seed (when any summary has other than matched and seed 0), each metric, n."""
+    models = [s for s in summaries if not s.is_noisy]
+    extra = any(not s.is_matched or s.sampler_seed for s in models)
+    header = ["test set", "model", "w", *(["reference", "seed"] if extra else []),
+              *(metric_heading(m) for m in metrics), "n"]
     rows = [[s.testset.name, "noisy input" if s.is_noisy else s.model or "", s.scale_text,
+             *([("-" if s.is_noisy else s.condition), ("-" if s.is_noisy else str(s.sampler_seed))] if extra else []),
              *(format_summary(s.metrics.get(m), m) for m in metrics), str(s.utterances)] for s in summaries]
     return header, rows

@@ -185,6 +185,27 @@ def test_evaluate_takes_several_scales_after_one_flag(monkeypatch, flags, expect
     assert notices == (["deprecated: --cfg-scale is now --guidance-scale"] if "--cfg-scale" in flags else [])
 
 
+@pytest.mark.parametrize("flags,references,seeds", [
+    (["--reference", "null", "mismatched", "oracle-1s", "--seed", "0", "1"], ["null", "mismatched", "oracle-1s"],
+     [0, 1]),
+    (["-r", "matched", "-w", "1", "3", "-r", "auto", "--seed", "2"], ["matched", "auto"], [2]),
+    ([], None, None)])
+def test_evaluate_takes_several_conditions_and_seeds_after_one_flag(monkeypatch, flags, references, seeds):
+    seen = {}
+    monkeypatch.setattr(api, "evaluate", lambda model, testsets, **kwargs: seen.update(kwargs) or [])
+    result = run("evaluate", "--model", "m", "--testset", "a.jsonl", *flags, "--jobs", 2)
+    assert result.exit_code == 0, result.output
+    assert (seen.get("references"), seen.get("seeds"), seen["jobs"]) == (references, seeds, 2)
+
+
+def test_evaluate_names_an_unknown_reference_condition(workspace, tmp_path):
+    manifest = make_manifest(tmp_path, count=2, name="cond_t", split="test")
+    result = run("evaluate", "--model", "cond", "--testset", manifest, "-r", "shuffled", "--workdir", workspace.root)
+    assert result.exit_code == 1
+    assert error_lines(result) == ["error: unknown reference condition 'shuffled'; known: matched, null, same-type, "
+                                   "mismatched, white, oracle, auto"]
+
+
 def test_models_list_and_show(workspace):
     listed = run("models", "list", "--workdir", workspace.root)
     assert listed.exit_code == 0

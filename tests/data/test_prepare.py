@@ -19,6 +19,7 @@ from ncse_cli.data.prepare import (DemoConfig, PrepareError, PrepareStateError, 
 from ncse_cli.data.prepare.demo import make_demo_row, plan_demo
 from ncse_cli.data.prepare.runner import run_recipe
 from ncse_cli.data.synth import SYNTH_NOISES
+from ncse_cli.evaluation.testsets import load_testset
 from tests.dummies import make_clean_dir, make_esc50_tree, read_wav
 
 SR = 16000
@@ -206,6 +207,17 @@ def test_ood_references_are_disjoint_segments_of_the_same_clip(trees, tmp_path):
         scale, residual = fit(noise, source[a:a + n])
         ref_scale, ref_residual = fit(ref, source[b:b + r])
         assert residual < 1e-4 and ref_residual < 1e-4 and ref_scale == pytest.approx(scale, rel=1e-4)
+
+
+def test_ood_with_synthetic_kinds_held_out_of_a_demo_corpus(tmp_path):
+    corpus = DemoConfig(num_train=4, num_valid=1, num_test=4, seconds=1.0, noise_kinds=("white", "pink"))
+    prepare_demo(tmp_path / "demo", config=corpus)
+    assert {r.noise_type for r in read_manifest(tmp_path / "demo" / "train.jsonl")} <= {"white", "pink"}
+    result = prepare_ood(tmp_path / "demo" / "test.jsonl", tmp_path / "ood", synthetic=("hum", "clicks"), snrs=(0, 5))
+    assert [m.name for m in result.manifests] == ["synthetic_snr0", "synthetic_snr5"]
+    rows = assert_snrs_round_trip(tmp_path / "ood" / "synthetic_snr0.jsonl")
+    assert sorted(r.noise_type for r in rows) == ["clicks", "clicks", "hum", "hum"]  # kinds in turn
+    assert load_testset(tmp_path / "ood" / "synthetic_snr5.jsonl")[0].kind == "ood"
 
 
 def test_ood_short_clips_borrow_a_reference_from_their_category(trees, tmp_path):

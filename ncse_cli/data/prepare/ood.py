@@ -1,10 +1,13 @@
-"""Out-of-distribution test sets: clean test speech mixed with ESC-50 and/or UrbanSound8K noise at several SNRs.
+"""Out-of-distribution test sets: clean test speech mixed with ESC-50 and/or UrbanSound8K noise at several SNRs
+(or with synthetic noise kinds a model never heard in training: the CPU scale of the plan holds some of the demo
+corpus's kinds out of training for this).
 
 Each clean utterance gets one noise clip per corpus (categories visited in a seeded round-robin so they are
 balanced, the clip within a category drawn from the seed), and the same clip segment at every SNR, so the SNR is
 the only thing that changes between ``<corpus>_snr0``, ``<corpus>_snr5``, ... The reference is a disjoint segment of
 the same clip, or a segment of another clip of the same category when the clip is too short for both (the
-mixture then loops its clip with cross-fades). One manifest per corpus and SNR, named ``esc50_snr5`` etc.
+mixture then loops its clip with cross-fades). One manifest per corpus and SNR, named ``esc50_snr5``,
+``urbansound8k_snr5``, ``synthetic_snr5`` etc.
 """
 
 from __future__ import annotations
@@ -33,6 +36,7 @@ class OodConfig:
     clean: str
     esc50: str | None
     urbansound: str | None
+    synthetic: tuple[str, ...]  #: synthetic noise kinds (empty: none)
     snrs: tuple[float, ...]
     esc50_categories: tuple[str, ...]
     esc50_folds: tuple[int, ...]
@@ -45,8 +49,8 @@ class OodConfig:
     seed: int
 
     def __post_init__(self) -> None:
-        if self.esc50 is None and self.urbansound is None:
-            raise ConfigError("ood: give at least one noise corpus (esc50 or urbansound)")
+        if self.esc50 is None and self.urbansound is None and not self.synthetic:
+            raise ConfigError("ood: give at least one noise corpus (esc50, urbansound or synthetic kinds)")
         check_mixing_options("ood", ref_seconds=self.ref_seconds, snr_method=self.snr_method,
                              sample_rate=self.sample_rate, snrs=self.snrs)
         if self.max_utterances is not None and self.max_utterances < 1:
@@ -85,6 +89,8 @@ def _banks(cfg: OodConfig) -> dict[str, NoiseBank]:
     if cfg.urbansound is not None:
         banks["urbansound8k"] = NoiseBank(index_noise("urbansound8k", cfg.urbansound, cfg.urbansound_classes,
                                                       cfg.urbansound_folds))
+    if cfg.synthetic:
+        banks["synthetic"] = NoiseBank(index_noise("synthetic", None, cfg.synthetic))
     return banks
 
 
@@ -121,19 +127,22 @@ def make_ood_row(spec: OodSpec, out_dir: Path) -> Utterance:
 
 
 def prepare_ood(clean: str | os.PathLike, out_dir: str | os.PathLike, *, esc50: str | os.PathLike | None = None,
-                urbansound: str | os.PathLike | None = None, snrs: Sequence[float] = (0.0, 5.0, 10.0),
+                urbansound: str | os.PathLike | None = None, synthetic: Sequence[str] = (),
+                snrs: Sequence[float] = (0.0, 5.0, 10.0),
                 esc50_categories: Sequence[str] = (), esc50_folds: Sequence[int] = (),
                 urbansound_classes: Sequence[str] = (), urbansound_folds: Sequence[int] = (),
                 ref_seconds: float = 0.25, sample_rate: int = 16000, snr_method: str = "power",
                 max_utterances: int | None = None, seed: int = 0, jobs: int = 1,
                 progress: Progress | None = None, overwrite: bool = False) -> PrepareResult:
-    """Write ``<corpus>_snr<k>.jsonl`` for each given corpus (ESC-50, UrbanSound8K) and SNR.
+    """Write ``<corpus>_snr<k>.jsonl`` for each given corpus (ESC-50, UrbanSound8K, the ``synthetic`` noise
+    kinds) and SNR.
 
     ``clean`` is a manifest (its ``clean`` column) or a folder of WAV files, resampled to ``sample_rate`` when
     needed. Categories/classes and folds select clips (empty: all). Deterministic for ``seed``; re-runs are
     no-ops; another configuration in the same ``out_dir`` is refused unless ``overwrite``.
     """
-    cfg = OodConfig(absolute(clean), absolute(esc50), absolute(urbansound), tuple(float(s) for s in snrs),
+    cfg = OodConfig(absolute(clean), absolute(esc50), absolute(urbansound), tuple(synthetic),
+                    tuple(float(s) for s in snrs),
                     tuple(esc50_categories), tuple(int(f) for f in esc50_folds), tuple(urbansound_classes),
                     tuple(int(f) for f in urbansound_folds), ref_seconds, sample_rate, snr_method,
                     max_utterances, seed)
