@@ -250,6 +250,23 @@ def evaluate(workspace: Workspace, model: str, manifests: Sequence[str | Path], 
     # the same manifest given twice (-t a -t a) is evaluated and listed once
     loaded = list({ts.id: (ts, rows) for ts, rows in (load_testset(path) for path in manifests)}.values())
     plans = [(testset, manifest, eval_points(enhancer.conditional, manifest, options)) for testset, manifest in loaded]
+    return evaluate_plans(workspace, enhancer, plans, options, progress)
+
+
+def evaluate_points(workspace: Workspace, model: str, points: Sequence[tuple[str | Path, Sequence[EvalPoint]]],
+                    options: EvaluateOptions, progress: Progress | None = None,
+                    enhancer: Enhancer | None = None) -> list[ScoreSummary]:
+    """Evaluate ``model`` at chosen points per manifest (``[(manifest, points), ...]``; the scales, conditions and
+    seeds of ``options`` are not used); ``enhancer`` is the model already loaded with ``options.settings``."""
+    enhancer = enhancer or Enhancer.load(workspace.resolve(model), options.settings)
+    plans = [(*load_testset(path), list(chosen)) for path, chosen in points]
+    return evaluate_plans(workspace, enhancer, plans, options, progress)
+
+
+def evaluate_plans(workspace: Workspace, enhancer: Enhancer, plans: Sequence[tuple[TestSet, Manifest, list[EvalPoint]]],
+                   options: EvaluateOptions, progress: Progress | None = None) -> list[ScoreSummary]:
+    """Check every test set (audio, each condition's needs), then per test set score its noisy input and evaluate
+    its points; the noisy summary first, then one per point, per test set."""
     for testset, manifest, points in plans:
         for condition in dict.fromkeys(p.condition for p in points):
             check_condition(manifest, condition)

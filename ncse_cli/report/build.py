@@ -95,6 +95,13 @@ def point_cells(summary: ScoreSummary, extra: bool) -> list[str]:
     return [summary.scale_text, *([summary.condition, str(summary.sampler_seed)] if extra else [])]
 
 
+def row_name(summary: ScoreSummary) -> str:
+    """``cond w 3``, ``cond w 1 mismatched seed 1``: a model row in words."""
+    name = f"{summary.model} w {summary.scale_text}"
+    name += "" if summary.is_matched else f" {summary.condition}"
+    return name + (f" seed {summary.sampler_seed}" if summary.sampler_seed else "")
+
+
 def testset_section(data: ReportData, testset: TestSet, metrics: Sequence[str], ci: bool) -> str:
     """Plan sections 5.1-5.3: one table per test set."""
     rows_of = data.rows(testset.id)
@@ -113,7 +120,7 @@ def testset_section(data: ReportData, testset: TestSet, metrics: Sequence[str], 
 def sampler_note(rows: Sequence[ScoreSummary]) -> str:
     """A line naming each row's sampler when one table's rows were not all made with the same sampler settings
     (``ncse evaluate --steps`` differs between runs), so such rows are not compared unawares."""
-    samplers = {f"{s.model} {s.label}": s.settings.get("sampler", {}) for s in rows}
+    samplers = {row_name(s): s.settings.get("sampler", {}) for s in rows}
     if len({repr(v) for v in samplers.values()}) <= 1:
         return ""
     described = (f"{row}: {v.get('name', '?')} {v.get('steps', '?')} steps" for row, v in samplers.items())
