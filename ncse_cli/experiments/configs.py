@@ -79,6 +79,9 @@ def model_settings(spec: ExperimentFile, key: str, scale: Scale, seed: int) -> d
     overrides = dict(entry.settings)
     if scale.preset == "demo":
         overrides = merge(overrides, demo_preset(tree, scale))
+    else:  # the recipes as written, with the scale's step counts when it sets them
+        overrides = merge(overrides, {"train": {"steps": scale.train_steps}} if scale.train_steps else {})
+        overrides = merge(overrides, {"sampler": {"steps": scale.sampler_steps}} if scale.sampler_steps else {})
     return merge(overrides, {"train": {"seed": seed}})
 
 

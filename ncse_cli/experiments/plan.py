@@ -142,7 +142,7 @@ class Plan:
 def build_plan(spec: ExperimentFile, scale_name: str, layout: Layout, machine: Machine = Machine()) -> Plan:
     """Every unit of the experiment at ``scale_name``, with its state read from ``layout``'s folders."""
     scale = spec.scale(scale_name)
-    units = prepare_units(scale, layout, machine)
+    units = prepare_units(scale, layout, machine, needed_folders(spec, scale))
     runs = {run.name: run for key in models_used(spec) for run in model_runs(spec, key, scale, layout.data, machine)}
     workspace = Workspace(layout.runs)
     units += [train_unit(run, spec.data_folder(run.key), workspace, units) for run in runs.values()]
@@ -164,10 +164,27 @@ def models_used(spec: ExperimentFile) -> list[str]:
 
 # --- prepare -----------------------------------------------------------------------------------------------------
 
-def prepare_units(scale: Scale, layout: Layout, machine: Machine) -> list[Unit]:
-    """One unit per data folder of the scale, each after the folders its options point into."""
+def needed_folders(spec: ExperimentFile, scale: Scale) -> set[str]:
+    """The data folders of a scale that an experiment file uses: its models' training folders, its suites'
+    folders, and those their options point into."""
+    suites = {s for entry in spec.experiments.values() for s in entry.suites} | set(spec.conditions.suites)
+    todo = [spec.data_folder(m) for m in models_used(spec)]
+    todo += [m.split("/", 1)[0] for s in suites for m in scale.suites[s].manifests]
+    found: set[str] = set()
+    while todo:
+        name = todo.pop()
+        if name not in found:
+            found.add(name)
+            todo += source_dependencies(scale.data[name], scale.data)
+    return found
+
+
+def prepare_units(scale: Scale, layout: Layout, machine: Machine, folders: set[str]) -> list[Unit]:
+    """One unit per data folder of the scale in ``folders``, each after the folders its options point into."""
     units = []
     for name, source in scale.data.items():
+        if name not in folders:
+            continue
         options, missing = prepare_options(source, layout.data, machine)
         folder = layout.data / name
         unit = Unit(PREPARE, f"prepare:{name}", f"prepare {name} ({source.recipe})",
@@ -255,6 +272,10 @@ def train_unit(run: ModelRun, data: str, workspace: Workspace, earlier: list[Uni
             return unit
     if done == steps and latest_checkpoint(directory) is not None:
         unit.state, unit.note = DONE, f"{steps} steps"
+        return unit
+    if done > steps:
+        unit.state = BLOCKED
+        unit.note = f"{directory} was trained for {done} steps, more than the {steps} asked; move it away to retrain"
         return unit
     if run.missing:
         unit.state, unit.note = BLOCKED, run.missing

@@ -53,6 +53,19 @@ class RunResult:
     seconds: dict[str, float] = field(default_factory=dict)
 
 
+def open_plan(file: str | Path, scale: str, out: str | Path, machine_file: str | Path | None = None,
+              corpora: Sequence[str] = (), weights: Sequence[str] = (), train_steps: int | None = None,
+              sampler_steps: int | None = None) -> Plan:
+    """The plan of an experiment file at ``scale`` under ``out`` (see :class:`~.plan.Layout`), with the machine
+    file and ``NAME=PATH`` pairs, and the scale's step counts replaced when given."""
+    from ncse_cli.experiments.machine import load_machine
+    from ncse_cli.experiments.spec import load_experiment
+
+    spec = load_experiment(file).with_steps(scale, train_steps, sampler_steps)
+    return build_plan(spec, scale, Layout.for_experiment(out, scale, spec.group),
+                      load_machine(machine_file, corpora, weights))
+
+
 def run_experiment(spec: ExperimentFile, scale: str, layout: Layout, machine: Machine = Machine(), jobs: int = 1,
                    progress: Progress | None = None, report: bool = True) -> RunResult:
     """Run every pending unit of ``spec`` at ``scale`` (see the module docstring) and build the group's report."""

@@ -188,6 +188,14 @@ class ExperimentFile:
             raise ConfigError(f"{self.path}: no scale {name!r} (has: {', '.join(self.scales) or 'none'})")
         return self.scales[name]
 
+    def with_steps(self, scale: str, train_steps: int | None = None,
+                   sampler_steps: int | None = None) -> "ExperimentFile":
+        """This file with a scale's training and sampler step counts replaced (``None``: kept)."""
+        chosen = self.scale(scale)
+        changed = dataclasses.replace(chosen, train_steps=train_steps or chosen.train_steps,
+                                      sampler_steps=sampler_steps or chosen.sampler_steps)
+        return dataclasses.replace(self, scales={**self.scales, scale: changed})
+
     def data_folder(self, model: str) -> str:
         """The data folder a model trains from."""
         return self.models[model].data
