@@ -83,6 +83,7 @@ class TrainTask:
 
     run: ModelRun
     directory: Path
+    done_steps: int = 0  #: the steps its newest checkpoint holds when the plan was built
 
 
 @dataclass(frozen=True)
@@ -260,9 +261,9 @@ def test_size(manifest: Path, scale: Scale, data_dir: Path) -> tuple[int, float]
 def train_unit(run: ModelRun, data: str, workspace: Workspace, earlier: list[Unit]) -> Unit:
     """The unit of one model run (see the module docstring)."""
     directory = workspace.model_dir(run.name)
-    unit = Unit(TRAIN, f"train:{run.name}", f"train {run.name}", TrainTask(run, directory),
-                needs=(f"prepare:{data}",))
     steps, done = run.cfg.train.steps, _steps_done(directory)
+    unit = Unit(TRAIN, f"train:{run.name}", f"train {run.name}", TrainTask(run, directory, done),
+                needs=(f"prepare:{data}",))
     if (directory / CONFIG_FILE).is_file() and latest_checkpoint(directory) is not None:
         changed = settings_changed(directory, run.cfg)
         if changed:

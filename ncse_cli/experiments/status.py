@@ -5,7 +5,6 @@ from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ncse_cli.catalog import trained_steps
 from ncse_cli.experiments.plan import BLOCKED, DONE, EVALUATE, PENDING, TRAIN, Plan, Unit
 
 
@@ -56,8 +55,7 @@ def status_rows(plan: Plan) -> list[StatusRow]:
         units = id_units(plan, key)
         trains = [u for u in units if u.kind == TRAIN and u.task.run.key == entry.model]
         evals = [u for u in units if u.kind == EVALUATE]
-        steps = [f"{trained_steps(u.task.directory) or 0 if u.task.directory.is_dir() else 0}/"
-                 f"{u.task.run.cfg.train.steps}" for u in trains]
+        steps = [f"{u.task.done_steps}/{u.task.run.cfg.train.steps}" for u in trains]
         finished = tuple(dict.fromkeys(u.task.point.label for u in evals if u.state == DONE
                                        and u.task.run.key == entry.model))
         rows.append(StatusRow(key, entry.model, entry.w, entry.suites, ", ".join(steps) or "-",
