@@ -40,7 +40,7 @@ if TYPE_CHECKING:
     from ncse_cli.evaluation import ScoreSummary
     from ncse_cli.experiments.plan import Plan
     from ncse_cli.experiments.runner import RunResult
-    from ncse_cli.experiments.status import StatusRow
+    from ncse_cli.experiments.status import StatusRow, WorkRow
     from ncse_cli.inference.enhancer import EnhanceReport
     from ncse_cli.report import Report
     from ncse_cli.training import RunSummary
@@ -206,11 +206,14 @@ def demo(out_dir: PathLike = "ncse-demo", *, progress: Progress | None = None, *
 
 @dataclass
 class ExperimentOutcome:
-    """What ``ncse experiment run`` / ``status`` found: the plan of work (units and their state) read from disk,
-    a row per experiment ID, and, after a run, what it did (``None`` for a dry run or a status)."""
+    """What ``ncse experiment run`` / ``status`` found: the plan (units and their state) read from disk, a row per
+    experiment ID, the work still to do with its estimate, and, after a run, what it did (``None`` for a dry run
+    or a status)."""
 
     plan: Plan
     rows: list[StatusRow]
+    work: list[WorkRow]
+    estimate: str  #: the work's counts and estimated time at the number of jobs asked
     run: RunResult | None = None
 
 
@@ -223,13 +226,12 @@ def experiment_run(file: PathLike, *, scale: str = "full", out: PathLike = "ncse
     the plan of work. ``machine`` is the machine file (where corpora and tower checkpoints are), ``corpus`` and
     ``weights`` add ``NAME=PATH`` pairs to it; ``train_steps`` / ``sampler_steps`` replace the scale's."""
     from ncse_cli.experiments.runner import open_plan, run_experiment
-    from ncse_cli.experiments.status import status_rows
 
     plan = open_plan(file, scale, out, machine, corpus, weights, train_steps, sampler_steps)
     if dry_run:
-        return ExperimentOutcome(plan, status_rows(plan))
+        return _outcome(plan, jobs)
     result = run_experiment(plan.spec, scale, plan.layout, plan.machine, jobs, progress)
-    return ExperimentOutcome(result.after, status_rows(result.after), result)
+    return _outcome(result.after, jobs, result)
 
 
 def experiment_status(file: PathLike, *, scale: str = "full", out: PathLike = "ncse-plan",
@@ -237,10 +239,14 @@ def experiment_status(file: PathLike, *, scale: str = "full", out: PathLike = "n
                       train_steps: int | None = None, sampler_steps: int | None = None) -> ExperimentOutcome:
     """``ncse experiment status FILE``: a row per experiment ID (trained steps, evaluated points, missing work)."""
     from ncse_cli.experiments.runner import open_plan
-    from ncse_cli.experiments.status import status_rows
 
-    plan = open_plan(file, scale, out, machine, corpus, weights, train_steps, sampler_steps)
-    return ExperimentOutcome(plan, status_rows(plan))
+    return _outcome(open_plan(file, scale, out, machine, corpus, weights, train_steps, sampler_steps), 1)
+
+
+def _outcome(plan: Plan, jobs: int, run: RunResult | None = None) -> ExperimentOutcome:
+    from ncse_cli.experiments.status import status_rows, work_caption, work_rows
+
+    return ExperimentOutcome(plan, status_rows(plan), work_rows(plan), work_caption(plan, jobs), run)
 
 
 def defaults(command: str) -> dict[str, Any]:

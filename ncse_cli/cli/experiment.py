@@ -68,7 +68,7 @@ def run_command(
                     train_steps=train_steps, sampler_steps=sampler_steps, jobs=jobs)
     if dry_run:
         outcome = api.experiment_run(file, dry_run=True, **options)
-        console.print(work_table(outcome, jobs or 1))
+        console.print(work_table(outcome))
         return
     with task_bars(progress) as bars:
         outcome = api.experiment_run(file, progress=bars, **options)
@@ -117,32 +117,14 @@ def status_table(outcome: ExperimentOutcome) -> Table:
     return table
 
 
-def work_table(outcome: ExperimentOutcome, jobs: int) -> Table:
+def work_table(outcome: ExperimentOutcome) -> Table:
     """The plan of work: each unit still to do (evaluations counted per model run) with its estimate."""
-    from ncse_cli.experiments.estimate import format_seconds
-    from ncse_cli.experiments.plan import DONE, EVALUATE, counts, wall_seconds
-
     plan = outcome.plan
-    table = Table(title=f"plan of work: {plan.spec.group} at scale {plan.scale_name}", title_justify="left")
+    table = Table(title=f"plan of work: {plan.spec.group} at scale {plan.scale_name}", title_justify="left",
+                  caption=outcome.estimate, caption_justify="left")
     for column in ("work", "state", "estimate", "note"):
         table.add_column(column, justify="right" if column == "estimate" else "left", overflow="fold")
-    grouped: dict[tuple[str, str], list] = {}
-    for unit in plan.units:
-        if unit.state == DONE:
-            continue
-        label = f"evaluate {unit.task.run.name}" if unit.kind == EVALUATE else unit.label
-        grouped.setdefault((label, unit.state), []).append(unit)
-    for (label, state), units in grouped.items():
-        count = f" ({len(units)} points)" if units[0].kind == EVALUATE else ""
-        note = units[0].note if state == "blocked" else ", ".join(dict.fromkeys(
-            u.task.point.label for u in units)) if units[0].kind == EVALUATE else units[0].note
-        style = "yellow" if state == "blocked" else ""
-        table.add_row(escape(label + count), f"[{style}]{state}[/]" if style else state,
-                      f"{format_seconds(sum(u.seconds for u in units))} ({units[0].source})", escape(note))
-    found = counts(plan.units)
-    table.caption = (f"{found['done']} done, {found['pending']} to run (about "
-                     f"{format_seconds(wall_seconds(plan, jobs))} with {jobs} job{'s' * (jobs > 1)}), "
-                     f"{found['blocked']} blocked (about {format_seconds(plan.seconds('blocked'))} more once "
-                     f"unblocked)")
-    table.caption_justify = "left"
+    for row in outcome.work:
+        state = f"[yellow]{row.state}[/]" if row.state == "blocked" else row.state
+        table.add_row(escape(row.work), state, row.estimate, escape(row.note))
     return table

@@ -1,11 +1,13 @@
 """The status of an experiment file, one row per experiment ID: how far its models trained, which of its
-evaluations are finished (guidance scales, reference conditions, sampler seeds) and what work is missing."""
+evaluations are finished (guidance scales, reference conditions, sampler seeds) and what work is missing; and
+the plan of work of a dry run, with its time estimate."""
 
 from __future__ import annotations
 
 from dataclasses import dataclass
 
-from ncse_cli.experiments.plan import BLOCKED, DONE, EVALUATE, PENDING, TRAIN, Plan, Unit
+from ncse_cli.experiments.estimate import format_seconds
+from ncse_cli.experiments.plan import BLOCKED, DONE, EVALUATE, PENDING, TRAIN, Plan, Unit, counts, wall_seconds
 
 
 @dataclass(frozen=True)
@@ -73,3 +75,39 @@ def missing_text(units: list[Unit]) -> str:
     evals = sum(u.kind == EVALUATE for u in pending)
     parts = ([f"train {', '.join(trains)}"] if trains else []) + ([f"{evals} evaluations"] if evals else [])
     return "; ".join(parts)
+
+
+@dataclass(frozen=True)
+class WorkRow:
+    """A line of the plan of work: a unit still to do (a model run's evaluations counted together)."""
+
+    work: str
+    state: str
+    estimate: str  #: ``2 min (calibrated)``
+    note: str
+
+
+def work_rows(plan: Plan) -> list[WorkRow]:
+    """The units not done, in plan order, each model run's evaluations on one line."""
+    grouped: dict[tuple[str, str], list[Unit]] = {}
+    for unit in plan.units:
+        if unit.state != DONE:
+            label = f"evaluate {unit.task.run.name}" if unit.kind == EVALUATE else unit.label
+            grouped.setdefault((label, unit.state), []).append(unit)
+    rows = []
+    for (label, state), units in grouped.items():
+        evaluations = units[0].kind == EVALUATE
+        note = units[0].note
+        if evaluations and state != BLOCKED:
+            note = ", ".join(dict.fromkeys(u.task.point.label for u in units))
+        rows.append(WorkRow(label + (f" ({len(units)} points)" if evaluations else ""), state,
+                            f"{format_seconds(sum(u.seconds for u in units))} ({units[0].source})", note))
+    return rows
+
+
+def work_caption(plan: Plan, jobs: int) -> str:
+    """``3 done, 80 to run (about 11 min with 2 jobs), 0 blocked (...)``."""
+    found = counts(plan.units)
+    return (f"{found[DONE]} done, {found[PENDING]} to run (about {format_seconds(wall_seconds(plan, jobs))} with "
+            f"{jobs} job{'s' * (jobs > 1)}), {found[BLOCKED]} blocked (about "
+            f"{format_seconds(plan.seconds(BLOCKED))} more once unblocked)")

@@ -14,6 +14,7 @@ from ncse_cli.config import ConfigError, component_name, to_dict
 from ncse_cli.experiments.machine import Machine
 from ncse_cli.experiments.plan import EVALUATE, TRAIN, Layout, build_plan
 from ncse_cli.experiments.spec import load_experiment
+from ncse_cli.experiments.status import work_rows
 from ncse_cli.training.config import resolve_run_config
 
 PLAN = Path(__file__).resolve().parents[2] / "recipes" / "plan"
@@ -64,6 +65,9 @@ def test_cfg_dry_run_lists_models_scales_and_conditions(tmp_path):
     assert points(plan, "uncond") == {"w-"}  # neither w nor a reference changes an unconditioned model
     assert {u.task.out_dir.name for u in plan.of("prepare")} == {"vb", "ood"}  # only the folders it uses
     assert plan.seconds() > 0 and all(u.state == "pending" for u in plan.units)
+    work = {row.work: row for row in work_rows(plan)}
+    assert work["evaluate cfg-p0.2-s0 (32 points)"].note.split(", ")[:3] == ["w1", "w3", "w5"]
+    assert work["evaluate uncond-s0 (4 points)"].note == "w-" and "train nc-s0" in work
 
 
 def test_ablation_studies_every_reference_condition_and_length(tmp_path):
