@@ -220,7 +220,7 @@ def evaluate_point(enhancer: Enhancer, testset: TestSet, manifest: Manifest, poi
     with folder_lock(folder, f"evaluating {enhancer.name} on {testset.name} at {label}"):
         same = _check_settings(folder, expected, options.overwrite)
         done = read_summary(folder / SUMMARY_FILE) if same else None
-        if done is not None:
+        if done is not None and not _inputs_changed(enhancer, manifest, folder):
             return done
         write_json(folder / SETTINGS_FILE, expected)
         inputs = point_inputs(enhancer, manifest, point, folder, f"{testset.name} {label}")
@@ -232,6 +232,20 @@ def evaluate_point(enhancer: Enhancer, testset: TestSet, manifest: Manifest, poi
                                _timing(report), condition=point.condition.label, sampler_seed=point.seed)
         write_json(folder / SUMMARY_FILE, summary.to_dict())
         return read_summary(folder / SUMMARY_FILE)
+
+
+def _inputs_changed(enhancer: Enhancer, manifest: Manifest, folder: Path) -> bool:
+    """True when a finished point's enhanced files were not all made from today's noisy files (replaced under an
+    unchanged manifest since): it is then enhanced again where they changed and scored again. Results finished
+    before inputs were recorded are trusted (nothing to compare with)."""
+    made = enhancer.inputs_log(folder / "enhanced")
+    if not made.exists:
+        return False
+    plain = [EnhanceJob(job.id, job.noisy, job.out) for job in manifest_inputs(manifest, folder / "enhanced").jobs]
+    stale = made.stale(plain, references=False)
+    if stale:
+        log.info("%s: %s; enhanced and scored again", stale[0].job.out, stale[0].reason)
+    return bool(stale)
 
 
 def _timing(report: EnhanceReport) -> dict[str, float]:

@@ -20,7 +20,7 @@ from ncse_cli.evaluation.scoring import read_scores
 from ncse_cli.inference.settings import EnhanceSettings
 from ncse_cli.metrics import METRICS_VERSION
 from ncse_cli.workspace import Workspace, eval_dir, folder_lock
-from tests.dummies import ProgressLog, make_manifest, write_wav
+from tests.dummies import ProgressLog, make_manifest, read_wav, write_wav
 
 W1 = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2))
 
@@ -49,7 +49,8 @@ def test_enhanced_files_and_scores_differ_between_scales(evaluated):
     w1, w3 = (read_scores(folder(s) / "scores.csv") for s in cond[1:])
     assert not np.allclose(w1["si_sdr"], w3["si_sdr"])
     enhanced = folder(cond[1]) / "enhanced"
-    assert sorted(p.name for p in enhanced.iterdir()) == [".ncse-enhance.json", *(f"tiny_test_00{i}.wav" for i in range(3))]
+    assert sorted(p.name for p in enhanced.iterdir()) == [".ncse-enhance.json", ".ncse-inputs.jsonl",
+                                                          *(f"tiny_test_00{i}.wav" for i in range(3))]
 
 
 def test_an_unconditioned_model_is_evaluated_once_without_a_scale(evaluated):
@@ -99,6 +100,23 @@ def test_an_interrupted_evaluation_continues_where_it_stopped(fresh, testset):
     second = evaluate(ws, "m", [testset], W1)[1]
     assert {p: p.stat().st_mtime_ns for p in kept} == kept  # not recomputed
     assert second.metrics == first.metrics  # the recomputed file is the same, so are the scores
+
+
+def test_a_finished_point_is_redone_when_a_noisy_file_was_replaced(tmp_path, model_dir):
+    """A noisy file replaced by another recording of the same rate and length (the manifest unchanged) must not be
+    answered with the scores of the old one."""
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(model_dir, ws.model_dir("m"))
+    manifest = make_manifest(tmp_path / "data", count=2, name="t", split="test")
+    first = evaluate(ws, "m", [manifest], W1)[1]
+    enhanced = [read_wav(folder(first) / "enhanced" / f"t_00{i}.wav") for i in range(2)]
+    noisy = tmp_path / "data" / "t" / "noisy" / "t_001.wav"
+    write_wav(noisy, np.random.default_rng(7).normal(0, 0.1, len(read_wav(noisy))).astype(np.float32), 16000)
+    again = evaluate(ws, "m", [manifest], W1)[1]
+    assert (first.timing["enhanced"], again.timing["enhanced"]) == (2.0, 1.0)
+    np.testing.assert_array_equal(read_wav(folder(again) / "enhanced" / "t_000.wav"), enhanced[0])
+    assert not np.allclose(read_wav(folder(again) / "enhanced" / "t_001.wav"), enhanced[1])
+    assert evaluate(ws, "m", [manifest], W1)[1].created == again.created  # now finished with today's files
 
 
 def test_a_test_set_given_twice_is_evaluated_and_listed_once(fresh, testset):
