@@ -229,7 +229,8 @@ def evaluate_point(enhancer: Enhancer, testset: TestSet, manifest: Manifest, poi
         metrics, notes = _score_and_store(manifest, [job.out for job in inputs.jobs], folder / SCORES_FILE,
                                           options.jobs, task)
         summary = ScoreSummary(testset, enhancer.name, label, point.w, len(manifest), metrics, expected, notes,
-                               _timing(report), condition=point.condition.label, sampler_seed=point.seed)
+                               _timing(report), condition=point.condition.label, sampler_seed=point.seed,
+                               unreferenced=_unreferenced(enhancer, inputs, point))
         write_json(folder / SUMMARY_FILE, summary.to_dict())
         return read_summary(folder / SUMMARY_FILE)
 
@@ -246,6 +247,17 @@ def _inputs_changed(enhancer: Enhancer, manifest: Manifest, folder: Path) -> boo
     if stale:
         log.info("%s: %s; enhanced and scored again", stale[0].job.out, stale[0].reason)
     return bool(stale)
+
+
+def _unreferenced(enhancer: Enhancer, inputs: EnhanceInputs, point: EvalPoint) -> int:
+    """How many rows of a conditioned point were enhanced without a reference (the null condition), which its
+    summary counts so that tables can say so; none where no row is conditioned (``w-``, the null condition)."""
+    if not enhancer.conditional or point.w is None or point.condition.kind == "null":
+        return 0
+    if inputs.without_reference:
+        log.warning("%s: %d of %d rows have no noise reference and were enhanced unconditionally (counted as "
+                    "'no ref' in the results)", inputs.label, inputs.without_reference, len(inputs.jobs))
+    return inputs.without_reference
 
 
 def _timing(report: EnhanceReport) -> dict[str, float]:
@@ -265,7 +277,8 @@ def evaluate(workspace: Workspace, model: str, manifests: Sequence[str | Path], 
     loaded = list({ts.id: (ts, rows) for ts, rows in (load_testset(path) for path in manifests)}.values())
     plans = [(testset, manifest, eval_points(enhancer.conditional, manifest, options)) for testset, manifest in loaded]
     for testset, manifest, points in plans:
-        for condition in dict.fromkeys(p.condition for p in points):
+        # a point without a scale (w-: no reference reaches the model) needs no reference in any row
+        for condition in dict.fromkeys(p.condition for p in points if p.w is not None):
             check_condition(manifest, condition)
         check_testset_audio(manifest, enhancer, open_task(progress, f"check {testset.name}"))
     summaries = []

@@ -14,6 +14,7 @@ import pytest
 from ncse_cli.audio import AudioError
 from ncse_cli.data.manifest import read_manifest, write_manifest
 from ncse_cli.evaluation import EvaluateOptions, EvaluationError, evaluate, load_testset
+from ncse_cli.evaluation.conditions import ReferenceCondition
 from ncse_cli.evaluation.results import read_summary
 from ncse_cli.evaluation.run import score_noisy
 from ncse_cli.evaluation.scoring import read_scores
@@ -96,7 +97,7 @@ def test_an_interrupted_evaluation_continues_where_it_stopped(fresh, testset):
     (out / "summary.json").unlink()
     (out / "scores.csv").unlink()
     (out / "enhanced" / "tiny_test_002.wav").unlink()
-    kept = {p: p.stat().st_mtime_ns for p in (out / "enhanced").iterdir()}
+    kept = {p: p.stat().st_mtime_ns for p in (out / "enhanced").glob("*.wav")}
     second = evaluate(ws, "m", [testset], W1)[1]
     assert {p: p.stat().st_mtime_ns for p in kept} == kept  # not recomputed
     assert second.metrics == first.metrics  # the recomputed file is the same, so are the scores
@@ -262,6 +263,38 @@ def test_the_report_shows_the_stored_numbers(evaluated, testset):
     assert row[1:3] == [f"{cond[2].metrics['pesq'].mean:.2f}", f"{cond[2].metrics['si_sdr'].mean:.1f}"]
 
 
+def test_rows_without_a_reference_are_counted_and_labelled_in_conditioned_results(tmp_path, model_dir):
+    """Under the auto condition a row whose pauses are too short for a reference is enhanced with the null
+    condition: its summary counts it, the tables say how many of n, the report says what it means."""
+    from ncse_cli import api
+    from ncse_cli.report import build_report
+
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(model_dir, ws.model_dir("m"))
+    manifest = make_manifest(tmp_path / "data", count=3, name="t", split="test", seconds=1.0)
+    options = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2),
+                              conditions=(ReferenceCondition(), ReferenceCondition("auto"), ReferenceCondition("null")))
+    noisy, matched, auto, null = evaluate(ws, "m", [manifest], options)
+    sources = json.loads((folder(auto) / "references.json").read_text())["rows"]
+    without = sum("reason" in source for source in sources.values())  # why no reference could be cut
+    assert without > 0  # one-second mixtures of continuous speech leave no pause of the trained reference length
+    assert [s.unreferenced for s in (noisy, matched, auto, null)] == [0, 0, without, 0]
+    assert read_summary(auto.path).unreferenced == without
+    header, cells = api.summary_rows([noisy, matched, auto, null])
+    assert header[-1] == "no ref" and [row[-1] for row in cells] == ["", "", f"{without}/3", ""]
+    markdown = build_report(ws).markdown
+    assert _table_row(markdown, "### t ", ["m", "1", "auto"])[-1] == f"{without}/3"
+    assert f"averaged into these conditioned results: m w1.auto: {without}/3." in markdown
+
+
+def test_a_test_set_without_references_is_evaluated_once_unconditionally(tmp_path, model_dir):
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(model_dir, ws.model_dir("m"))
+    bare = make_manifest(tmp_path / "data", count=2, name="bare", split="test", with_ref=False)
+    summaries = evaluate(ws, "m", [bare], W1)
+    assert [(s.label, s.unreferenced) for s in summaries] == [("noisy", 0), ("w-", 0)]
+
+
 def test_reading_the_inputs_up_front_reports_progress(evaluated, testset, model_dir, tmp_path):
     from ncse_cli import api
 
@@ -286,5 +319,5 @@ def test_the_report_says_when_rows_of_one_table_used_other_sampler_steps(evaluat
     assert "Sampler settings differ" not in build_report(ws).markdown
     evaluate(ws, "cond", [testset], EvaluateOptions(ws=(5.0,), settings=EnhanceSettings(steps=1)))
     markdown = build_report(ws).markdown
-    assert "Sampler settings differ between rows: base w -: pc 2 steps; cond w 1: pc 2 steps; cond w 3: pc 2 " \
-           "steps; cond w 5: pc 1 steps." in markdown
+    assert "Sampler settings differ between rows: base w-: pc 2 steps; cond w1: pc 2 steps; cond w3: pc 2 " \
+           "steps; cond w5: pc 1 steps." in markdown
