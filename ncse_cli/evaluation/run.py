@@ -31,8 +31,8 @@ from ncse_cli.evaluation.conditions import (REFERENCES_DIR, REFERENCES_FILE, Ref
                                             check_condition, result_label, write_references)
 from ncse_cli.evaluation.results import (NOISY_LABEL, NOISY_SCORES_FILE, NOISY_SUMMARY_FILE, SCORES_FILE,
                                          SETTINGS_FILE, SUMMARY_FILE, ScoreSummary, read_summary)
-from ncse_cli.evaluation.scoring import (ScoreJob, read_scores, score_files, scores_frame, summarize_scores,
-                                         write_scores)
+from ncse_cli.evaluation.scoring import (SCORING_WARN_MB, ScoreJob, read_scores, score_files, scores_frame,
+                                         scoring_memory_mb, summarize_scores, write_scores)
 from ncse_cli.evaluation.testsets import TESTSET_FILE, TestSet, load_testset
 from ncse_cli.files import read_json, write_json
 from ncse_cli.inference.enhancer import EnhanceReport, Enhancer
@@ -128,6 +128,18 @@ def check_testset_audio(manifest: Manifest, enhancer: Enhancer, task: Task | Non
         load_audio(clean)
         if task is not None:
             task(done, len(manifest))
+
+
+def _say_if_scoring_is_large(manifest: Manifest, jobs: int) -> None:
+    """Warn, with an estimate, when a test set's longest row needs much memory to score: enhancement reads long
+    files window by window, the metrics read each utterance whole."""
+    longest = max(manifest, key=lambda row: row.num_samples / row.sample_rate)
+    seconds = longest.num_samples / longest.sample_rate
+    need = scoring_memory_mb(seconds)
+    if need > SCORING_WARN_MB:
+        log.warning("%s: row %r is %.0f s long; scoring reads each utterance whole, about %.1f GB at its peak per "
+                    "worker (--jobs %d); split long recordings into utterances to score them", manifest.path,
+                    longest.id, seconds, need / 1024, jobs)
 
 
 def _score_and_store(manifest: Manifest, estimates: list[Path], path: Path, jobs: int,
@@ -281,6 +293,7 @@ def evaluate(workspace: Workspace, model: str, manifests: Sequence[str | Path], 
         for condition in dict.fromkeys(p.condition for p in points if p.w is not None):
             check_condition(manifest, condition)
         check_testset_audio(manifest, enhancer, open_task(progress, f"check {testset.name}"))
+        _say_if_scoring_is_large(manifest, options.jobs)
     summaries = []
     for testset, manifest, points in plans:
         summaries.append(score_noisy(workspace, testset, manifest, options.jobs, progress))

@@ -321,3 +321,19 @@ def test_the_report_says_when_rows_of_one_table_used_other_sampler_steps(evaluat
     markdown = build_report(ws).markdown
     assert "Sampler settings differ between rows: base w-: pc 2 steps; cond w1: pc 2 steps; cond w3: pc 2 " \
            "steps; cond w5: pc 1 steps." in markdown
+
+
+def test_a_test_set_too_long_to_score_in_little_memory_is_warned_about(tmp_path, caplog):
+    import dataclasses
+    import logging
+
+    from ncse_cli.evaluation.run import _say_if_scoring_is_large
+
+    manifest = read_manifest(make_manifest(tmp_path, count=2, name="t", split="test"))
+    long = dataclasses.replace(manifest.rows[1], num_samples=16000 * 1200)  # as a 20-minute row would say
+    with caplog.at_level(logging.WARNING, logger="ncse"):
+        _say_if_scoring_is_large(manifest, 2)
+        assert not caplog.records
+        manifest.rows[1] = long
+        _say_if_scoring_is_large(manifest, 2)
+    assert "row 't_001' is 1200 s long; scoring reads each utterance whole, about 3.9 GB" in caplog.text
