@@ -149,6 +149,8 @@ def is_prepared(folder: Path) -> bool:
 
 def settings_changed(model_dir: Path, cfg: RunConfig) -> list[str]:
     """Dotted keys whose saved values in a trained model's ``config.yaml`` differ from ``cfg`` (those a resumed run
-    may change aside; the data section only once ``cfg`` has one)."""
+    may change aside; the data section only once ``cfg`` has one; and the sampler's step count, which the
+    evaluation passes to the sampler rather than reading it from the model)."""
     saved = load_run_config(model_dir / CONFIG_FILE, saved=True)
-    return [key for key in resume_conflicts(saved, cfg) if cfg.data is not None or not key.startswith("data.")]
+    return [key for key in resume_conflicts(saved, cfg)
+            if (cfg.data is not None or not key.startswith("data.")) and key != "sampler.steps"]

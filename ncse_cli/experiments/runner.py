@@ -183,18 +183,23 @@ def evaluate_stage(plan: Plan, jobs: int, progress: Progress | None) -> None:
     units = ready(plan, EVALUATE)
     if not units:
         return
-    settings = EnhanceSettings(precision=plan.scale.precision)
     watcher = _outputs_watcher(units)
     if jobs <= 1:  # in order, one bar counting the outputs
         task = progress("evaluate") if progress else None
         for unit in units:
-            evaluate_items([(plan.layout.runs, unit.task.run.name, unit.task.manifest, unit.task.point, settings)])
+            evaluate_items([eval_item(plan, unit)])
             if task is not None:
                 task(*watcher())
         return
-    calls = [(evaluate_items, ([(plan.layout.runs, u.task.run.name, u.task.manifest, u.task.point, settings)
-                                for u in bucket],)) for bucket in share_out(units, jobs)]
+    calls = [(evaluate_items, ([eval_item(plan, u) for u in bucket],)) for bucket in share_out(units, jobs)]
     run_side_by_side(calls, {"evaluate": watcher}, jobs, progress)
+
+
+def eval_item(plan: Plan, unit: Unit) -> EvalItem:
+    """A unit's evaluation at the run's sampler steps, which may differ from those the model was saved with: a
+    changed step count needs no retraining (:func:`~ncse_cli.experiments.configs.settings_changed`)."""
+    settings = EnhanceSettings(steps=unit.task.run.cfg.sampler.steps, precision=plan.scale.precision)
+    return plan.layout.runs, unit.task.run.name, unit.task.manifest, unit.task.point, settings
 
 
 def share_out(units: Sequence[Unit], jobs: int) -> list[list[Unit]]:
