@@ -6,9 +6,10 @@ The demo is a small experiment (:func:`demo_experiment`) run by the experiment r
 1. the synthetic corpus is prepared (``prepare_demo``: synthetic talkers mixed with synthetic noises; train, valid,
    test manifests);
 2. two tiny NCSN++ models train on it in the few-step Schrodinger-bridge formulation (Jukic et al., Interspeech
-   2024; SB-VE bridge, data-prediction loss): the noise-conditioned one (CNN encoder, classifier-free-guidance
-   dropout p_uncond 0.2, the plan's best setting) and the unconditioned baseline (encoder none). Both start from
-   the same backbone weights (one seed), so they differ only in the conditioning;
+   2024; SB-VE bridge, data-prediction loss): the noise-conditioned one (the reference's noise profile as a map
+   into the network, classifier-free-guidance dropout p_uncond 0.2, the plan's best setting) and the
+   unconditioned baseline (encoder none). Both start from the same backbone weights (one seed), so they differ
+   only in the conditioning;
 3. both are evaluated on the test set (the conditioned one at w = 1 and 3) with PESQ, ESTOI and SI-SDR, each
    enhanced with the bridge's ODE sampler at 5 network evaluations;
 4. the workspace report is built from the stored results and written to ``<out>/report.md``.
@@ -16,7 +17,8 @@ The demo is a small experiment (:func:`demo_experiment`) run by the experiment r
 With ``jobs`` >= 2 the runner trains the two models, then evaluates, side by side in single-threaded worker
 processes. Everything lives under ``<out>`` (data in ``<out>/data``, the workspace in ``<out>/runs``), never in the
 user's own workspace, and a re-run reuses what is finished: the corpus, trained models, evaluations. The models
-are named as in every experiment, ``<model>-s<seed>`` (``demo-cnn-cfg-s0``), so demos of different seeds coexist.
+are named as in every experiment, ``<model>-s<seed>`` (``demo-profile-cfg-s0``), so demos of different seeds
+coexist.
 """
 
 from __future__ import annotations
@@ -45,12 +47,12 @@ from ncse_cli.report import Report, build_report
 from ncse_cli.training import RunConfig, RunSummary, read_train_log, resolve_run_config, summarize_run
 from ncse_cli.workspace import Workspace
 
-CONDITIONED = "demo-cnn-cfg"
+CONDITIONED = "demo-profile-cfg"
 BASELINE = "demo-uncond"
 
 #: ``recipes/tiny.yaml`` in the Schrodinger-bridge formulation of ``recipes/sb_cfg_p0.2.yaml``: a tiny NCSN++
-#: (about 1.4 M parameters), a small CNN noise encoder, 64-frame crops. The bridge predicts the clean spectrogram
-#: at every step, so it learns from a few hundred steps what the OUVE score model does not (README, "The demo").
+#: (about 1.4 M parameters), 64-frame crops. The bridge predicts the clean spectrogram at every step, so it
+#: learns from a few hundred steps what the OUVE score model does not (README, "The demo").
 #: The conditioned model reads the reference as its noise profile (``encoders/profile.py``): the demo's noises
 #: differ in spectrum from one recording to the next, and at 250 steps the profile map is what a tiny network
 #: learns to use (README, "The demo", for the CNN encoder on the same task).
@@ -98,10 +100,16 @@ class DemoResult:
 def demo_settings(options: DemoOptions, conditioned: bool) -> dict[str, Any]:
     """The recipe settings of one demo model: :data:`DEMO_MODEL` (encoder ``none`` for the baseline),
     :data:`DEMO_TRAIN` at ``options``' steps and seed, :data:`DEMO_SAMPLER` at its sampler steps."""
-    model = {**DEMO_MODEL, "encoder": DEMO_MODEL["encoder"] if conditioned else "none"}
+    model = ({**DEMO_MODEL} if conditioned
+             else {**{k: v for k, v in DEMO_MODEL.items() if k != "conditioning"}, "encoder": "none"})
     train_cfg = {**DEMO_TRAIN, "steps": options.train_steps, "p_uncond": 0.2 if conditioned else 0.0,
                  "seed": options.seed, "val_every": options.train_steps, "save_every": options.train_steps}
     return {"model": model, "train": train_cfg, "sampler": {"name": DEMO_SAMPLER, "steps": options.sampler_steps}}
+
+
+def _encoder_name() -> str:
+    encoder = DEMO_MODEL["encoder"]
+    return encoder if isinstance(encoder, str) else encoder["name"]
 
 
 def demo_run_config(data_dir: Path, options: DemoOptions, conditioned: bool) -> RunConfig:
@@ -117,7 +125,7 @@ def demo_experiment(options: DemoOptions) -> ExperimentFile:
                   suites={SUITE: Suite("in-distribution", (f"{DATA}/test.jsonl",), "demo test set")},
                   training_seeds=(options.seed,), sampler_seeds=(options.seed,))
     models = {CONDITIONED: ModelEntry(settings=demo_settings(options, True), data=DATA,
-                                      title="CNN encoder, p_uncond 0.2"),
+                                      title=f"{_encoder_name()} encoder, p_uncond 0.2"),
               BASELINE: ModelEntry(settings=demo_settings(options, False), data=DATA, title="no conditioning")}
     experiments = {f"w{w:g}": Entry(CONDITIONED, (SUITE,), w, title=f"conditioned, w {w:g}") for w in options.ws}
     spec = ExperimentFile("demo", "ncse demo", models, experiments, {"demo": scale}, baseline=BASELINE,

@@ -147,6 +147,21 @@ def is_prepared(folder: Path) -> bool:
     return bool(states) and all((state.load() or {}).get("complete") for state in states)
 
 
+def prepared_differences(folder: Path, options: dict[str, Any]) -> list[str]:
+    """Options of a prepare task whose values differ from those a completed recipe in ``folder`` recorded (its
+    stored ``config``), so that a folder prepared with other settings (e.g. other demo noise kinds) is never
+    taken for the one asked for. Options the recipe did not record are not compared."""
+    from ncse_cli.data.prepare.state import PrepareState
+
+    stored: dict[str, Any] = {}
+    for path in folder.glob("prepare_*.yaml"):
+        stored.update((PrepareState(folder, path.stem.removeprefix("prepare_")).load() or {}).get("config") or {})
+
+    def plain(value: Any) -> Any:
+        return [plain(v) for v in value] if isinstance(value, (list, tuple)) else value
+    return sorted(k for k, v in options.items() if k in stored and plain(stored[k]) != plain(v))
+
+
 def settings_changed(model_dir: Path, cfg: RunConfig) -> list[str]:
     """Dotted keys whose saved values in a trained model's ``config.yaml`` differ from ``cfg`` (those a resumed run
     may change aside; the data section only once ``cfg`` has one; and the sampler's step count, which the

@@ -31,7 +31,8 @@ from ncse_cli.evaluation.results import SUMMARY_FILE, read_summary
 from ncse_cli.evaluation.run import EvalPoint
 from ncse_cli.evaluation.testsets import load_testset
 from ncse_cli.experiments import estimate
-from ncse_cli.experiments.configs import ModelRun, is_prepared, model_runs, settings_changed
+from ncse_cli.experiments.configs import (ModelRun, is_prepared, model_runs, prepared_differences,
+                                         settings_changed)
 from ncse_cli.experiments.machine import Machine
 from ncse_cli.experiments.spec import DataSource, ExperimentFile, Scale, source_dependencies
 from ncse_cli.metrics import METRICS_VERSION
@@ -191,8 +192,12 @@ def prepare_units(scale: Scale, layout: Layout, machine: Machine, folders: set[s
         unit = Unit(PREPARE, f"prepare:{name}", f"prepare {name} ({source.recipe})",
                     PrepareTask(name, source.recipe, folder, options),
                     needs=tuple(f"prepare:{d}" for d in source_dependencies(source, scale.data)))
-        if is_prepared(folder):
+        changed = prepared_differences(folder, options) if is_prepared(folder) else []
+        if is_prepared(folder) and not changed:
             unit.state = DONE
+        elif changed:
+            unit.state, unit.note = BLOCKED, (f"{folder} was prepared with other {', '.join(changed)}; move it "
+                                              f"away to prepare it again")
         else:
             if missing:
                 unit.state, unit.note = BLOCKED, missing

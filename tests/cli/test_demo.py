@@ -4,6 +4,8 @@ other sampler steps re-evaluate without retraining."""
 
 import dataclasses
 
+import pytest
+
 from ncse_cli.data.prepare import DemoConfig
 from ncse_cli.demo import BASELINE, CONDITIONED, DemoOptions, demo_run_config, run_demo
 from ncse_cli.evaluation.scoring import read_scores
@@ -49,7 +51,8 @@ def test_the_demo_plan_holds_both_models_and_follows_the_demo_constants(tmp_path
     from ncse_cli.config import component_name, to_dict
     from ncse_cli.experiments.plan import Layout, build_plan
 
-    monkeypatch.setattr(demo, "DEMO_MODEL", {**demo.DEMO_MODEL, "encoder": {"name": "cnn", "dim": 32}})
+    monkeypatch.setattr(demo, "DEMO_MODEL", {**demo.DEMO_MODEL, "encoder": {"name": "cnn", "dim": 32},
+                                             "conditioning": {"injection": "add"}})
     options = dataclasses.replace(MINI, seed=3, ws=(0.5, 2.0))
     layout = Layout(tmp_path, tmp_path / "runs", tmp_path)
     plan = build_plan(demo.demo_experiment(options), "demo", layout)
@@ -62,3 +65,12 @@ def test_the_demo_plan_holds_both_models_and_follows_the_demo_constants(tmp_path
     assert (conditioned.model.encoder.dim, conditioned.train.p_uncond, conditioned.train.seed) == (32, 0.2, 3)
     assert component_name(baseline.model.encoder) == "none" and baseline.train.p_uncond == 0.0
     assert conditioned.sampler.steps == baseline.sampler.steps == MINI.sampler_steps
+
+
+def test_a_demo_folder_prepared_with_other_noise_kinds_is_not_taken_for_the_demo_corpus(tmp_path):
+    from ncse_cli.data.prepare import prepare_demo
+    from ncse_cli.demo import DemoError
+
+    prepare_demo(tmp_path / "demo" / "data", MINI.seed, config=dataclasses.replace(MINI.corpus, noise_kinds=("white",)))
+    with pytest.raises(DemoError, match=r"prepared with other noise_kinds; move it away"):
+        run_demo(tmp_path / "demo", MINI)
