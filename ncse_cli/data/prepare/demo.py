@@ -3,7 +3,7 @@
 Talkers are split speaker-disjointly (train: all but three, valid: one, test: two). Every mixture's noise and
 its reference are disjoint segments of one generated noise. Train and valid SNRs are uniform in ``snr_range``;
 the test set takes the noise kinds in turn and the ``test_snrs`` levels shifted by one each round, so with the
-defaults (12 test utterances, 6 kinds, 4 levels) every level occurs (2-4 times) and every kind at two levels.
+defaults (24 test utterances, 4 kinds, 4 levels) every kind occurs at every level (once or twice).
 """
 
 from __future__ import annotations
@@ -33,7 +33,7 @@ class DemoConfig:
     sample_rate: int = 16000
     num_train: int = 64
     num_valid: int = 8
-    num_test: int = 12
+    num_test: int = 24
     seconds: float = 2.0
     ref_seconds: float = 0.5
     snr_range: tuple[float, float] = (-5.0, 15.0)
