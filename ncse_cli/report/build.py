@@ -1,6 +1,7 @@
 """``ncse report``: the research plan's tables (noise_conditioning_plan.md, sections 5.1-5.4) from the workspace.
 
-Per test set: rows = noisy input, then model x guidance scale; columns PESQ ↑, ESTOI ↑, SI-SDR ↑ (mean ± 95% CI).
+Per test set: rows = noisy input, then model x guidance scale; columns PESQ ↑, ESTOI ↑, SI-SDR ↑ and, where results
+carry them, DNSMOS SIG ↑, BAK ↑, OVRL ↑ (mean ± 95% CI).
 Then the comparison summary across test-set groups (section 5.4): one column per group present (VB-DEMAND, OOD,
 Non-stat, Demo, Other) and metric, each the mean over the group's test sets of their per-set means. Every number
 is read from the ``summary.json`` files evaluation stored; nothing is recomputed or estimated.
@@ -22,7 +23,7 @@ from ncse_cli.metrics import DEFAULT_METRICS
 from ncse_cli.report.breakdown import read_summary_scores
 from ncse_cli.report.stats import PairedComparison, StatsError, compare_paired
 from ncse_cli.report.tables import (format_difference, format_summary, format_value, markdown_table,
-                                    metric_heading)
+                                    metric_heading, metrics_with_values)
 from ncse_cli.workspace import Workspace, file_in_the_way
 
 if TYPE_CHECKING:
@@ -214,6 +215,7 @@ def build_report(workspace: Workspace, metrics: Sequence[str] = DEFAULT_METRICS,
                  summary_metrics: Sequence[str] = ("pesq",), ci: bool = True) -> Report:
     """The markdown report of everything ``workspace`` holds."""
     data = collect(workspace)
+    metrics = metrics_with_values([*data.noisy.values(), *(s for m in data.models for s in m.evaluations)], metrics)
     parts = [f"# ncse report\n\nWorkspace `{workspace.root}`, {now()}, ncse {__version__}. "
              f"Means ± 95% confidence intervals (t distribution) over utterances."]
     if not data.models and not data.testsets:

@@ -97,10 +97,18 @@ def criteria_table(verdicts: Sequence[tuple[str, Verdict]]) -> str:
     return markdown_table(header, body)
 
 
+def metrics_with_values(summaries: Sequence[ScoreSummary], metrics: Sequence[str]) -> list[str]:
+    """Those of ``metrics`` some summary has a value of (results stored before DNSMOS was scored have none, so
+    its columns appear once there is something to show); all of them when no summary has any."""
+    present = [m for m in metrics if any(m in s.metrics and s.metrics[m].n for s in summaries)]
+    return present or list(metrics)
+
+
 def summary_rows(summaries: Sequence[ScoreSummary],
                  metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[list[str], list[list[str]]]:
     """Header and cells of a table of summaries: test set, model (``noisy input``), w, the reference condition and
-    sampler seed (when any summary has other than matched and seed 0), each metric, n."""
+    sampler seed (when any summary has other than matched and seed 0), each metric with a value anywhere, n."""
+    metrics = metrics_with_values(summaries, metrics)
     models = [s for s in summaries if not s.is_noisy]
     extra = any(not s.is_matched or s.sampler_seed for s in models)
     header = ["test set", "model", "w", *(["reference", "seed"] if extra else []),

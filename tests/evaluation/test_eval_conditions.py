@@ -52,9 +52,9 @@ def received(monkeypatch):
 
     real_batch = enhancer_module.Enhancer._enhance_batch
 
-    def batch(self, jobs, report):
+    def batch(self, jobs, *args):
         spy.jobs = jobs
-        return real_batch(self, jobs, report)
+        return real_batch(self, jobs, *args)
 
     monkeypatch.setattr(enhancer_module, "enhance_waveforms", spy)
     monkeypatch.setattr(enhancer_module.Enhancer, "_enhance_batch", batch)
