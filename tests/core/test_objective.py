@@ -41,8 +41,9 @@ def clean_spectrogram_bins(clean: torch.Tensor) -> int:
 
 
 def test_tiny_model_overfits_one_triple():
-    """40 Adam steps at 5e-3: the loss falls to a third of where it started and well below the loss of a zero score
-    (previous test), so the model has learned this example's score."""
+    """40 Adam steps at 5e-3: the loss falls well below the loss of a zero score (previous test), where the
+    zero-initialised output head of NCSN++ starts it, so the model has learned this example's score. (The optimum
+    is not zero: times and noise are drawn afresh at every step.)"""
     torch.manual_seed(0)
     model = tiny_model().train()
     clean, noisy, ref = tone_mixture(num_samples=128 * 15, batch=2)
@@ -58,7 +59,7 @@ def test_tiny_model_overfits_one_triple():
         losses.append(loss.item())
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
     zero_score = 0.5 * clean_spectrogram_bins(clean)  # the loss of a zero score: E|z|^2 = 1 per bin, halved sum
-    assert last < first / 3 and last < 0.75 * zero_score, (first, last, zero_score)
+    assert abs(first / zero_score - 1) < 0.05 and last < 0.7 * zero_score, (first, last, zero_score)
 
 
 def test_score_matching_loss_equals_the_reference():

@@ -42,7 +42,7 @@ def test_tokens_mask_vector_and_spec(vector):
 
 def test_each_reference_is_encoded_as_if_it_were_alone():
     """Padding (its amount and content) never reaches the tokens, so they do not depend on the batch."""
-    enc = _encoder()
+    enc = _encoder(level_bands=0)  # the plan's recipe exactly; levels per token are tested below
     gen = torch.Generator().manual_seed(0)
     refs = [torch.randn(n, generator=gen) * 0.1 for n in (12000, 5000, 12000, 700)]
     batch = torch.randn(4, 16000, generator=gen)  # garbage past each length
@@ -58,7 +58,7 @@ def test_each_reference_is_encoded_as_if_it_were_alone():
 
 
 def test_a_short_reference_repeats_tokens_and_says_so(caplog):
-    enc = _encoder(num_tokens=16)
+    enc = _encoder(num_tokens=16, level_bands=0)  # band levels come from the STFT frames, which do not repeat
     with torch.no_grad(), caplog.at_level("WARNING", logger="ncse"):
         tokens = enc(torch.randn(1, 4000) * 0.1).tokens[0]  # 0.25 s: 32 STFT frames, 2 trunk frames
         enc(torch.randn(1, 4000) * 0.1)
@@ -85,3 +85,16 @@ def test_a_silent_stand_in_reference_does_not_warn(caplog):
     with torch.no_grad(), caplog.at_level("WARNING", logger="ncse"):
         _encoder(num_tokens=16)(torch.zeros(2, 510))  # what unconditional enhancement passes for shape only
     assert not caplog.records
+
+
+def test_each_token_carries_the_band_levels_of_its_own_stretch():
+    """A reference silent in its first half and loud in its second: the level part of the first tokens is the
+    floor, of the last ones far above it, while a constant reference gives every token the same levels."""
+    enc = _encoder(num_tokens=4)
+    gen = torch.Generator().manual_seed(0)
+    half = torch.cat([torch.zeros(8000), torch.randn(8000, generator=gen) * 0.3])[None]
+    with torch.no_grad():
+        grid = enc._grid(half)[0, :, -enc.cfg.level_bands:]
+        flat = enc._grid(torch.randn(1, 16000, generator=gen) * 0.3)[0, :, -enc.cfg.level_bands:]
+    assert (grid[-1] - grid[0]).min() > 5  # log power: a factor e^5 and more in every band
+    assert (flat - flat.mean(0)).abs().max() < 1.0

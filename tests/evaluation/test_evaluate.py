@@ -296,5 +296,5 @@ def test_the_report_says_when_rows_of_one_table_used_other_sampler_steps(evaluat
     assert "Sampler settings differ" not in build_report(ws).markdown
     evaluate(ws, "cond", [testset], EvaluateOptions(ws=(5.0,), settings=EnhanceSettings(steps=1)))
     markdown = build_report(ws).markdown
-    assert "Sampler settings differ between rows: base w -: pc 2 steps; cond w 1: pc 2 steps; cond w 3: pc 2 " \
-           "steps; cond w 5: pc 1 steps." in markdown
+    assert "Sampler settings differ between rows: base w-: pc 2 steps; cond w1: pc 2 steps; cond w3: pc 2 " \
+           "steps; cond w5: pc 1 steps." in markdown  # rows named by their result folders
