@@ -243,9 +243,10 @@ def choices(kind: str) -> list[str]:
 
         return list(SNR_METHODS)
     elif kind == "ref_source":
+        from ncse_cli.data.prepare.auto_refs import AUTO
         from ncse_cli.data.prepare.vbdemand import REF_SOURCES
 
-        return list(REF_SOURCES)
+        return [*REF_SOURCES, AUTO]
     else:
         raise KeyError(f"no choices for {kind!r}")
     return registry.names()
