@@ -41,7 +41,9 @@ Loss = Literal["score_matching", "data_prediction"]
 class ConditioningConfig:
     """How the condition enters the backbone and what the null condition is."""
 
-    injection: Literal["add", "film"] = "add"
+    #: ``add`` (to the time embedding), ``film`` (per block) or ``profile`` (a per-frequency condition such as the
+    #: ``profile`` encoder's, as a map into the first features)
+    injection: Literal["add", "film", "profile"] = "add"
     null: Literal["zeros", "learned"] = "zeros"
 
 

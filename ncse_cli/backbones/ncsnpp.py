@@ -37,7 +37,7 @@ from ncse_cli.backbones.layers import (AttnBlock, CrossAttnBlock, FIRResample, G
 from ncse_cli.conditioning import Condition, ConditionSpec
 from ncse_cli.config import ConfigError
 
-Injection = Literal["add", "film"]
+Injection = Literal["add", "film", "profile"]
 
 
 @BACKBONES.register("base")
@@ -85,8 +85,11 @@ class NCSNpp(nn.Module):
         self.cfg = cfg
         self.scale_by_time = scale_by_time
         self.injection = injection if cond.vector_dim else None
-        if injection not in ("add", "film"):
-            raise ValueError(f"unknown injection {injection!r}; choose add or film")
+        if injection not in ("add", "film", "profile"):
+            raise ValueError(f"unknown injection {injection!r}; choose add, film or profile")
+        if self.injection == "profile" and cond.vector_dim != cfg.freq_bins:
+            raise ValueError(f"the profile injection needs a condition of one value per frequency bin "
+                             f"({cfg.freq_bins}, e.g. encoder 'profile'), got {cond.vector_dim}")
         nf, levels = cfg.nf, len(cfg.ch_mult)
         temb_dim = 4 * nf
         film_dim = cond.vector_dim if self.injection == "film" else None
@@ -107,6 +110,8 @@ class NCSNpp(nn.Module):
             return ResnetBlockBigGAN(cin, cout, temb_dim, film_dim, dropout=cfg.dropout, **kw)
 
         self.conv_in = ddpm_init(nn.Conv2d(cfg.in_channels, nf, 3, padding=1))
+        with aside():
+            self.profile_in = zero_init(nn.Conv2d(1, nf, 3, padding=1)) if self.injection == "profile" else None
         self.down, skip_channels, ch = self._build_down(block), [nf], nf
         self.input_skips = nn.ModuleList()
         for lvl in range(levels):
@@ -199,7 +204,7 @@ class NCSNpp(nn.Module):
         cond = cond if cond is not None else Condition()
         temb = self._embed(t, cond)
         film, xattn = self._film(cond), self._xattn(cond)
-        hs = [self.conv_in(x)]
+        hs = [self.conv_in(x) + self._profile(cond, x)]
         pyramid = x
         for lvl, stage in enumerate(self.down):
             for i, res in enumerate(stage["res"]):
@@ -233,6 +238,14 @@ class NCSNpp(nn.Module):
         if self.injection == "add":
             temb = temb + cond.cached((id(self), "add"), lambda: self.cond_embed(cond.vector))
         return temb
+
+    def _profile(self, cond: Condition, x: torch.Tensor) -> torch.Tensor | float:
+        """The ``profile`` injection: the condition's value per frequency bin as a map over all frames, through a
+        zero-initialised convolution into the first features (0 for the other injections)."""
+        if self.profile_in is None:
+            return 0.0
+        profile = cond.vector.to(x.dtype)[:, None, :, None].expand(-1, 1, -1, x.shape[-1])
+        return self.profile_in(profile)
 
     def _film(self, cond: Condition | None):
         """A lookup ``block -> FiLM parameters`` (``None`` without FiLM); each block projects once per condition."""

@@ -32,8 +32,9 @@ def train_command(
     encoder: Annotated[Optional[str], typer.Option(help="Noise encoder ([bold]none[/]: the unconditioned "
                                                         "baseline).", show_default=False)] = None,
     backbone: Annotated[Optional[str], typer.Option(help="NCSN++ size.", show_default=False)] = None,
-    injection: Annotated[Optional[str], typer.Option(metavar="[add|film]", help="How the condition enters the "
-                                                     "backbone: added to the time embedding, or FiLM per block.",
+    injection: Annotated[Optional[str], typer.Option(metavar="[add|film|profile]", help="How the condition enters "
+                                                     "the backbone: added to the time embedding, FiLM per block, "
+                                                     "or (encoder profile) a map over the spectrogram.",
                                                      show_default=False)] = None,
     p_uncond: Annotated[Optional[float], typer.Option(help="Classifier-free-guidance condition dropout "
                                                       "probability (the plan's best: 0.2).",

@@ -155,17 +155,17 @@ def comparison_section(data: ReportData, metrics: Sequence[str]) -> str:
     return "## Comparison summary\n\n" + markdown_table(header, rows) + foot
 
 
-def input_verdict(comparisons: dict[str, PairedComparison]) -> str:
-    """Plainly, whether a model beats its noisy input: better where the paired interval lies above zero, worse
-    where it lies below, not clearly different where it straddles zero."""
+def input_verdict(comparisons: dict[str, PairedComparison], other: str = "the input") -> str:
+    """Plainly, whether a model beats ``other`` (its noisy input, or a baseline): better where the paired
+    interval lies above zero, worse where it lies below, not clearly different where it straddles zero."""
     better = [m for m, c in comparisons.items() if c.ci_low > 0]
     worse = [m for m, c in comparisons.items() if c.ci_high < 0]
     unclear = [m for m in comparisons if m not in better and m not in worse]
     name = lambda ms: ", ".join(metric_heading(m).split(" ")[0] for m in ms)  # noqa: E731
     if comparisons and len(better) == len(comparisons):
-        return "**beats the input** on every metric"
+        return f"**beats {other}** on every metric"
     if comparisons and len(worse) == len(comparisons):
-        return "**worse than the input** on every metric"
+        return f"**worse than {other}** on every metric"
     parts = [f"better on {name(better)}" if better else "", f"worse on {name(worse)}" if worse else "",
              f"no clear difference on {name(unclear)}" if unclear else ""]
     return "; ".join(p for p in parts if p)
@@ -195,6 +195,35 @@ def input_section(data: ReportData, metrics: Sequence[str]) -> str:
     return ("## Against the noisy input\n\nPaired differences model - noisy input on the same utterances, mean "
             "[95% bootstrap interval]; a model beats its input on a metric when the whole interval lies above "
             "zero.\n\n" + markdown_table(header, rows))
+
+
+def baseline_section(data: ReportData, metrics: Sequence[str]) -> str:
+    """Does conditioning help? Each conditioned model row against each unconditioned model of the same backbone
+    evaluated on the same test set (with the same sampler seed): the paired difference on the same utterances and
+    a plain verdict, as for the noisy input."""
+    rows, extra = [], varied([s for m in data.models for s in m.evaluations])
+    for testset in data.testsets:
+        for model in (m for m in data.models if m.conditional):
+            for base in (b for b in data.models if not b.conditional and b.backbone == model.backbone):
+                for s in (e for e in model.evaluations if e.testset.id == testset.id):
+                    other = next((e for e in base.evaluations if e.testset.id == testset.id and e.is_matched
+                                  and e.sampler_seed == s.sampler_seed), None)
+                    if other is None:
+                        continue
+                    try:
+                        found = input_comparisons(read_summary_scores(s), read_summary_scores(other), metrics)
+                    except StatsError:  # scores missing, or no utterances in common
+                        continue
+                    rows.append([testset.name, s.model, *point_cells(s, extra), base.name,
+                                 *(format_difference(found[m]) if m in found else "-" for m in metrics),
+                                 input_verdict(found, "the baseline")])
+    if not rows:
+        return ""
+    header = ["Test set", "Model", "w", *(["Reference", "Seed"] if extra else []), "Baseline",
+              *(f"{metric_heading(m).split(' ')[0]} vs baseline" for m in metrics), "Verdict"]
+    return ("## Against the unconditioned baseline\n\nPaired differences conditioned model - unconditioned model "
+            "(same backbone) on the same utterances, mean [95% bootstrap interval].\n\n"
+            + markdown_table(header, rows))
 
 
 def input_comparisons(scores: "pd.DataFrame", noisy: "pd.DataFrame",
@@ -227,9 +256,9 @@ def build_report(workspace: Workspace, metrics: Sequence[str] = DEFAULT_METRICS,
         parts.append("## Results per test set\n\n" + "\n\n".join(testset_section(data, t, metrics, ci)
                                                                    for t in data.testsets))
         parts.append(comparison_section(data, summary_metrics))
-        verdicts = input_section(data, metrics)
-        if verdicts:
-            parts.insert(2 if data.models else 1, verdicts)
+        sections = [part for part in (input_section(data, metrics), baseline_section(data, metrics)) if part]
+        at = 2 if data.models else 1
+        parts[at:at] = sections
     return Report("\n\n".join(parts) + "\n", data)
 
 

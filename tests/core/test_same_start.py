@@ -9,7 +9,8 @@ from ncse_cli.objective import TrainingObjective
 from tests.dummies import SMALL_CNN, tiny_model, tone_mixture
 
 VARIANTS = {"cnn-add": {}, "cnn-film": {"injection": "film"},
-            "sequence": {"encoder": {"name": "sequence", "channels": [8, 16, 16, 32], "dim": 32, "num_tokens": 4}}}
+            "sequence": {"encoder": {"name": "sequence", "channels": [8, 16, 16, 32], "dim": 32, "num_tokens": 4}},
+            "profile": {"encoder": "profile", "injection": "profile"}}
 
 
 @pytest.mark.parametrize("variant", VARIANTS)

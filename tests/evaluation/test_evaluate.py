@@ -298,3 +298,35 @@ def test_the_report_says_when_rows_of_one_table_used_other_sampler_steps(evaluat
     markdown = build_report(ws).markdown
     assert "Sampler settings differ between rows: base w-: pc 2 steps; cond w1: pc 2 steps; cond w3: pc 2 " \
            "steps; cond w5: pc 1 steps." in markdown  # rows named by their result folders
+
+
+def _section(markdown: str, title: str) -> list[list[str]]:
+    """The table rows under ``## title`` (cells stripped), header and rule excluded."""
+    part = markdown.split(f"## {title}\n", 1)[1].split("\n## ", 1)[0]
+    lines = [line for line in part.splitlines() if line.startswith("|")][2:]
+    return [[cell.strip() for cell in line.strip("|").split("|")] for line in lines]
+
+
+def test_the_report_pairs_every_model_with_its_input_and_the_conditioned_ones_with_the_baseline(evaluated):
+    """The differences shown are the means of per-utterance differences read back from the scores files, and
+    the verdict follows the interval."""
+    from ncse_cli.evaluation.scoring import read_scores
+    from ncse_cli.report import build_report
+
+    ws, cond, base = evaluated
+    markdown = build_report(ws).markdown
+    scores = {(s.model, s.label): read_scores(s.path.parent / "scores.csv") for s in [*cond, *base]
+              if not s.is_noisy}
+    noisy = read_scores(cond[0].path.parent / "noisy_scores.csv")
+    for row in _section(markdown, "Against the noisy input"):
+        mine = scores[(row[1], "w-" if row[2] == "-" else f"w{row[2]}")]
+        expected = (mine.set_index("id")["si_sdr"] - noisy.set_index("id")["si_sdr"]).mean()
+        assert float(row[5].split(" ")[0]) == pytest.approx(expected, abs=0.051)
+        assert ("worse than the input" in row[-1]) == all(cell.split("]")[0].split(", ")[1].startswith("-")
+                                                           for cell in row[3:6])
+    rows = _section(markdown, "Against the unconditioned baseline")
+    assert [(r[1], r[2], r[3]) for r in rows] == [("cond", "1", "base"), ("cond", "3", "base")]
+    for row in rows:
+        expected = (scores[("cond", f"w{row[2]}")].set_index("id")["si_sdr"]
+                    - scores[("base", "w-")].set_index("id")["si_sdr"]).mean()
+        assert float(row[6].split(" ")[0]) == pytest.approx(expected, abs=0.051)

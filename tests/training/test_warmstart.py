@@ -46,15 +46,15 @@ def _state(seed: int = 0):
 
 
 @torch.no_grad()
-@pytest.mark.parametrize("injection", ["add", "film"])
-@pytest.mark.parametrize("encoder", ENCODERS)
+@pytest.mark.parametrize("encoder,injection", [*((e, i) for i in ("add", "film") for e in ENCODERS),
+                                               ("profile", "profile")])
 def test_step_zero_reproduces_the_source_score_exactly(source, encoder, injection):
     uncond, directory = source
-    model = _model(ENCODERS[encoder], injection)
+    model = _model(ENCODERS.get(encoder, encoder), injection)
     started = warm_start(model, directory)
     assert started.copied == len(uncond.state_dict()) and started.new
     assert all(k.startswith(("encoder.", "null.")) or "film" in k or "xattn" in k or "cond_embed" in k
-               for k in started.new)
+               or "profile_in" in k for k in started.new)
     x, t, y, ref = _state()
     cond = model.encode(ref)
     expected = uncond.score(x, t, y)
@@ -71,6 +71,16 @@ def test_the_new_model_is_a_real_conditioned_model_once_its_conditioning_moves(s
     for name, param in model.named_parameters():
         if "cond_embed" in name:
             param.normal_(0, 0.05)
+    x, t, y, ref = _state()
+    assert not torch.allclose(model.score(x, t, y, model.encode(ref)), model.score(x, t, y, model.encode(2 * ref)))
+
+
+@torch.no_grad()
+def test_the_profile_path_is_live_once_its_zero_convolution_moves(source):
+    _, directory = source
+    model = _model("profile", "profile")
+    warm_start(model, directory)
+    model.backbone.profile_in.weight.normal_(0, 0.05)
     x, t, y, ref = _state()
     assert not torch.allclose(model.score(x, t, y, model.encode(ref)), model.score(x, t, y, model.encode(2 * ref)))
 
