@@ -53,7 +53,7 @@ def evaluate_command(
     precision: Precision = None,
     window: Window = None,
     overlap: Overlap = None,
-    dnsmos: Annotated[bool, typer.Option(help="Also score DNSMOS SIG, BAK and OVRL (no clean file needed; about 2 s "
+    dnsmos: Annotated[bool, typer.Option(help="Also score DNSMOS SIG, BAK and OVRL (no clean file needed; up to 2 s "
                                          "per utterance shorter than 9 s on one core, 5-10 times PESQ, ESTOI and "
                                          "SI-SDR together).")] = True,
     overwrite: Annotated[bool, typer.Option(help="Replace earlier results of this model made with other settings "

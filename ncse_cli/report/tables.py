@@ -40,7 +40,12 @@ def format_summary(summary: MetricSummary | None, metric: str, ci: bool = True) 
 
 def metric_heading(metric: str) -> str:
     """``PESQ ↑``: every registered metric is better when higher."""
-    return f"{METRICS.get(metric).label} ↑"
+    return f"{metric_label(metric)} ↑"
+
+
+def metric_label(metric: str) -> str:
+    """``PESQ``, ``DNSMOS OVRL``: a metric's name in headings and sentences."""
+    return METRICS.get(metric).label
 
 
 def format_signed(value: float, metric: str) -> str:
@@ -98,9 +103,10 @@ def criteria_table(verdicts: Sequence[tuple[str, Verdict]]) -> str:
 
 
 def metrics_with_values(summaries: Sequence[ScoreSummary], metrics: Sequence[str]) -> list[str]:
-    """Those of ``metrics`` some summary has a value of (results stored before DNSMOS was scored have none, so
-    its columns appear once there is something to show); all of them when no summary has any."""
-    present = [m for m in metrics if any(m in s.metrics and s.metrics[m].n for s in summaries)]
+    """Those of ``metrics`` some summary was scored with (results stored before DNSMOS, or with ``--no-dnsmos``,
+    have no DNSMOS, so its columns appear once a result has it; a metric scored but missing everywhere stays, with
+    its missing counts); all of them when no summary has any."""
+    present = [m for m in metrics if any(m in s.metrics for s in summaries)]
     return present or list(metrics)
 
 

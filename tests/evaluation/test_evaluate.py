@@ -187,6 +187,7 @@ def test_recordings_without_clean_files_are_scored_with_dnsmos_alone(tmp_path, m
         assert (summary.metrics["pesq"].n, summary.metrics["dnsmos_ovrl"].n) == (1, 2)
     report = api.report(workdir=ws.root).markdown
     assert "DNSMOS SIG ↑ | DNSMOS BAK ↑ | DNSMOS OVRL ↑" in report
+    assert "DNSMOS SIG vs input | DNSMOS BAK vs input | DNSMOS OVRL vs input" in report
 
 
 def test_a_stale_manifest_is_refused_before_any_work(tmp_path, model_dir):
