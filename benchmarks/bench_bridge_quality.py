@@ -24,16 +24,23 @@ from rich.table import Table
 sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 
 from ncse_cli import api  # noqa: E402
+from ncse_cli.catalog import trained_steps  # noqa: E402
 from ncse_cli.data.config import data_config_from_path  # noqa: E402
 from ncse_cli.data.prepare import prepare_demo  # noqa: E402
-from ncse_cli.demo import DEMO_MODEL, DEMO_TRAIN, is_trained  # noqa: E402
+from ncse_cli.demo import DEMO_MODEL, DEMO_TRAIN  # noqa: E402
 from ncse_cli.training import resolve_run_config, train  # noqa: E402
+from ncse_cli.training.state import latest_checkpoint  # noqa: E402
 from ncse_cli.workspace import Workspace  # noqa: E402
 
 console = Console()
 NFES = (1, 2, 5, 10, 30, 60)
 FORMULATIONS = {"ouve": {"sde": "ouve", "loss": "score_matching"},
                 "bridge": {"sde": "sbve", "loss": "data_prediction"}}
+
+
+def is_trained(directory: Path, steps: int) -> bool:
+    """True when ``directory`` holds a finished run of ``steps`` steps."""
+    return directory.is_dir() and latest_checkpoint(directory) is not None and trained_steps(directory) == steps
 
 
 def sampler_for(formulation: str, nfe: int) -> dict:

@@ -8,6 +8,7 @@
 ``ncse report``        :func:`report`
 ``ncse models ...``    :func:`list_models`, :func:`show_model`
 ``ncse demo``          :func:`demo`
+``ncse experiment``    :func:`experiment_run`, :func:`experiment_status`
 =====================  =============================================================================
 
 Every function takes the workspace as ``workdir`` (a path; ``None``: ``$NCSE_HOME`` or ``./ncse-runs``) and, for
@@ -37,14 +38,18 @@ if TYPE_CHECKING:
     from ncse_cli.data.prepare import PrepareResult
     from ncse_cli.demo import DemoResult
     from ncse_cli.evaluation import ScoreSummary
+    from ncse_cli.experiments.plan import Plan
+    from ncse_cli.experiments.runner import RunResult
+    from ncse_cli.experiments.status import StatusRow, WorkRow
     from ncse_cli.inference.enhancer import EnhanceReport
     from ncse_cli.report import Report
     from ncse_cli.training import RunSummary
 
 PathLike = str | os.PathLike
 
-__all__ = ["EnhanceSettings", "NcseError", "TrainOutcome", "choices", "defaults", "demo", "enhance", "evaluate", "list_models",
-           "prepare", "report", "show_model", "summary_rows", "train"]
+__all__ = ["EnhanceSettings", "ExperimentOutcome", "NcseError", "TrainOutcome", "choices", "defaults", "demo", "enhance",
+           "evaluate", "experiment_run", "experiment_status", "list_models", "prepare", "report", "show_model",
+           "summary_rows", "train"]
 
 
 def prepare(recipe: str, out_dir: PathLike, *, jobs: int = 1, overwrite: bool = False,
@@ -201,11 +206,57 @@ def demo(out_dir: PathLike = "ncse-demo", *, progress: Progress | None = None, *
     return run_demo(out_dir, DemoOptions(**options), progress)
 
 
+@dataclass
+class ExperimentOutcome:
+    """What ``ncse experiment run`` / ``status`` found: the plan (units and their state) read from disk, a row per
+    experiment ID, the work still to do with its estimate, and, after a run, what it did (``None`` for a dry run
+    or a status)."""
+
+    plan: Plan
+    rows: list[StatusRow]
+    work: list[WorkRow]
+    estimate: str  #: the work's counts and estimated time at the number of jobs asked
+    run: RunResult | None = None
+
+
+def experiment_run(file: PathLike, *, scale: str = "full", out: PathLike = "ncse-plan",
+                   machine: PathLike | None = None, corpus: Sequence[str] = (), weights: Sequence[str] = (),
+                   train_steps: int | None = None, sampler_steps: int | None = None, jobs: int = 1,
+                   dry_run: bool = False, progress: Progress | None = None) -> ExperimentOutcome:
+    """``ncse experiment run FILE``: prepare what is missing, train, evaluate and report the experiment file at
+    ``scale`` under ``out/<scale>/`` (data, runs, reports/<group>), skipping finished work; ``dry_run`` only builds
+    the plan of work. ``machine`` is the machine file (where corpora and tower checkpoints are), ``corpus`` and
+    ``weights`` add ``NAME=PATH`` pairs to it; ``train_steps`` / ``sampler_steps`` replace the scale's."""
+    from ncse_cli.experiments.runner import open_plan, run_experiment
+
+    plan = open_plan(file, scale, out, machine, corpus, weights, train_steps, sampler_steps)
+    if dry_run:
+        return _outcome(plan, jobs)
+    result = run_experiment(plan.spec, scale, plan.layout, plan.machine, jobs, progress)
+    return _outcome(result.after, jobs, result)
+
+
+def experiment_status(file: PathLike, *, scale: str = "full", out: PathLike = "ncse-plan",
+                      machine: PathLike | None = None, corpus: Sequence[str] = (), weights: Sequence[str] = (),
+                      train_steps: int | None = None, sampler_steps: int | None = None) -> ExperimentOutcome:
+    """``ncse experiment status FILE``: a row per experiment ID (trained steps, evaluated points, missing work)."""
+    from ncse_cli.experiments.runner import open_plan
+
+    return _outcome(open_plan(file, scale, out, machine, corpus, weights, train_steps, sampler_steps), 1)
+
+
+def _outcome(plan: Plan, jobs: int, run: RunResult | None = None) -> ExperimentOutcome:
+    from ncse_cli.experiments.status import status_rows, work_caption, work_rows
+
+    return ExperimentOutcome(plan, status_rows(plan), work_rows(plan), work_caption(plan, jobs), run)
+
+
 def defaults(command: str) -> dict[str, Any]:
     """The library's default of every option of ``command`` (``"prepare ood"``, ``"enhance"``, ...), by the
     name of the keyword argument or field that takes it: what ``--help`` shows."""
     sources: list[Any] = {"enhance": [EnhanceSettings, enhance], "evaluate": [EnhanceSettings, evaluate],
-                          "report": [report], "demo": [demo], "train": []}.get(command, [])
+                          "report": [report], "demo": [demo], "train": [],
+                          "experiment run": [experiment_run], "experiment status": [experiment_status]}.get(command, [])
     if command == "demo":
         from ncse_cli.demo import DemoOptions
 

@@ -27,6 +27,15 @@ RESAMPLER = {"method": "sinc_interp_kaiser", "lowpass_filter_width": 64, "rollof
              "beta": 14.769656459379492}
 RESAMPLER_ID = "torchaudio.functional.resample(sinc_interp_kaiser, width=64, rolloff=0.9476, beta=14.77)"
 
+#: File name suffixes of the formats ncse reads, by libsndfile's name for the format.
+_FORMAT_SUFFIXES = {"WAV": (".wav",), "FLAC": (".flac",), "OGG": (".ogg", ".oga", ".opus"), "MP3": (".mp3",),
+                    "AIFF": (".aif", ".aiff"), "CAF": (".caf",), "W64": (".w64",), "RF64": (".rf64",),
+                    "AU": (".au", ".snd")}
+#: The one list of audio file suffixes (lower case) that a folder, a single file or a corpus is read by: those of
+#: the formats the installed libsndfile decodes (MP3 from libsndfile 1.1 on).
+AUDIO_SUFFIXES = tuple(suffix for name, suffixes in _FORMAT_SUFFIXES.items() if name in sf.available_formats()
+                       for suffix in suffixes)
+
 #: Sample rates a recording can plausibly have; anything else is a damaged header (a 1 Hz header turns 1 s of
 #: 16 kHz audio into 4.4 hours).
 MIN_SAMPLE_RATE, MAX_SAMPLE_RATE = 4_000, 384_000
@@ -86,6 +95,11 @@ def load_audio(path: str | os.PathLike, sample_rate: int | None = None, *, resam
         what = "empty" if len(samples) == 0 else f"too short ({len(samples)} samples, need {min_samples})"
         raise AudioError(f"{path}: {what}")
     return Audio(np.ascontiguousarray(samples, dtype=np.float32), int(rate))
+
+
+def is_audio_file(path: str | os.PathLike) -> bool:
+    """True for a file whose suffix names a format ncse reads (:data:`AUDIO_SUFFIXES`, any case)."""
+    return Path(path).suffix.lower() in AUDIO_SUFFIXES
 
 
 def audio_info(path: str | os.PathLike) -> tuple[int, int, int]:
@@ -153,7 +167,8 @@ def resample_tensor(tensor: torch.Tensor, orig_rate: int, new_rate: int) -> torc
 
 def save_audio(path: str | os.PathLike, samples: np.ndarray | torch.Tensor, sample_rate: int,
                subtype: str = "FLOAT") -> Path:
-    """Write a mono waveform atomically (temporary file, then rename). 32-bit float keeps mixtures exact.
+    """Write a mono waveform atomically (temporary file, then rename). 32-bit float keeps mixtures exact; an integer
+    ``subtype`` (``PCM_16``...) clips at full scale, with a warning naming the file when a sample is clipped.
 
     The WAV is encoded in memory and written by Python: libsndfile reports a full disk only as "System error",
     Python as an ``OSError`` naming the file."""
@@ -163,6 +178,7 @@ def save_audio(path: str | os.PathLike, samples: np.ndarray | torch.Tensor, samp
         raise AudioError(f"{path}: expected a mono waveform, got shape {tuple(data.shape)}")
     if not np.all(np.isfinite(data)):
         raise AudioError(f"{path}: refusing to write NaN or infinite samples")
+    _say_if_clipped(path, _clipped(data, subtype), subtype)
     encoded = io.BytesIO()
     sf.write(encoded, data, sample_rate, subtype=subtype, format="WAV")
     atomic_write_bytes(path, encoded.getvalue())
@@ -175,7 +191,7 @@ def save_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sam
     each block is appended as it arrives, into a temporary file renamed onto ``path`` at the end. Returns the
     number of samples written."""
     path = Path(path)
-    written = 0
+    written = clipped = 0
     try:
         with atomic_output(path, suffix=".tmp.wav") as tmp, sf.SoundFile(tmp, "w", sample_rate, 1, subtype,
                                                                          format="WAV") as out:
@@ -186,6 +202,19 @@ def save_audio_blocks(path: str | os.PathLike, blocks: Iterable[np.ndarray], sam
                                      f"{'with NaN or infinite samples' if data.ndim == 1 else '(not mono)'}")
                 out.write(data)
                 written += len(data)
+                clipped += _clipped(data, subtype)
     except sf.LibsndfileError as err:  # streamed by libsndfile, whose only word for a full disk is "System error"
         raise AudioError(f"{path}: could not be written ({err.error_string.rstrip('.')}: is the disk full?)") from None
+    _say_if_clipped(path, clipped, subtype)
     return written
+
+
+def _clipped(data: np.ndarray, subtype: str) -> int:
+    """How many samples an integer ``subtype`` clips (beyond full scale); none for float subtypes."""
+    return 0 if not subtype.startswith("PCM") else int(np.count_nonzero(np.abs(data) > 1.0))
+
+
+def _say_if_clipped(path: Path, clipped: int, subtype: str) -> None:
+    if clipped:
+        log.warning("%s: %d sample(s) beyond full scale clipped by the %s format (FLOAT keeps them)", path, clipped,
+                    subtype)

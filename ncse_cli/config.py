@@ -116,7 +116,9 @@ def _coerce(tp: Any, value: Any, path: str) -> Any:
     if origin is dict or tp is dict:
         if not isinstance(value, Mapping):
             raise ConfigError(f"{path}: expected a mapping, got {value!r}")
-        return dict(value)
+        if len(args) != 2:
+            return dict(value)
+        return {_coerce(args[0], k, f"{path} key {k!r}"): _coerce(args[1], v, f"{path}.{k}") for k, v in value.items()}
     return _coerce_scalar(tp, value, path)
 
 

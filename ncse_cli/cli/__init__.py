@@ -13,7 +13,7 @@ from typing import Annotated, Optional
 import typer
 
 from ncse_cli import __version__
-from ncse_cli.cli import demo, enhance, evaluate, models, prepare, report, train
+from ncse_cli.cli import demo, enhance, evaluate, experiment, models, prepare, report, train
 from ncse_cli.cli._command import command
 from ncse_cli.cli._common import console, setup_logging
 
@@ -34,6 +34,9 @@ app.command("evaluate", cls=command(defaults="evaluate", multi_values=evaluate.W
 app.command("report", cls=command(defaults="report", choices={"summary_metrics": "metric"}))(report.report_command)
 app.add_typer(models.app, name="models")
 app.command("demo", cls=command(defaults="demo"))(demo.demo_command)
+experiment.app.command("run", cls=command(defaults="experiment run"))(experiment.run_command)
+experiment.app.command("status", cls=command(defaults="experiment status"))(experiment.status_command)
+app.add_typer(experiment.app, name="experiment")
 
 
 def _version(value: bool) -> None:

@@ -85,7 +85,8 @@ def demo(out_dir: OutDir, seed: Seed = None,
          seconds: Annotated[Optional[float], typer.Option(help="Length of each utterance in seconds.")] = None,
          ref_seconds: RefSeconds = None, ref_source: AutoRefSource = None,
          noise_kinds: Annotated[Optional[list[str]], typer.Option(
-             "--kind", help="Synthetic noise kinds of every split (repeat or comma-separate) \\[default: all]; "
+             "--kind", help="Synthetic noise kinds of every split (repeat or comma-separate) \\[default: tones, band, "
+                            "babble, pink]; "
                             "the others can then serve as out-of-distribution noise (prepare ood --synthetic).")] = None,
          jobs: Jobs = None, overwrite: Overwrite = False) -> None:
     """The built-in synthetic corpus (no download): train.jsonl, valid.jsonl and test.jsonl at 16 kHz."""

@@ -232,6 +232,31 @@ def click_noise(num_samples: int, sample_rate: int, rng: np.random.Generator) ->
     return _unit_rms(_unit_rms(clicks) + 0.03 * _colored(num_samples, rng, 1.0, sample_rate))
 
 
+@SYNTH_NOISES.register("tones")
+def tone_noise(num_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Machine whine: two to five steady tones at random frequencies in the speech band (150 Hz to 4 kHz,
+    log-uniform) with random levels, over a faint pink floor. Without a reference a steady tone is hard to tell
+    from a voiced harmonic; its spectrum in a reference gives it away."""
+    t = np.arange(num_samples) / sample_rate
+    count = int(rng.integers(2, 6))
+    freqs = np.exp(rng.uniform(np.log(150.0), np.log(4000.0), (count, 1)))
+    levels = rng.uniform(0.3, 1.0, (count, 1))
+    tones = (levels * np.sin(2 * np.pi * freqs * t + rng.uniform(0, 2 * np.pi, (count, 1)))).sum(axis=0)
+    return _unit_rms(_unit_rms(tones) + 0.05 * _colored(num_samples, rng, 1.0, sample_rate))
+
+
+@SYNTH_NOISES.register("band")
+def band_noise(num_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
+    """Band-limited noise (a fan, a motor, a hiss): Gaussian noise in a band of a third of an octave to two
+    octaves around a random centre (200 Hz to 5 kHz, log-uniform)."""
+    centre = np.exp(rng.uniform(np.log(200.0), np.log(5000.0)))
+    half_width = 2.0 ** (rng.uniform(1 / 3, 2.0) / 2)
+    spectrum = np.fft.rfft(rng.standard_normal(num_samples))
+    freqs = np.fft.rfftfreq(num_samples, 1.0 / sample_rate)
+    spectrum[(freqs < centre / half_width) | (freqs > min(centre * half_width, sample_rate / 2))] = 0.0
+    return _unit_rms(np.fft.irfft(spectrum, n=num_samples))
+
+
 @SYNTH_EVENTS.register("burst")
 def noise_burst(num_samples: int, sample_rate: int, rng: np.random.Generator) -> np.ndarray:
     """A band-passed noise burst with a sharp attack and exponential decay (a slam, a crash)."""

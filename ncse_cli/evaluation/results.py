@@ -59,6 +59,9 @@ class ScoreSummary:
     path: Path | None = field(default=None, compare=False)  #: the file it was read from
     condition: str = "matched"  #: the reference condition (``matched``, ``null``, ``mismatched``, ``oracle-1s``...)
     sampler_seed: int = 0  #: the seed of the sampler noise
+    #: rows of a conditioned point without a reference (none in the manifest, or none its condition could derive),
+    #: enhanced with the null condition, so averaged into conditioned results unconditionally
+    unreferenced: int = 0
 
     @property
     def is_noisy(self) -> bool:
@@ -70,6 +73,11 @@ class ScoreSummary:
         return "-" if self.w is None else f"{self.w:g}"
 
     @property
+    def unreferenced_text(self) -> str:
+        """The ``no ref`` cell of a table: ``2/3`` rows enhanced without a reference, blank when none."""
+        return f"{self.unreferenced}/{self.utterances}" if self.unreferenced else ""
+
+    @property
     def is_matched(self) -> bool:
         """Enhanced with each row's own reference (the default condition)."""
         return self.condition == "matched"
@@ -77,7 +85,7 @@ class ScoreSummary:
     def to_dict(self) -> dict[str, Any]:
         """JSON-ready form (``summary.json``): NaN becomes ``null``."""
         return {"model": self.model, "label": self.label, "w": self.w, "condition": self.condition,
-                "sampler_seed": self.sampler_seed, "testset": vars(self.testset), "utterances": self.utterances,
+                "sampler_seed": self.sampler_seed, "unreferenced": self.unreferenced, "testset": vars(self.testset), "utterances": self.utterances,
                 "metrics": {k: v.to_dict() for k, v in self.metrics.items()}, "settings": self.settings,
                 "notes": self.notes, "timing": {k: _finite(v) for k, v in self.timing.items()},
                 "created": self.created or now(), "ncse_version": __version__}
@@ -86,14 +94,16 @@ class ScoreSummary:
     def from_dict(cls, data: dict[str, Any], path: Path | None = None) -> "ScoreSummary":
         """Inverse of :meth:`to_dict`; ``path`` records where it was read from. Summaries written before the
         guidance scale was called ``w`` (``cfg_scale``, also in their settings) are read as well, and those written
-        before conditions and sampler seeds were recorded are the matched condition at their settings' seed."""
+        before conditions and sampler seeds were recorded are the matched condition at their settings' seed (and
+        count no unreferenced rows)."""
         data = upgrade_record(data)
         metrics = {k: MetricSummary.from_dict(v) for k, v in data["metrics"].items()}
         timing = {k: (math.nan if v is None else float(v)) for k, v in data.get("timing", {}).items()}
         settings = upgrade_record(data.get("settings", {}))
         return cls(TestSet.from_dict(data["testset"]), data["model"], data["label"], data["w"],
                    int(data["utterances"]), metrics, settings, data.get("notes", {}), timing, data.get("created", ""),
-                   path, str(data.get("condition", "matched")), int(data.get("sampler_seed", settings.get("seed", 0))))
+                   path, str(data.get("condition", "matched")), int(data.get("sampler_seed", settings.get("seed", 0))),
+                   int(data.get("unreferenced", 0)))
 
 
 def _finite(value: float) -> float | None:

@@ -32,8 +32,8 @@ from ncse_cli.evaluation.conditions import (REFERENCES_DIR, REFERENCES_FILE, Ref
                                             check_condition, result_label, write_references)
 from ncse_cli.evaluation.results import (NOISY_LABEL, NOISY_SCORES_FILE, NOISY_SUMMARY_FILE, SCORES_FILE,
                                          SETTINGS_FILE, SUMMARY_FILE, ScoreSummary, read_summary)
-from ncse_cli.evaluation.scoring import (ScoreJob, read_scores, score_files, scores_frame, summarize_scores,
-                                         write_scores)
+from ncse_cli.evaluation.scoring import (SCORING_WARN_MB, ScoreJob, read_scores, score_files, scores_frame,
+                                         scoring_memory_mb, summarize_scores, write_scores)
 from ncse_cli.evaluation.testsets import TESTSET_FILE, TestSet, load_testset
 from ncse_cli.files import read_json, write_json
 from ncse_cli.inference.enhancer import EnhanceReport, Enhancer
@@ -135,6 +135,18 @@ def check_testset_audio(manifest: Manifest, enhancer: Enhancer, task: Task | Non
             load_audio(clean)
         if task is not None:
             task(done, len(manifest))
+
+
+def _say_if_scoring_is_large(manifest: Manifest, jobs: int) -> None:
+    """Warn, with an estimate, when a test set's longest row needs much memory to score: enhancement reads long
+    files window by window, the metrics read each utterance whole."""
+    longest = max(manifest, key=lambda row: row.num_samples / row.sample_rate)
+    seconds = longest.num_samples / longest.sample_rate
+    need = scoring_memory_mb(seconds)
+    if need > SCORING_WARN_MB:
+        log.warning("%s: row %r is %.0f s long; scoring reads each utterance whole, about %.1f GB at its peak per "
+                    "worker (--jobs %d); split long recordings into utterances to score them", manifest.path,
+                    longest.id, seconds, need / 1024, jobs)
 
 
 def check_metrics(manifest: Manifest, metrics: Sequence[str]) -> None:
@@ -253,7 +265,7 @@ def evaluate_point(enhancer: Enhancer, testset: TestSet, manifest: Manifest, poi
     with folder_lock(folder, f"evaluating {enhancer.name} on {testset.name} at {label}"):
         same = _check_settings(folder, expected, options.overwrite)
         done = read_summary(folder / SUMMARY_FILE) if same else None
-        if done is not None:
+        if done is not None and not _inputs_changed(enhancer, manifest, folder):
             return done
         write_json(folder / SETTINGS_FILE, expected)
         inputs = point_inputs(enhancer, manifest, point, folder, f"{testset.name} {label}")
@@ -262,9 +274,35 @@ def evaluate_point(enhancer: Enhancer, testset: TestSet, manifest: Manifest, poi
         scores, notes = _score_and_store(manifest, [job.out for job in inputs.jobs], folder / SCORES_FILE,
                                          options.jobs, task, options.metrics)
         summary = ScoreSummary(testset, enhancer.name, label, point.w, len(manifest), scores, expected, notes,
-                               _timing(report), condition=point.condition.label, sampler_seed=point.seed)
+                               _timing(report), condition=point.condition.label, sampler_seed=point.seed,
+                               unreferenced=_unreferenced(enhancer, inputs, point))
         write_json(folder / SUMMARY_FILE, summary.to_dict())
         return read_summary(folder / SUMMARY_FILE)
+
+
+def _inputs_changed(enhancer: Enhancer, manifest: Manifest, folder: Path) -> bool:
+    """True when a finished point's enhanced files were not all made from today's noisy files (replaced under an
+    unchanged manifest since): it is then enhanced again where they changed and scored again. Results finished
+    before inputs were recorded are trusted (nothing to compare with)."""
+    made = enhancer.inputs_log(folder / "enhanced")
+    if not made.exists:
+        return False
+    plain = [EnhanceJob(job.id, job.noisy, job.out) for job in manifest_inputs(manifest, folder / "enhanced").jobs]
+    stale = made.stale(plain, references=False)
+    if stale:
+        log.info("%s: %s; enhanced and scored again", stale[0].job.out, stale[0].reason)
+    return bool(stale)
+
+
+def _unreferenced(enhancer: Enhancer, inputs: EnhanceInputs, point: EvalPoint) -> int:
+    """How many rows of a conditioned point were enhanced without a reference (the null condition), which its
+    summary counts so that tables can say so; none where no row is conditioned (``w-``, the null condition)."""
+    if not enhancer.conditional or point.w is None or point.condition.kind == "null":
+        return 0
+    if inputs.without_reference:
+        log.warning("%s: %d of %d rows have no noise reference and were enhanced unconditionally (counted as "
+                    "'no ref' in the results)", inputs.label, inputs.without_reference, len(inputs.jobs))
+    return inputs.without_reference
 
 
 def _timing(report: EnhanceReport) -> dict[str, float]:
@@ -283,11 +321,30 @@ def evaluate(workspace: Workspace, model: str, manifests: Sequence[str | Path], 
     # the same manifest given twice (-t a -t a) is evaluated and listed once
     loaded = list({ts.id: (ts, rows) for ts, rows in (load_testset(path) for path in manifests)}.values())
     plans = [(testset, manifest, eval_points(enhancer.conditional, manifest, options)) for testset, manifest in loaded]
+    return evaluate_plans(workspace, enhancer, plans, options, progress)
+
+
+def evaluate_points(workspace: Workspace, model: str, points: Sequence[tuple[str | Path, Sequence[EvalPoint]]],
+                    options: EvaluateOptions, progress: Progress | None = None,
+                    enhancer: Enhancer | None = None) -> list[ScoreSummary]:
+    """Evaluate ``model`` at chosen points per manifest (``[(manifest, points), ...]``; the scales, conditions and
+    seeds of ``options`` are not used); ``enhancer`` is the model already loaded with ``options.settings``."""
+    enhancer = enhancer or Enhancer.load(workspace.resolve(model), options.settings)
+    plans = [(*load_testset(path), list(chosen)) for path, chosen in points]
+    return evaluate_plans(workspace, enhancer, plans, options, progress)
+
+
+def evaluate_plans(workspace: Workspace, enhancer: Enhancer, plans: Sequence[tuple[TestSet, Manifest, list[EvalPoint]]],
+                   options: EvaluateOptions, progress: Progress | None = None) -> list[ScoreSummary]:
+    """Check every test set (audio, each condition's needs), then per test set score its noisy input and evaluate
+    its points; the noisy summary first, then one per point, per test set."""
     for testset, manifest, points in plans:
         check_metrics(manifest, options.metrics)
-        for condition in dict.fromkeys(p.condition for p in points):
+        # a point without a scale (w-: no reference reaches the model) needs no reference in any row
+        for condition in dict.fromkeys(p.condition for p in points if p.w is not None):
             check_condition(manifest, condition)
         check_testset_audio(manifest, enhancer, open_task(progress, f"check {testset.name}"))
+        _say_if_scoring_is_large(manifest, options.jobs)
     summaries = []
     for testset, manifest, points in plans:
         summaries.append(score_noisy(workspace, testset, manifest, options.jobs, progress, options.metrics))

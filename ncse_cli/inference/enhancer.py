@@ -7,8 +7,10 @@ One file's way through it:
    with, whose steps ``settings.steps`` may replace, and the reference and crop lengths it was trained with) and
    the weights (hashed as they are read), onto the device.
 2. :meth:`Enhancer.run` refuses an output folder that holds outputs of other settings
-   (:mod:`~ncse_cli.inference.outputs`), reads every pending input once so that a bad file stops the run before
-   anything is written (a long one block by block), and records the settings in the folder;
+   (:mod:`~ncse_cli.inference.outputs`), finds outputs that exist but were made from another input than today's
+   (:mod:`~ncse_cli.inference.provenance`: enhanced again, or refused with ``on_changed="refuse"``), reads every
+   pending input once so that a bad file stops the run before anything is written (a long one block by block),
+   and records the settings in the folder;
 3. finds each input's noise reference: its own (a manifest row's, or ``--noise-ref FILE``), else, for a
    conditioned model with ``--noise-ref auto``, one cut from its own pauses (:mod:`ncse_cli.auto_reference`,
    recorded beside the output), else none: the null condition;
@@ -19,8 +21,9 @@ One file's way through it:
 5. enhances each longer input in cross-faded windows (:func:`ncse_cli.chunking.enhance_chunked`, one progress
    bar per file), read, resampled and written back block by block (:mod:`ncse_cli.audio_stream`), so memory
    does not grow with its length; a file within one window would come out exactly as whole;
-6. writes each output at its input's sample rate and length, atomically; outputs that exist are skipped, so an
-   interrupted run continues where it stopped.
+6. records which input (and reference) each output is made from, then writes the output at its input's sample
+   rate and length in ``settings.subtype``, atomically; outputs that exist and were made from today's inputs are
+   skipped, so an interrupted run continues where it stopped.
 """
 
 from __future__ import annotations
@@ -45,8 +48,9 @@ from ncse_cli.device import resolve_device
 from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.inference.batches import at_rate, load_batch, plan_batches, utterance_generator
 from ncse_cli.inference.jobs import EnhanceInputs, EnhanceJob, resolve_inputs
-from ncse_cli.inference.outputs import (REFERENCE_RECORD_SUFFIX, check_record, pending, write_output,
+from ncse_cli.inference.outputs import (REFERENCE_RECORD_SUFFIX, check_record, write_output,
                                         write_output_blocks, write_record, write_reference_record)
+from ncse_cli.inference.provenance import FileIdentities, InputLog, refuse_stale, remove_stale
 from ncse_cli.inference.settings import EnhanceError, EnhanceSettings
 from ncse_cli.model import ModelConfig, ScoreModel
 from ncse_cli.model_dir import CONFIG_FILE, model_from_files, read_model_files
@@ -69,6 +73,7 @@ class EnhanceReport:
     total: int = 0
     written: int = 0
     skipped: int = 0
+    changed: int = 0  #: outputs that existed but were made from another input, enhanced again
     unconditional: int = 0  #: enhanced with the null condition (no reference, or no pause long enough for one)
     auto_references: int = 0  #: enhanced with a reference cut from their own pauses
     windowed: int = 0  #: longer than one window, so enhanced window by window
@@ -124,13 +129,14 @@ class Enhancer:
 
     def __init__(self, model: ScoreModel, sampler: Any, settings: EnhanceSettings, *, directory: Path,
                  weights_sha256: str, trained: TrainedLengths | None = None,
-                 checked: set[Path] | None = None) -> None:
+                 checked: set[Path] | None = None, identities: FileIdentities | None = None) -> None:
         self.model, self.sampler, self.settings = model, sampler, settings
         self.precision = resolve_precision(settings.precision, next(model.parameters()).device)
         self.directory, self.weights_sha256 = Path(directory), weights_sha256
         self.trained = TrainedLengths.of({}, model.cfg) if trained is None else trained
         self.chunking = ChunkingConfig(*settings.windows(trained.crop_seconds))
         self.checked = set() if checked is None else checked  #: inputs already read and found usable
+        self.identities = FileIdentities() if identities is None else identities  #: inputs already hashed
 
     @property
     def name(self) -> str:
@@ -159,7 +165,7 @@ class Enhancer:
         """The same loaded model with some settings replaced (``w``, ``seed``: what needs no reload)."""
         return Enhancer(self.model, self.sampler, dataclasses.replace(self.settings, **changes),
                         directory=self.directory, weights_sha256=self.weights_sha256, trained=self.trained,
-                        checked=self.checked)
+                        checked=self.checked, identities=self.identities)
 
     @property
     def conditional(self) -> bool:
@@ -168,10 +174,15 @@ class Enhancer:
 
     def record(self) -> dict[str, Any]:
         """What an output depends on besides its input: the weights, the guidance scale, the sampler, the seed, the
-        precision, the windows of long files."""
+        precision, the windows of long files, the sample format."""
         window, overlap = self.chunking.window_seconds, self.chunking.overlap_seconds
         return {"model_sha256": self.weights_sha256, "w": self.settings.w, "sampler": to_dict(self.sampler),
-                "seed": self.settings.seed, "precision": self.precision, "window": window, "overlap": overlap}
+                "seed": self.settings.seed, "precision": self.precision, "window": window, "overlap": overlap,
+                "subtype": self.settings.subtype}
+
+    def inputs_log(self, out_dir: Path) -> InputLog:
+        """What the outputs of ``out_dir`` were made from (:mod:`ncse_cli.inference.provenance`)."""
+        return InputLog(out_dir, self.identities, self.conditional)
 
     def is_long(self, path: Path) -> bool:
         """True for an audio file longer than one window at the model's rate (read from its header)."""
@@ -203,36 +214,44 @@ class Enhancer:
                 task(done, len(paths))
 
     def run(self, inputs: EnhanceInputs, progress: Progress | None = None) -> EnhanceReport:
-        """Enhance every job of ``inputs`` whose output does not exist yet (see the module docstring)."""
+        """Enhance every job of ``inputs`` whose output does not exist yet or was made from another input (see the
+        module docstring)."""
         start = time.perf_counter()
         record = {**self.record(), **inputs.record(self.conditional)}
         recorded = check_record(inputs.out_dir, record)
-        todo = pending(inputs.jobs)
+        made = self.inputs_log(inputs.out_dir)
+        stale = made.stale(inputs.jobs)
+        if self.settings.on_changed == "refuse":
+            refuse_stale(stale)
+        redo = {item.job for item in stale}
+        todo = [job for job in inputs.jobs if job in redo or not job.out.is_file()]
         self.check([job.noisy for job in todo], [job.noise_ref for job in todo if job.noise_ref is not None],
                    open_task(progress, f"check {inputs.label}"))
         if not recorded:
             write_record(inputs.out_dir, record)
+        remove_stale(stale)
         _say_how_references_are_used(self.conditional, inputs)
         self._say_if_band_limited(todo)
         report = EnhanceReport(self.name, inputs.kind, inputs.out_dir, len(inputs.jobs),
-                               skipped=len(inputs.jobs) - len(todo))
+                               skipped=len(inputs.jobs) - len(todo), changed=len(stale))
         auto = self.conditional and inputs.reference == "auto"
         long = [job for job in todo if self.is_long(job.noisy)]
         task = open_task(progress, f"enhance {inputs.label}")
         task(report.skipped, report.total)
         for jobs in plan_batches([job for job in todo if job not in long], self.settings.batch_size,
                                  self.conditional):
-            self._enhance_batch(jobs, report, auto)
+            self._enhance_batch(jobs, report, auto, made)
             task(report.skipped + report.written, report.total)
         for job in long:
-            self._enhance_long(job, report, auto, progress)
+            self._enhance_long(job, report, auto, made, progress)
             task(report.skipped + report.written, report.total)
         report.seconds = time.perf_counter() - start
         return report
 
-    def _enhance_batch(self, jobs: list[EnhanceJob], report: EnhanceReport, auto: bool) -> None:
-        """Enhance and write one batch, counting it in ``report``; with ``auto``, jobs without a reference get one
-        from their own pauses. Jobs with and without a reference are enhanced apart (equal shapes only batch)."""
+    def _enhance_batch(self, jobs: list[EnhanceJob], report: EnhanceReport, auto: bool, made: InputLog) -> None:
+        """Enhance and write one batch, counting it in ``report`` and recording each output's input in ``made``;
+        with ``auto``, jobs without a reference get one from their own pauses. Jobs with and without a reference
+        are enhanced apart (equal shapes only batch)."""
         rate = self.model.cfg.sample_rate
         batch = load_batch(jobs, rate, self.model.cfg.stft.n_fft, self.conditional)
         refs: list[torch.Tensor | None] = (list(batch.noise_ref) if batch.noise_ref is not None else
@@ -250,12 +269,14 @@ class Enhancer:
             for i, wave in zip(rows, result.waveform.cpu().numpy()):
                 waves[i] = wave
         for job, original, wave in zip(jobs, batch.originals, waves):
-            write_output(job, wave, rate, original)
+            made.write(job)
+            write_output(job, wave, rate, original, self.settings.subtype)
             report.audio_seconds += original.seconds
         report.written += len(jobs)
         report.unconditional += sum(ref is None for ref in refs)
 
-    def _enhance_long(self, job: EnhanceJob, report: EnhanceReport, auto: bool, progress: Progress | None) -> None:
+    def _enhance_long(self, job: EnhanceJob, report: EnhanceReport, auto: bool, made: InputLog,
+                      progress: Progress | None) -> None:
         """Enhance and write one file longer than a window, window by window, never holding it whole: read from
         the file and resampled a window at a time, written back a block at a time."""
         rate = self.model.cfg.sample_rate
@@ -269,7 +290,8 @@ class Enhancer:
                                      w=self.settings.w, sampler=self.sampler,
                                      generator=utterance_generator(self.settings.seed, job.id),
                                      precision=self.precision, progress=open_task(progress, f"enhance {job.id}"))
-            write_output_blocks(job, blocks, len(signal), rate, source.sample_rate, len(source))
+            made.write(job)
+            write_output_blocks(job, blocks, len(signal), rate, source.sample_rate, len(source), self.settings.subtype)
             report.audio_seconds += len(source) / source.sample_rate
         report.written += 1
         report.windowed += 1

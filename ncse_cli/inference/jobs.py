@@ -13,12 +13,11 @@ import os
 from dataclasses import dataclass
 from pathlib import Path, PurePosixPath
 
-from ncse_cli.audio import AudioError
+from ncse_cli.audio import AUDIO_SUFFIXES, AudioError, is_audio_file
 from ncse_cli.data.manifest import Manifest, read_manifest
 from ncse_cli.errors import NcseError
 from ncse_cli.workspace import file_in_the_way
 
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg")
 MANIFEST_SUFFIX = ".jsonl"
 #: What an input without a noise reference of its own is conditioned on: ``auto``, a reference cut from its own
 #: pauses; ``none``, the null condition (unconditional enhancement).
@@ -87,7 +86,7 @@ def folder_audio(folder: Path, exclude: Path | None = None) -> list[Path]:
     """Audio files under ``folder`` (recursively, hidden files skipped), sorted; none from under ``exclude``
     (an output folder inside the input folder, whose files must not become inputs of a re-run)."""
     skip = None if exclude is None else exclude.resolve()
-    return sorted(p for p in folder.rglob("*") if p.is_file() and p.suffix.lower() in AUDIO_SUFFIXES
+    return sorted(p for p in folder.rglob("*") if p.is_file() and is_audio_file(p)
                   and not any(part.startswith(".") for part in p.relative_to(folder).parts)
                   and (skip is None or not p.resolve().is_relative_to(skip)))
 
@@ -115,6 +114,9 @@ def resolve_inputs(source: str | os.PathLike, out_dir: str | os.PathLike,
     if source.is_file() and source.suffix == MANIFEST_SUFFIX:
         inputs = manifest_inputs(read_manifest(source), out_dir, ref, reference=mode)
     elif source.is_file():
+        if not is_audio_file(source):
+            raise InputError(f"{source}: not an audio file ncse reads ({', '.join(AUDIO_SUFFIXES)}) nor a "
+                             f"{MANIFEST_SUFFIX} manifest")
         job = EnhanceJob(source.stem, source, out_dir / f"{source.stem}.wav", ref)
         inputs = EnhanceInputs([job], "file", out_dir, source.name, ref, mode)
     elif source.is_dir():
@@ -131,13 +133,15 @@ def resolve_inputs(source: str | os.PathLike, out_dir: str | os.PathLike,
 
 
 def _check_outputs(jobs: list[EnhanceJob]) -> None:
-    """Refuse outputs that would overwrite an input or collide with each other."""
-    seen: dict[Path, str] = {}
+    """Refuse outputs that would overwrite an input or collide with each other (``m00.flac`` and ``m00.ogg`` of
+    one folder, two manifest rows of one id), naming both inputs."""
+    seen: dict[Path, EnhanceJob] = {}
     for job in jobs:
         out = job.out.resolve()
         if out == job.noisy.resolve() or (job.noise_ref is not None and out == job.noise_ref.resolve()):
             raise InputError(f"{job.out}: the output would overwrite its input; choose another --out")
         if out in seen:
-            raise InputError(f"{job.out}: inputs {seen[out]!r} and {job.id!r} would both write this file")
-        seen[out] = job.id
+            raise InputError(f"{job.out}: both {seen[out].noisy} and {job.noisy} would be enhanced into this file; "
+                             f"rename one of them")
+        seen[out] = job
 

@@ -37,7 +37,8 @@ AS_NOW = object()
 #: without a noise reference were enhanced with the null condition. ``window``, ``overlap``: files were enhanced
 #: whole, which equals windowed enhancement for every file within one window (all test-set utterances), so such
 #: folders and evaluations stay usable.
-ADDED_KEYS: dict[str, Any] = {"reference": "none", "window": AS_NOW, "overlap": AS_NOW}
+#: ``subtype``: outputs were 32-bit float WAVs.
+ADDED_KEYS: dict[str, Any] = {"reference": "none", "window": AS_NOW, "overlap": AS_NOW, "subtype": "FLOAT"}
 
 #: The suffix of an automatic reference's record beside its output.
 REFERENCE_RECORD_SUFFIX = ".noise-ref.json"
@@ -71,11 +72,6 @@ def write_record(out_dir: Path, record: Mapping[str, Any]) -> None:
     write_json(out_dir / RECORD_FILE, dict(record))
 
 
-def pending(jobs: list[EnhanceJob]) -> list[EnhanceJob]:
-    """The jobs whose output does not exist yet."""
-    return [job for job in jobs if not job.out.is_file()]
-
-
 def fit_length(samples: np.ndarray, length: int) -> np.ndarray:
     """Cut or zero-pad to ``length`` (resampling there and back can be a sample off)."""
     if len(samples) >= length:
@@ -83,18 +79,19 @@ def fit_length(samples: np.ndarray, length: int) -> np.ndarray:
     return np.pad(samples, (0, length - len(samples)))
 
 
-def write_output(job: EnhanceJob, samples: np.ndarray, rate: int, original: Audio) -> None:
-    """Write an enhanced waveform (at the model's ``rate``) at its input's rate and length."""
+def write_output(job: EnhanceJob, samples: np.ndarray, rate: int, original: Audio, subtype: str = "FLOAT") -> None:
+    """Write an enhanced waveform (at the model's ``rate``) at its input's rate and length, as a WAV of
+    ``subtype``."""
     out = fit_length(resample_audio(samples, rate, original.sample_rate), len(original.samples))
-    save_audio(job.out, out, original.sample_rate)
+    save_audio(job.out, out, original.sample_rate, subtype)
 
 
 def write_output_blocks(job: EnhanceJob, blocks: Iterable[np.ndarray], length: int, rate: int, input_rate: int,
-                        input_length: int) -> None:
+                        input_length: int, subtype: str = "FLOAT") -> None:
     """Write an enhanced waveform that arrives in consecutive blocks (``length`` samples at the model's ``rate``)
     at its input's rate and length, resampling block by block as :func:`write_output` does whole."""
     resampled = resample_blocks(blocks, length, rate, input_rate)
-    save_audio_blocks(job.out, fit_blocks(resampled, input_length), input_rate)
+    save_audio_blocks(job.out, fit_blocks(resampled, input_length), input_rate, subtype)
 
 
 def reference_record_path(job: EnhanceJob) -> Path:

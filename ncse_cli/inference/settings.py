@@ -18,6 +18,14 @@ from ncse_cli.precision import PRECISIONS
 MIN_WINDOW = 4.0
 
 
+#: What to do with an existing output whose input changed since it was made (:mod:`ncse_cli.inference.provenance`):
+#: enhance the input again over it, or refuse and change nothing.
+ON_CHANGED = ("reenhance", "refuse")
+#: Sample formats of the output WAVs: 32-bit float (the default: no clipping, no quantisation), 64-bit float,
+#: and signed integer PCM (clipped at full scale, with a warning when a sample is).
+SUBTYPES = ("FLOAT", "DOUBLE", "PCM_16", "PCM_24", "PCM_32")
+
+
 class EnhanceError(NcseError, ValueError):
     """Enhancement options or output folders that cannot work; the message names the option or folder."""
 
@@ -51,6 +59,9 @@ class EnhanceSettings:
     precision: str = "auto"
     window: float | None = None  #: seconds per window of a long file (``None``: from the training crop)
     overlap: float | None = None  #: seconds cross-faded between windows (``None``: an eighth of the window)
+    #: an existing output made from another input than today's (:data:`ON_CHANGED`): enhance again, or refuse
+    on_changed: str = "reenhance"
+    subtype: str = "FLOAT"  #: sample format of the output WAVs (:data:`SUBTYPES`)
 
     def __post_init__(self) -> None:
         if not (math.isfinite(self.w) and self.w >= 0):
@@ -61,6 +72,11 @@ class EnhanceSettings:
             raise EnhanceError(f"batch size must be at least 1, got {self.batch_size}")
         if self.precision not in PRECISIONS:
             raise EnhanceError(f"precision {self.precision!r} is not one of {', '.join(PRECISIONS)}")
+        if self.on_changed not in ON_CHANGED:
+            raise EnhanceError(f"--on-changed {self.on_changed!r} is not one of {', '.join(ON_CHANGED)}")
+        object.__setattr__(self, "subtype", str(self.subtype).upper())  # pcm_16 is PCM_16
+        if self.subtype not in SUBTYPES:
+            raise EnhanceError(f"--subtype {self.subtype!r} is not one of {', '.join(SUBTYPES)}")
         if self.window is not None and not (math.isfinite(self.window) and self.window > 0):
             raise EnhanceError(f"--window must be a positive number of seconds, got {self.window}")
         if self.overlap is not None and not (math.isfinite(self.overlap) and self.overlap >= 0):

@@ -22,8 +22,8 @@ from ncse_cli.evaluation.testsets import KINDS, TestSet, read_testset
 from ncse_cli.metrics import DEFAULT_METRICS
 from ncse_cli.report.breakdown import read_summary_scores
 from ncse_cli.report.stats import PairedComparison, StatsError, compare_paired
-from ncse_cli.report.tables import (format_difference, format_summary, format_value, markdown_table,
-                                    metric_heading, metric_label, metrics_with_values)
+from ncse_cli.report.tables import (NO_REF, format_difference, format_summary, format_value, markdown_table,
+                                    metric_heading, metric_label, metrics_with_values, unreferenced_note)
 from ncse_cli.workspace import Workspace, file_in_the_way
 
 if TYPE_CHECKING:
@@ -96,25 +96,36 @@ def point_cells(summary: ScoreSummary, extra: bool) -> list[str]:
     return [summary.scale_text, *([summary.condition, str(summary.sampler_seed)] if extra else [])]
 
 
+def row_name(summary: ScoreSummary) -> str:
+    """``cond w 3``, ``cond w 1 mismatched seed 1``: a model row in words."""
+    name = f"{summary.model} w {summary.scale_text}"
+    name += "" if summary.is_matched else f" {summary.condition}"
+    return name + (f" seed {summary.sampler_seed}" if summary.sampler_seed else "")
+
+
 def testset_section(data: ReportData, testset: TestSet, metrics: Sequence[str], ci: bool) -> str:
     """Plan sections 5.1-5.3: one table per test set."""
     rows_of = data.rows(testset.id)
-    extra = varied(rows_of)
-    header = ["Model", "w", *(["Reference", "Seed"] if extra else []), *(metric_heading(m) for m in metrics)]
+    extra, unreferenced = varied(rows_of), any(s.unreferenced for s in rows_of)
+    header = ["Model", "w", *(["Reference", "Seed"] if extra else []), *(metric_heading(m) for m in metrics),
+              *([NO_REF] if unreferenced else [])]
     rows = []
     if testset.id in data.noisy:
         rows.append([NOISY_ROW, "-", *(["-", "-"] if extra else []),
-                     *(format_summary(data.noisy[testset.id].metrics.get(m), m, ci) for m in metrics)])
+                     *(format_summary(data.noisy[testset.id].metrics.get(m), m, ci) for m in metrics),
+                     *([""] if unreferenced else [])])
     for s in rows_of:
-        rows.append([s.model, *point_cells(s, extra), *(format_summary(s.metrics.get(m), m, ci) for m in metrics)])
+        rows.append([s.model, *point_cells(s, extra), *(format_summary(s.metrics.get(m), m, ci) for m in metrics),
+                     *([s.unreferenced_text] if unreferenced else [])])
     title = f"### {testset.name} ({KINDS.get(testset.kind, testset.kind)}, {testset.rows} utterances, `{testset.id}`)"
-    return f"{title}\n\n{markdown_table(header, rows)}{sampler_note(rows_of)}"
+    note = unreferenced_note(rows_of)
+    return f"{title}\n\n{markdown_table(header, rows)}{sampler_note(rows_of)}" + (f"\n\n{note}" if note else "")
 
 
 def sampler_note(rows: Sequence[ScoreSummary]) -> str:
     """A line naming each row's sampler when one table's rows were not all made with the same sampler settings
     (``ncse evaluate --steps`` differs between runs), so such rows are not compared unawares."""
-    samplers = {f"{s.model} {s.label}": s.settings.get("sampler", {}) for s in rows}
+    samplers = {row_name(s): s.settings.get("sampler", {}) for s in rows}
     if len({repr(v) for v in samplers.values()}) <= 1:
         return ""
     described = (f"{row}: {v.get('name', '?')} {v.get('steps', '?')} steps" for row, v in samplers.items())

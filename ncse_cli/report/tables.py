@@ -113,13 +113,30 @@ def metrics_with_values(summaries: Sequence[ScoreSummary], metrics: Sequence[str
 def summary_rows(summaries: Sequence[ScoreSummary],
                  metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[list[str], list[list[str]]]:
     """Header and cells of a table of summaries: test set, model (``noisy input``), w, the reference condition and
-    sampler seed (when any summary has other than matched and seed 0), each metric with a value anywhere, n."""
+    sampler seed (when any summary has other than matched and seed 0), each metric some summary was scored with, n,
+    and how many of the n were enhanced without a reference (``no ref``, when any was)."""
     metrics = metrics_with_values(summaries, metrics)
     models = [s for s in summaries if not s.is_noisy]
     extra = any(not s.is_matched or s.sampler_seed for s in models)
+    unreferenced = any(s.unreferenced for s in models)
     header = ["test set", "model", "w", *(["reference", "seed"] if extra else []),
-              *(metric_heading(m) for m in metrics), "n"]
+              *(metric_heading(m) for m in metrics), "n", *([NO_REF] if unreferenced else [])]
     rows = [[s.testset.name, "noisy input" if s.is_noisy else s.model or "", s.scale_text,
              *([("-" if s.is_noisy else s.condition), ("-" if s.is_noisy else str(s.sampler_seed))] if extra else []),
-             *(format_summary(s.metrics.get(m), m) for m in metrics), str(s.utterances)] for s in summaries]
+             *(format_summary(s.metrics.get(m), m) for m in metrics), str(s.utterances),
+             *([s.unreferenced_text] if unreferenced else [])] for s in summaries]
     return header, rows
+
+
+#: The heading of the column counting rows enhanced without a reference (the null condition).
+NO_REF = "no ref"
+
+
+def unreferenced_note(summaries: Sequence[ScoreSummary]) -> str:
+    """A sentence saying which conditioned results include rows enhanced without a noise reference (empty when
+    none do): their mean mixes conditioned and unconditional enhancement."""
+    counted = [f"{s.model} {s.label}: {s.unreferenced_text}" for s in summaries if s.unreferenced]
+    if not counted:
+        return ""
+    return (f"Rows without a noise reference (column '{NO_REF}') were enhanced with the null condition, "
+            f"unconditionally, and averaged into these conditioned results: {'; '.join(counted)}.")

@@ -36,6 +36,8 @@ def run_config_for(workspace: Workspace | str | os.PathLike | None, name: str | 
     """The config a ``train`` call will use: the run's saved config when resuming, else the built-in defaults;
     then the recipe, the flag ``overrides``, ``data`` (a ``--data`` path) and the encoder options."""
     base = None
+    if name:  # a name that cannot be a model directory is refused by a dry run too
+        run_dir_for(workspace, name)
     if resume:
         base = to_dict(saved_config(run_dir_for(workspace, name)))
     data_cfg = data_config_from_path(data) if data is not None else None

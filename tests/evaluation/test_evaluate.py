@@ -16,13 +16,14 @@ from ncse_cli import api
 from ncse_cli.audio import AudioError
 from ncse_cli.data.manifest import read_manifest, write_manifest
 from ncse_cli.evaluation import EvaluateOptions, EvaluationError, evaluate, load_testset
+from ncse_cli.evaluation.conditions import ReferenceCondition
 from ncse_cli.evaluation.results import read_summary
 from ncse_cli.evaluation.run import score_noisy
 from ncse_cli.evaluation.scoring import read_scores
 from ncse_cli.inference.settings import EnhanceSettings
 from ncse_cli.metrics import METRICS_VERSION
 from ncse_cli.workspace import Workspace, eval_dir, folder_lock
-from tests.dummies import ProgressLog, make_manifest, write_wav
+from tests.dummies import ProgressLog, make_manifest, read_wav, write_wav
 
 W1 = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2))
 
@@ -51,7 +52,8 @@ def test_enhanced_files_and_scores_differ_between_scales(evaluated):
     w1, w3 = (read_scores(folder(s) / "scores.csv") for s in cond[1:])
     assert not np.allclose(w1["si_sdr"], w3["si_sdr"])
     enhanced = folder(cond[1]) / "enhanced"
-    assert sorted(p.name for p in enhanced.iterdir()) == [".ncse-enhance.json", *(f"tiny_test_00{i}.wav" for i in range(3))]
+    assert sorted(p.name for p in enhanced.iterdir()) == [".ncse-enhance.json", ".ncse-inputs.jsonl",
+                                                          *(f"tiny_test_00{i}.wav" for i in range(3))]
 
 
 def test_an_unconditioned_model_is_evaluated_once_without_a_scale(evaluated):
@@ -97,10 +99,27 @@ def test_an_interrupted_evaluation_continues_where_it_stopped(fresh, testset):
     (out / "summary.json").unlink()
     (out / "scores.csv").unlink()
     (out / "enhanced" / "tiny_test_002.wav").unlink()
-    kept = {p: p.stat().st_mtime_ns for p in (out / "enhanced").iterdir()}
+    kept = {p: p.stat().st_mtime_ns for p in (out / "enhanced").glob("*.wav")}
     second = evaluate(ws, "m", [testset], W1)[1]
     assert {p: p.stat().st_mtime_ns for p in kept} == kept  # not recomputed
     assert second.metrics == first.metrics  # the recomputed file is the same, so are the scores
+
+
+def test_a_finished_point_is_redone_when_a_noisy_file_was_replaced(tmp_path, model_dir):
+    """A noisy file replaced by another recording of the same rate and length (the manifest unchanged) must not be
+    answered with the scores of the old one."""
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(model_dir, ws.model_dir("m"))
+    manifest = make_manifest(tmp_path / "data", count=2, name="t", split="test")
+    first = evaluate(ws, "m", [manifest], W1)[1]
+    enhanced = [read_wav(folder(first) / "enhanced" / f"t_00{i}.wav") for i in range(2)]
+    noisy = tmp_path / "data" / "t" / "noisy" / "t_001.wav"
+    write_wav(noisy, np.random.default_rng(7).normal(0, 0.1, len(read_wav(noisy))).astype(np.float32), 16000)
+    again = evaluate(ws, "m", [manifest], W1)[1]
+    assert (first.timing["enhanced"], again.timing["enhanced"]) == (2.0, 1.0)
+    np.testing.assert_array_equal(read_wav(folder(again) / "enhanced" / "t_000.wav"), enhanced[0])
+    assert not np.allclose(read_wav(folder(again) / "enhanced" / "t_001.wav"), enhanced[1])
+    assert evaluate(ws, "m", [manifest], W1)[1].created == again.created  # now finished with today's files
 
 
 def test_a_test_set_given_twice_is_evaluated_and_listed_once(fresh, testset):
@@ -273,6 +292,38 @@ def test_the_report_shows_the_stored_numbers(evaluated, testset):
     assert row[1:3] == [f"{cond[2].metrics['pesq'].mean:.2f}", f"{cond[2].metrics['si_sdr'].mean:.1f}"]
 
 
+def test_rows_without_a_reference_are_counted_and_labelled_in_conditioned_results(tmp_path, model_dir):
+    """Under the auto condition a row whose pauses are too short for a reference is enhanced with the null
+    condition: its summary counts it, the tables say how many of n, the report says what it means."""
+    from ncse_cli import api
+    from ncse_cli.report import build_report
+
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(model_dir, ws.model_dir("m"))
+    manifest = make_manifest(tmp_path / "data", count=3, name="t", split="test", seconds=1.0)
+    options = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2),
+                              conditions=(ReferenceCondition(), ReferenceCondition("auto"), ReferenceCondition("null")))
+    noisy, matched, auto, null = evaluate(ws, "m", [manifest], options)
+    sources = json.loads((folder(auto) / "references.json").read_text())["rows"]
+    without = sum("reason" in source for source in sources.values())  # why no reference could be cut
+    assert without > 0  # one-second mixtures of continuous speech leave no pause of the trained reference length
+    assert [s.unreferenced for s in (noisy, matched, auto, null)] == [0, 0, without, 0]
+    assert read_summary(auto.path).unreferenced == without
+    header, cells = api.summary_rows([noisy, matched, auto, null])
+    assert header[-1] == "no ref" and [row[-1] for row in cells] == ["", "", f"{without}/3", ""]
+    markdown = build_report(ws).markdown
+    assert _table_row(markdown, "### t ", ["m", "1", "auto"])[-1] == f"{without}/3"
+    assert f"averaged into these conditioned results: m w1.auto: {without}/3." in markdown
+
+
+def test_a_test_set_without_references_is_evaluated_once_unconditionally(tmp_path, model_dir):
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(model_dir, ws.model_dir("m"))
+    bare = make_manifest(tmp_path / "data", count=2, name="bare", split="test", with_ref=False)
+    summaries = evaluate(ws, "m", [bare], W1)
+    assert [(s.label, s.unreferenced) for s in summaries] == [("noisy", 0), ("w-", 0)]
+
+
 def test_reading_the_inputs_up_front_reports_progress(evaluated, testset, model_dir, tmp_path):
     from ncse_cli import api
 
@@ -297,8 +348,8 @@ def test_the_report_says_when_rows_of_one_table_used_other_sampler_steps(evaluat
     assert "Sampler settings differ" not in build_report(ws).markdown
     evaluate(ws, "cond", [testset], EvaluateOptions(ws=(5.0,), settings=EnhanceSettings(steps=1)))
     markdown = build_report(ws).markdown
-    assert "Sampler settings differ between rows: base w-: pc 2 steps; cond w1: pc 2 steps; cond w3: pc 2 " \
-           "steps; cond w5: pc 1 steps." in markdown  # rows named by their result folders
+    assert "Sampler settings differ between rows: base w -: pc 2 steps; cond w 1: pc 2 steps; cond w 3: pc 2 " \
+           "steps; cond w 5: pc 1 steps." in markdown
 
 
 def _section(markdown: str, title: str) -> list[list[str]]:
@@ -331,3 +382,19 @@ def test_the_report_pairs_every_model_with_its_input_and_the_conditioned_ones_wi
         expected = (scores[("cond", f"w{row[2]}")].set_index("id")["si_sdr"]
                     - scores[("base", "w-")].set_index("id")["si_sdr"]).mean()
         assert float(row[6].split(" ")[0]) == pytest.approx(expected, abs=0.051)
+
+
+def test_a_test_set_too_long_to_score_in_little_memory_is_warned_about(tmp_path, caplog):
+    import dataclasses
+    import logging
+
+    from ncse_cli.evaluation.run import _say_if_scoring_is_large
+
+    manifest = read_manifest(make_manifest(tmp_path, count=2, name="t", split="test"))
+    long = dataclasses.replace(manifest.rows[1], num_samples=16000 * 1200)  # as a 20-minute row would say
+    with caplog.at_level(logging.WARNING, logger="ncse"):
+        _say_if_scoring_is_large(manifest, 2)
+        assert not caplog.records
+        manifest.rows[1] = long
+        _say_if_scoring_is_large(manifest, 2)
+    assert "row 't_001' is 1200 s long; scoring reads each utterance whole, about 3.9 GB" in caplog.text

@@ -182,3 +182,52 @@ def test_the_model_directory_is_read_once(model_dir, tmp_path, monkeypatch):
     noisy = write_wav(tmp_path / "x.wav", speech(0.5), 16000)
     api.enhance(str(model_dir), noisy, tmp_path / "out", settings=EnhanceSettings(steps=1))
     assert sorted(reads) == ["config.yaml", "model.safetensors"]
+
+
+def test_a_folder_reads_every_format_a_single_file_does(tmp_path):
+    """An .mp3 (or .aiff, .opus...) given alone and the same file in a folder are both inputs, or neither."""
+    write_wav(tmp_path / "in" / "a.wav", speech(0.5), 16000)
+    sf.write(tmp_path / "in" / "b.mp3", speech(0.5, seed=1), 16000, format="MP3")
+    sf.write(tmp_path / "in" / "c.AIFF", speech(0.5, seed=2), 16000, format="AIFF")
+    (tmp_path / "in" / "notes.txt").write_text("not audio")
+    folder = resolve_inputs(tmp_path / "in", tmp_path / "out")
+    assert [job.noisy.name for job in folder.jobs] == ["a.wav", "b.mp3", "c.AIFF"]
+    for job in folder.jobs:
+        assert resolve_inputs(job.noisy, tmp_path / "out").jobs[0].noisy == job.noisy
+    with pytest.raises(InputError, match=r"notes.txt: not an audio file ncse reads \(.wav, .flac, .*.mp3"):
+        resolve_inputs(tmp_path / "in" / "notes.txt", tmp_path / "out")
+
+
+def test_two_inputs_of_one_name_in_one_folder_are_both_named(tmp_path):
+    sf.write(tmp_path / "m00.flac", speech(0.5), 16000)
+    sf.write(tmp_path / "m00.ogg", speech(0.5), 16000, format="OGG", subtype="VORBIS")
+    with pytest.raises(InputError, match=r"out/m00.wav: both .*/m00.flac and .*/m00.ogg would be enhanced into"):
+        resolve_inputs(tmp_path, tmp_path / "out")
+
+
+def test_outputs_are_written_in_the_subtype_asked_for(model, tmp_path):
+    noisy = write_wav(tmp_path / "in.wav", speech(0.5) + noise(0.5, level=0.02), 16000)
+    run(model, noisy, tmp_path / "float")
+    exact = read_wav(tmp_path / "float" / "in.wav")
+    for subtype, step in (("PCM_16", 2.0 ** -15), ("PCM_24", 2.0 ** -23)):
+        run(model, noisy, tmp_path / subtype, subtype=subtype.lower())
+        info = sf.info(tmp_path / subtype / "in.wav")
+        assert (info.format, info.subtype, sf.info(tmp_path / "float" / "in.wav").subtype) == ("WAV", subtype, "FLOAT")
+        # the untrained model overshoots full scale: those samples are clipped, the others rounded
+        assert np.abs(read_wav(tmp_path / subtype / "in.wav") - np.clip(exact, -1, 1)).max() <= step
+    with pytest.raises(EnhanceError, match="other subtype; choose another --out"):  # a folder holds one format
+        run(model, noisy, tmp_path / "float", subtype="PCM_16")
+
+
+def test_integer_outputs_say_when_they_clip(tmp_path, caplog):
+    from ncse_cli.audio import save_audio, save_audio_blocks
+
+    loud = np.array([0.5, 1.5, -2.0, 0.1], np.float32)
+    with caplog.at_level(logging.WARNING, logger="ncse"):
+        save_audio(tmp_path / "a.wav", loud, 16000, "PCM_16")
+        save_audio_blocks(tmp_path / "b.wav", [loud, loud], 16000, "PCM_16")
+        save_audio(tmp_path / "c.wav", loud, 16000)
+    assert [r.getMessage().split(": ", 1)[1] for r in caplog.records] == [
+        "2 sample(s) beyond full scale clipped by the PCM_16 format (FLOAT keeps them)",
+        "4 sample(s) beyond full scale clipped by the PCM_16 format (FLOAT keeps them)"]
+    np.testing.assert_allclose(read_wav(tmp_path / "a.wav")[1:3], [1.0, -1.0], atol=1e-4)

@@ -35,7 +35,7 @@ def test_a_file_within_one_window_comes_out_of_the_windowed_path_exactly_as_whol
     assert (whole.written, whole.windowed, whole.auto_references) == (1, 0, 1)
     job = EnhanceJob("talk", noisy, tmp_path / "windowed" / "talk.wav")
     report = EnhanceReport(enhancer.name, "file", tmp_path / "windowed")
-    enhancer._enhance_long(job, report, auto=True, progress=None)
+    enhancer._enhance_long(job, report, auto=True, made=enhancer.inputs_log(job.out.parent), progress=None)
     assert (report.written, report.windowed, report.auto_references) == (1, 1, 1)
     out, expected = read_wav(job.out), read_wav(tmp_path / "whole" / "talk.wav")
     assert out.shape == expected.shape == recording.shape

@@ -61,6 +61,11 @@ def test_dry_run_prints_the_resolved_config_and_writes_nothing(tiny_data, tmp_pa
     assert list(tmp_path.iterdir()) == []
 
 
+def test_a_dry_run_refuses_a_name_a_run_would_refuse(tiny_data, tmp_path):
+    result = invoke("--data", tiny_data, "--workdir", tmp_path, "--name", "../elsewhere", "--dry-run")
+    assert result.exit_code == 1 and "invalid model name '../elsewhere'" in result.output
+
+
 @pytest.mark.skipif("clap" not in ENCODERS, reason="the clap encoder is not registered")
 def test_the_users_clap_example_parses(tiny_data):
     result = invoke("--encoder", "clap", "--p-uncond", "0.2", "--data", tiny_data, "--dry-run")

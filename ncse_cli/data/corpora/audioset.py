@@ -30,6 +30,7 @@ from typing import Sequence
 
 import pandas as pd
 
+from ncse_cli.audio import is_audio_file
 from ncse_cli.data.corpora.base import NOISE_CORPORA, CorpusError, check_selection, read_table, require_dir
 from ncse_cli.data.noise import NoiseClip
 
@@ -40,7 +41,6 @@ SUBSETS = {"balanced_train": "balanced_train_segments.csv", "eval": "eval_segmen
            "unbalanced_train": "unbalanced_train_segments.csv"}
 LABELS_FILE = "class_labels_indices.csv"
 METADATA_DIRS = (".", "metadata")
-AUDIO_SUFFIXES = (".wav", ".flac", ".ogg", ".mp3")
 #: Labels of foreground voice (AudioSet indices 0-15 and 27-37: speech, shouting, whispering, singing).
 VOICE_LABELS = frozenset({
     "Speech", "Male speech, man speaking", "Female speech, woman speaking", "Child speech, kid speaking",
@@ -152,7 +152,7 @@ def index_audioset(root: Path | None, categories: Sequence[str] = (), folds: Seq
     segments = {seg.ytid: seg for s in sorted(chosen) if lists[s] is not None
                 for seg in read_segments(lists[s], s, names)}
     keep_voice = bool(VOICE_LABELS.intersection(categories))
-    files = sorted(p for p in root.rglob("*") if p.suffix.lower() in AUDIO_SUFFIXES and p.is_file())
+    files = sorted(p for p in root.rglob("*") if is_audio_file(p) and p.is_file())
     clips, seen = [], set()
     for path in files:
         segment = match_file(path, segments)

@@ -1,0 +1,127 @@
+"""The runner on a miniature experiment (2 training steps, 2 sampler steps, 2 test utterances): it prepares,
+trains, evaluates and reports; a second run does nothing; a lost result is redone alone; the status table and
+the report show what was stored."""
+
+from __future__ import annotations
+
+from pathlib import Path
+
+import pytest
+
+from ncse_cli.evaluation.results import SUMMARY_FILE
+from ncse_cli.evaluation.scoring import read_scores
+from ncse_cli.experiments import runner
+from ncse_cli.experiments.machine import Machine
+from ncse_cli.experiments.plan import DONE, EVALUATE, PENDING, Layout, build_plan
+from ncse_cli.experiments.spec import load_experiment
+from ncse_cli.experiments.status import status_rows
+from ncse_cli.workspace import eval_dir
+
+MINI = """
+group: mini
+title: "Mini"
+models:
+  uncond: {settings: {model: {encoder: none}}}
+  cnn: {settings: {train: {p_uncond: 0.2}}}
+baseline: uncond
+experiments:
+  E-1: {model: cnn, w: 1, suites: [test]}
+  E-3: {model: cnn, w: 3, suites: [test]}
+conditions: {conditions: ["null"], w: 1}
+criteria: [{criterion: in-distribution, against: uncond}]
+scales:
+  demo:
+    preset: demo
+    precision: fp32
+    train_steps: 2
+    sampler_steps: 2
+    data:
+      vb: {recipe: demo, options: {num_train: 4, num_valid: 1, num_test: 2, seconds: 0.8, num_talkers: 4}}
+    suites:
+      test: {kind: in-distribution, title: "mini test", manifests: [vb/test.jsonl]}
+"""
+
+
+@pytest.fixture(scope="module")
+def finished(tmp_path_factory):
+    """The miniature experiment, run once to the end."""
+    root = tmp_path_factory.mktemp("experiment")
+    (root / "mini.yaml").write_text(MINI)
+    spec = load_experiment(root / "mini.yaml")
+    layout = Layout.for_experiment(root / "out", "demo", spec.group)
+    before = build_plan(spec, "demo", layout, Machine())
+    result = runner.run_experiment(spec, "demo", layout, Machine())
+    return spec, layout, before, result
+
+
+def recorder(monkeypatch, calls: list, real: bool = False) -> None:
+    """Replace training and evaluation by functions that record their calls (and run the real evaluation when
+    ``real``)."""
+    evaluate = runner.evaluate_items
+    monkeypatch.setattr(runner, "train_model", lambda root, name, cfg, progress=None: calls.append(("train", name)))
+
+    def record(items):
+        calls.extend(("evaluate", name, point.label) for _, name, _, point, _ in items)
+        if real:
+            evaluate(items)
+    monkeypatch.setattr(runner, "evaluate_items", record)
+
+
+def test_a_run_does_every_unit_of_the_plan(finished):
+    spec, layout, before, result = finished
+    assert {u.state for u in before.units} == {PENDING}
+    assert {u.key: u.state for u in result.after.units} == {u.key: DONE for u in before.units}
+    labels = {(u.task.run.name, u.task.point.label) for u in result.after.of(EVALUATE)}
+    assert labels == {("cnn-s0", "w1"), ("cnn-s0", "w3"), ("cnn-s0", "w-.null"), ("uncond-s0", "w-")}
+    assert set(result.seconds) == set(runner.STAGES)
+
+
+def test_a_second_run_does_nothing(finished, monkeypatch):
+    spec, layout, _, result = finished
+    calls: list = []
+    recorder(monkeypatch, calls)
+    stamp = layout.report.stat().st_mtime_ns
+    again = runner.run_experiment(spec, "demo", layout, Machine())
+    assert calls == [] and all(u.state == DONE for u in again.after.units)
+    assert again.report.markdown.split("\n", 3)[3] == result.report.markdown.split("\n", 3)[3]
+    assert layout.report.stat().st_mtime_ns >= stamp
+
+
+def test_a_lost_result_is_redone_alone(finished, monkeypatch):
+    spec, layout, _, _ = finished
+    plan = build_plan(spec, "demo", layout, Machine())
+    unit = next(u for u in plan.of(EVALUATE) if u.task.point.label == "w3")
+    folder = next(unit.task.directory.glob("eval/*/w3"))
+    (folder / SUMMARY_FILE).unlink()
+    calls: list = []
+    recorder(monkeypatch, calls, real=True)
+    again = runner.run_experiment(spec, "demo", layout, Machine())
+    assert calls == [("evaluate", "cnn-s0", "w3")]
+    assert all(u.state == DONE for u in again.after.units)
+
+
+def test_status_rows_count_trained_steps_and_finished_points(finished, tmp_path):
+    spec, layout, before, result = finished
+    rows = {row.id: row for row in status_rows(result.after)}
+    assert rows["E-1"].trained == "2/2" and rows["E-1"].missing == ""
+    # E-1 needs its w 1, the null condition of the study (run at w 1) and the baseline
+    assert (rows["E-1"].evaluated, rows["E-1"].evaluations) == (3, 3)
+    assert rows["E-1"].conditions == ("w1", "w-.null")
+    assert (rows["E-3"].evaluated, rows["E-3"].evaluations, rows["E-3"].conditions) == (2, 2, ("w3",))
+    fresh = {row.id: row for row in status_rows(before)}
+    assert fresh["E-1"].trained == "0/2" and fresh["E-1"].missing == "train cnn-s0, uncond-s0; 3 evaluations"
+
+
+def test_the_report_shows_the_stored_numbers_and_figures(finished):
+    spec, layout, _, result = finished
+    text = layout.report.read_text()
+    for unit in result.after.of(EVALUATE):
+        scores = read_scores(next(unit.task.directory.glob(f"eval/*/{unit.task.point.label}")) / "scores.csv")
+        if unit.task.point.label == "w3":
+            assert f"| E-3 | cnn | 3 | mini test | 2 | {scores['pesq'].mean():.2f} ±" in text
+    assert "E-1 - uncond, mini test" in text and "w-.null" not in text.split("## Reference conditions")[0]
+    assert "cnn, mini test, null" in text and "## Success criteria" in text
+    assert "E-3 (mini test) vs uncond" in text
+    assert result.report.figures and all(f.stat().st_size > 1000 for f in result.report.figures)
+    assert {f.name for f in result.report.figures} == {"guidance_test.png", "training_curves.png"}
+    assert result.report.html.read_text().count("data:image/png;base64") == 2
