@@ -71,7 +71,8 @@ def score_files(jobs: Sequence[ScoreJob], workers: int = 1, progress: Task | Non
             progress(done[0], len(jobs))
 
     workers = workers if len(jobs) >= MIN_PARALLEL else 1
-    return run_parallel(functools.partial(score_job, metrics=tuple(metrics)), jobs, workers, on_result=count, chunksize=max(1, len(jobs) // (8 * workers)))
+    return run_parallel(functools.partial(score_job, metrics=tuple(metrics)), jobs, workers, on_result=count,
+                        chunksize=max(1, len(jobs) // (8 * workers)))
 
 
 def scores_frame(ids: Sequence[str], scores: Sequence[UtteranceScores], extra: dict[str, Sequence] | None = None,
