@@ -117,11 +117,13 @@ def enhance(model: str, source: PathLike, out_dir: PathLike, *, noise_ref: PathL
 def evaluate(model: str, testsets: Sequence[PathLike], *, ws: Sequence[float] = (1.0,),
              references: Sequence[str] = ("matched",), seeds: Sequence[int] | None = None,
              settings: EnhanceSettings = EnhanceSettings(), jobs: int = 1, overwrite: bool = False,
-             workdir: PathLike | None = None, progress: Progress | None = None) -> list[ScoreSummary]:
+             dnsmos: bool = True, workdir: PathLike | None = None,
+             progress: Progress | None = None) -> list[ScoreSummary]:
     """``ncse evaluate``: the model on test manifests at the guidance scales ``ws``, with the reference conditions
     ``references`` (``matched``, ``null``, ``same-type``, ``mismatched``, ``white``, ``oracle``, ``auto``, with
     an optional length such as ``matched-0.5s``) and the sampler seeds ``seeds`` (``None``: ``settings.seed``),
-    scored in ``jobs`` processes; returns the noisy input's summary, then one per point, per test set."""
+    scored in ``jobs`` processes with PESQ, ESTOI, SI-SDR and (``dnsmos``) DNSMOS; rows without a clean file are
+    scored with DNSMOS alone. Returns the noisy input's summary, then one per point, per test set."""
     from ncse_cli.evaluation import EvaluateOptions
     from ncse_cli.evaluation import evaluate as evaluate_model
     from ncse_cli.evaluation.conditions import ReferenceCondition
@@ -129,7 +131,7 @@ def evaluate(model: str, testsets: Sequence[PathLike], *, ws: Sequence[float] = 
 
     conditions = tuple(ReferenceCondition.parse(text) for text in references)
     options = EvaluateOptions(tuple(float(w) for w in ws), settings, jobs, overwrite, conditions,
-                              None if seeds is None else tuple(int(s) for s in seeds))
+                              None if seeds is None else tuple(int(s) for s in seeds), dnsmos)
     return evaluate_model(Workspace(workdir), model, list(testsets), options, progress)
 
 
@@ -292,9 +294,10 @@ def choices(kind: str) -> list[str]:
 
         return list(SNR_METHODS)
     elif kind == "ref_source":
+        from ncse_cli.data.prepare.auto_refs import AUTO
         from ncse_cli.data.prepare.vbdemand import REF_SOURCES
 
-        return list(REF_SOURCES)
+        return [*REF_SOURCES, AUTO]
     else:
         raise KeyError(f"no choices for {kind!r}")
     return registry.names()

@@ -34,7 +34,11 @@ SnrMethod = Annotated[Optional[str], typer.Option(help="SNR definition: plain po
 Clean = Annotated[Path, typer.Option(help="Clean speech: a manifest (its clean column) or a folder of WAV files.")]
 Snrs = Annotated[Optional[list[float]], typer.Option("--snr", help="SNRs in dB, several after one flag: --snr 0 5 10.")]
 MaxUtterances = Annotated[Optional[int], typer.Option(min=1, help="Use only the first N clean utterances.")]
-CHOICES = {"snr_method": "snr_method", "ref_source": "ref_source", "kinds": "nonstationary"}
+AutoRefSource = Annotated[Optional[str], typer.Option(
+    "--ref-source", metavar="[auto]", help="auto: also write <manifest>_auto.jsonl beside each manifest, the same "
+    "rows with references cut from each mixture's own pauses (as evaluate --reference auto), to compare with the "
+    "true ones.")]
+CHOICES = {"snr_method": "snr_method", "kinds": "nonstationary"}
 
 
 def _prepare(recipe: str, out_dir: Path, jobs: int | None, overwrite: bool, **options: Any) -> None:
@@ -79,7 +83,7 @@ def demo(out_dir: OutDir, seed: Seed = None,
          num_valid: Annotated[Optional[int], typer.Option("--valid", min=1, help="Validation utterances.")] = None,
          num_test: Annotated[Optional[int], typer.Option("--test", min=1, help="Test utterances.")] = None,
          seconds: Annotated[Optional[float], typer.Option(help="Length of each utterance in seconds.")] = None,
-         ref_seconds: RefSeconds = None,
+         ref_seconds: RefSeconds = None, ref_source: AutoRefSource = None,
          noise_kinds: Annotated[Optional[list[str]], typer.Option(
              "--kind", help="Synthetic noise kinds of every split (repeat or comma-separate) \\[default: tones, band, "
                             "babble, pink]; "
@@ -87,16 +91,18 @@ def demo(out_dir: OutDir, seed: Seed = None,
          jobs: Jobs = None, overwrite: Overwrite = False) -> None:
     """The built-in synthetic corpus (no download): train.jsonl, valid.jsonl and test.jsonl at 16 kHz."""
     _prepare("demo", out_dir, jobs, overwrite, seed=seed, num_train=num_train, num_valid=num_valid,
-             num_test=num_test, seconds=seconds, ref_seconds=ref_seconds, noise_kinds=_names(noise_kinds))
+             num_test=num_test, seconds=seconds, ref_seconds=ref_seconds, noise_kinds=_names(noise_kinds),
+             ref_source=ref_source)
 
 
-@app.command(cls=command(defaults="prepare vbdemand", choices=CHOICES))
+@app.command(cls=command(defaults="prepare vbdemand", choices={**CHOICES, "ref_source": "ref_source"}))
 @user_errors
 def vbdemand(root: Annotated[Path, typer.Option(help="VoiceBank-DEMAND folder in its official layout.")],
              out_dir: OutDir, ref_seconds: RefSeconds = None,
              ref_source: Annotated[Optional[str], typer.Option(
                  help="same: non-overlapping part of the utterance's own noise; other: another utterance with "
-                      "the same noise type; oracle: an overlapping crop (marked).")] = None,
+                      "the same noise type; oracle: an overlapping crop (marked); auto: same, and beside each "
+                      "manifest <manifest>_auto.jsonl with references cut from each mixture's own pauses.")] = None,
              valid_speakers: Annotated[Optional[list[str]], typer.Option(
                  "--valid-speaker", help="Training speakers held out for validation (repeat or comma-separate).")] = None,
              sample_rate: SampleRate = None, snr_method: SnrMethod = None, seed: Seed = None,
@@ -125,8 +131,8 @@ def ood(clean: Clean, out_dir: OutDir,
             "--urbansound-class", help="UrbanSound8K classes to use \\[default: all].")] = None,
         urbansound_folds: Annotated[Optional[list[int]], typer.Option(
             "--urbansound-fold", help="UrbanSound8K folds, e.g. 10 \\[default: all].")] = None,
-        ref_seconds: RefSeconds = None, sample_rate: SampleRate = None, snr_method: SnrMethod = None,
-        max_utterances: MaxUtterances = None, seed: Seed = None, jobs: Jobs = None,
+        ref_seconds: RefSeconds = None, ref_source: AutoRefSource = None, sample_rate: SampleRate = None,
+        snr_method: SnrMethod = None, max_utterances: MaxUtterances = None, seed: Seed = None, jobs: Jobs = None,
         overwrite: Overwrite = False) -> None:
     """Out-of-distribution test sets: clean speech + ESC-50 / UrbanSound8K (or synthetic) noise, one manifest per
     corpus and SNR."""
@@ -134,8 +140,8 @@ def ood(clean: Clean, out_dir: OutDir,
              synthetic=_names(synthetic), snrs=snrs,
              esc50_categories=_names(esc50_categories), esc50_folds=esc50_folds,
              urbansound_classes=_names(urbansound_classes), urbansound_folds=urbansound_folds,
-             ref_seconds=ref_seconds, sample_rate=sample_rate, snr_method=snr_method, max_utterances=max_utterances,
-             seed=seed)
+             ref_seconds=ref_seconds, ref_source=ref_source, sample_rate=sample_rate, snr_method=snr_method,
+             max_utterances=max_utterances, seed=seed)
 
 
 @app.command(cls=command(defaults="prepare nonstationary", choices=CHOICES, multi_values=("--snr", "--esc50-fold")))
@@ -150,10 +156,11 @@ def nonstationary(clean: Clean, out_dir: OutDir,
                   snrs: Snrs = None,
                   esc50_folds: Annotated[Optional[list[int]], typer.Option(
                       "--esc50-fold", help="ESC-50 folds \\[default: all].")] = None,
-                  ref_seconds: RefSeconds = None, sample_rate: SampleRate = None, snr_method: SnrMethod = None,
-                  max_utterances: MaxUtterances = None, seed: Seed = None, jobs: Jobs = None,
+                  ref_seconds: RefSeconds = None, ref_source: AutoRefSource = None, sample_rate: SampleRate = None,
+                  snr_method: SnrMethod = None, max_utterances: MaxUtterances = None, seed: Seed = None,
+                  jobs: Jobs = None,
                   overwrite: Overwrite = False) -> None:
     """Non-stationary test sets (concatenated noises, level ramps and steps, sudden events), one per SNR."""
     _prepare("nonstationary", out_dir, jobs, overwrite, clean=clean, esc50=esc50, demand=demand, wham=wham,
-             kinds=_names(kinds), snrs=snrs, esc50_folds=esc50_folds, ref_seconds=ref_seconds,
+             kinds=_names(kinds), snrs=snrs, esc50_folds=esc50_folds, ref_seconds=ref_seconds, ref_source=ref_source,
              sample_rate=sample_rate, snr_method=snr_method, max_utterances=max_utterances, seed=seed)

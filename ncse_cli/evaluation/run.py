@@ -8,11 +8,12 @@ a reference condition, a sampler seed) enhances the test set into ``models/<name
 so the results of every point lie side by side. Enhancement is the one use case (:class:`ncse_cli.inference.Enhancer`,
 loaded once for every test set and point; files already there are kept, so an interrupted run continues); a
 condition other than ``matched`` first writes the references it derives (:mod:`ncse_cli.evaluation.conditions`)
-into the folder and enhances with those. Every utterance is then scored with PESQ, ESTOI and SI-SDR in ``jobs``
-worker processes. An unconditioned model (encoder ``none``), or a test set without noise references, is evaluated
-once per sampler seed, labelled ``w-``: neither the guidance scale nor the reference has an effect there; the null
-condition does not depend on ``w`` either (``w-.null``). A finished evaluation with the same settings is reused,
-one with other settings (model weights, sampler steps) is refused unless ``overwrite``.
+into the folder and enhances with those. Every utterance is then scored with PESQ, ESTOI, SI-SDR and DNSMOS
+(``dnsmos=False``: without it) in ``jobs`` worker processes; a row without a clean file is scored with DNSMOS alone.
+An unconditioned model (encoder ``none``), or a test set without noise references, is evaluated once per sampler seed, labelled ``w-``: neither the guidance scale nor the reference has an effect there; the null
+condition does not depend on ``w`` either (``w-.null``). A finished evaluation with the same settings is reused;
+one with other settings (model weights, sampler steps) is refused unless ``overwrite``; one scored with older
+metrics is rescored from the enhanced files it kept.
 """
 
 from __future__ import annotations
@@ -39,7 +40,7 @@ from ncse_cli.inference.enhancer import EnhanceReport, Enhancer
 from ncse_cli.inference.jobs import EnhanceInputs, EnhanceJob, manifest_inputs
 from ncse_cli.inference.outputs import upgrade_record
 from ncse_cli.inference.settings import EnhanceSettings
-from ncse_cli.metrics import DEFAULT_METRICS, METRICS_VERSION, metric_notes
+from ncse_cli.metrics import METRICS, METRICS_VERSION, evaluation_metrics, metric_notes
 from ncse_cli.progress import Progress, Task, open_task
 from ncse_cli.workspace import Workspace, eval_dir, folder_lock
 
@@ -62,6 +63,7 @@ class EvaluateOptions:
     overwrite: bool = False  #: replace earlier results made with other settings
     conditions: tuple[ReferenceCondition, ...] = (ReferenceCondition(),)
     seeds: tuple[int, ...] | None = None  #: sampler seeds (``None``: ``settings.seed`` alone)
+    dnsmos: bool = True  #: score DNSMOS too (rows without a clean file are scored with it alone)
 
     def __post_init__(self) -> None:
         if not self.ws:
@@ -78,6 +80,10 @@ class EvaluateOptions:
     @property
     def sampler_seeds(self) -> tuple[int, ...]:
         return tuple(dict.fromkeys(self.seeds)) if self.seeds is not None else (self.settings.seed,)
+
+    @property
+    def metrics(self) -> tuple[str, ...]:
+        return evaluation_metrics(self.dnsmos)
 
 
 @dataclass(frozen=True)
@@ -115,7 +121,7 @@ def eval_points(conditional: bool, manifest: Manifest, options: EvaluateOptions)
 def check_testset_audio(manifest: Manifest, enhancer: Enhancer, task: Task | None = None) -> None:
     """Read every file of a test set once before any work: noisy inputs and references must be usable (the
     enhancer remembers them, so enhancing does not read them again), each noisy file must have the rate and
-    length its row records, and each clean file those of its noisy file."""
+    length its row records, and each clean file (where a row has one) those of its noisy file."""
     for done, row in enumerate(manifest, start=1):
         noisy, clean = manifest.resolve(row.noisy), manifest.resolve(row.clean)
         enhancer.check([noisy], [] if row.noise_ref is None else [manifest.resolve(row.noise_ref)])
@@ -123,9 +129,10 @@ def check_testset_audio(manifest: Manifest, enhancer: Enhancer, task: Task | Non
         if (rate, frames) != (row.sample_rate, row.num_samples):  # a stale manifest: its files were replaced
             raise AudioError(f"{noisy}: {rate} Hz, {frames} samples, but {manifest.path.name} row {row.id!r} says "
                              f"{row.sample_rate} Hz, {row.num_samples} samples")
-        if (rate, frames) != audio_info(clean)[:2]:
-            raise AudioError(f"{clean}: sample rate or length differs from its noisy file {noisy}")
-        load_audio(clean)
+        if clean is not None:
+            if (rate, frames) != audio_info(clean)[:2]:
+                raise AudioError(f"{clean}: sample rate or length differs from its noisy file {noisy}")
+            load_audio(clean)
         if task is not None:
             task(done, len(manifest))
 
@@ -142,47 +149,72 @@ def _say_if_scoring_is_large(manifest: Manifest, jobs: int) -> None:
                     longest.id, seconds, need / 1024, jobs)
 
 
-def _score_and_store(manifest: Manifest, estimates: list[Path], path: Path, jobs: int,
-                     progress: Task | None) -> tuple[dict, dict[str, str]]:
-    """Score ``estimates`` against the manifest's clean files, write ``path`` (CSV); (summaries, notes)."""
+def check_metrics(manifest: Manifest, metrics: Sequence[str]) -> None:
+    """A test set with rows without a clean file needs a metric that needs none."""
+    if any(row.clean is None for row in manifest) and all(METRICS.get(m).intrusive for m in metrics):
+        raise EvaluationError(f"{manifest.path}: rows without a clean file can only be scored with DNSMOS; "
+                              f"drop --no-dnsmos")
+
+
+def _score_and_store(manifest: Manifest, estimates: list[Path], path: Path, jobs: int, progress: Task | None,
+                     metrics: Sequence[str]) -> tuple[dict, dict[str, str]]:
+    """Score ``estimates`` against the manifest's clean files (where rows have them), write ``path`` (CSV);
+    (summaries, notes)."""
     score_jobs = [ScoreJob(row.id, est, manifest.resolve(row.clean)) for row, est in zip(manifest, estimates)]
-    scores = score_files(score_jobs, jobs, progress)
+    scores = score_files(score_jobs, jobs, progress, metrics)
     extra = {"snr_db": [row.snr_db for row in manifest], "noise_type": [row.noise_type for row in manifest]}
-    write_scores(path, scores_frame([row.id for row in manifest], scores, extra))
+    write_scores(path, scores_frame([row.id for row in manifest], scores, extra, metrics))
     # summarised from the file as written, so a summary always equals what scores.csv says
-    return summarize_scores(read_scores(path)), metric_notes(manifest.rows[0].sample_rate)
+    return summarize_scores(read_scores(path), metrics), metric_notes(manifest.rows[0].sample_rate, metrics)
+
+
+def _covers(settings: dict[str, Any], metrics: Sequence[str]) -> bool:
+    """Results stored with ``settings`` hold every one of ``metrics`` (of the current metrics version)."""
+    return (settings.get("metrics_version") == METRICS_VERSION
+            and set(metrics) <= set(settings.get("metrics", evaluation_metrics(False))))
 
 
 def score_noisy(workspace: Workspace, testset: TestSet, manifest: Manifest, jobs: int = 1,
-                progress: Progress | None = None) -> ScoreSummary:
-    """Register the test set and score its noisy input once (reused by every later call, rescored when the
-    metrics changed since: :data:`~ncse_cli.metrics.METRICS_VERSION`)."""
+                progress: Progress | None = None, metrics: Sequence[str] = evaluation_metrics()) -> ScoreSummary:
+    """Register the test set and score its noisy input with ``metrics`` once (reused by every later call that asks
+    for no metric it lacks; rescored when the metrics changed since: :data:`~ncse_cli.metrics.METRICS_VERSION`)."""
     folder = workspace.testset_dir(testset.id)
     with folder_lock(folder, f"scoring the noisy input of {testset.name}"):
         if not (folder / TESTSET_FILE).is_file():
             write_json(folder / TESTSET_FILE, vars(testset))
         done = read_summary(folder / NOISY_SUMMARY_FILE)
-        if done is not None and done.settings.get("metrics_version") == METRICS_VERSION:
+        if done is not None and _covers(done.settings, metrics):
             return done
         estimates = [manifest.resolve(row.noisy) for row in manifest]
         task = open_task(progress, f"score noisy {testset.name}")
-        metrics, notes = _score_and_store(manifest, estimates, folder / NOISY_SCORES_FILE, jobs, task)
-        summary = ScoreSummary(testset, None, NOISY_LABEL, None, len(manifest), metrics,
-                               {"metrics_version": METRICS_VERSION}, notes)
+        scores, notes = _score_and_store(manifest, estimates, folder / NOISY_SCORES_FILE, jobs, task, metrics)
+        summary = ScoreSummary(testset, None, NOISY_LABEL, None, len(manifest), scores,
+                               {"metrics_version": METRICS_VERSION, "metrics": list(metrics)}, notes)
         write_json(folder / NOISY_SUMMARY_FILE, summary.to_dict())
         return read_summary(folder / NOISY_SUMMARY_FILE)
 
 
+#: Settings that change the scores but not the enhanced files.
+SCORING_KEYS = frozenset({"metrics", "metrics_version"})
+
+
 def _check_settings(folder: Path, expected: dict[str, Any], overwrite: bool) -> bool:
-    """True when ``folder`` holds results of exactly ``expected``; clears other results with ``overwrite``."""
+    """True when ``folder`` holds results of ``expected`` (or of more metrics); clears other results with
+    ``overwrite``, and scores of older or fewer metrics always (the enhanced files stay, to be scored again)."""
     found = read_json(folder / SETTINGS_FILE, missing_ok=True)
     if found is None:  # enhanced files of unknown provenance (settings.json is written before any) are dropped
         _clear(folder)
         return False
     found = upgrade_record(found, expected)
-    if found == expected:
+    if found == expected or (_covers(found, expected["metrics"])
+                             and {**found, "metrics": expected["metrics"]} == expected):
         return True
     changed = sorted(k for k in {*expected, *found} if found.get(k) != expected.get(k))
+    if set(changed) <= SCORING_KEYS:
+        log.info("%s: scored with older or fewer metrics; scoring its enhanced files again", folder)
+        for name in (SCORES_FILE, SUMMARY_FILE):
+            (folder / name).unlink(missing_ok=True)
+        return False
     if not overwrite:
         raise EvaluationError(f"{folder}: evaluated before with other {', '.join(changed)}; pass --overwrite to "
                               f"replace those results")
@@ -199,13 +231,14 @@ def _clear(folder: Path) -> None:
         (folder / name).unlink(missing_ok=True)
 
 
-def point_settings(enhancer: Enhancer, point: EvalPoint) -> tuple[Enhancer, dict[str, Any]]:
+def point_settings(enhancer: Enhancer, point: EvalPoint,
+                   metrics: Sequence[str] = evaluation_metrics()) -> tuple[Enhancer, dict[str, Any]]:
     """The enhancer of one point and what its results depend on (a folder's ``settings.json``). The null
     condition enhances without a reference, which is guidance at w = 0; the matched condition records no
     ``reference`` key, so folders written before conditions existed keep being reused."""
     w = 0.0 if point.condition.kind == "null" else 1.0 if point.w is None else point.w
     enhancer = enhancer.with_settings(w=w, seed=point.seed)
-    expected = {**enhancer.record(), "metrics": list(DEFAULT_METRICS), "metrics_version": METRICS_VERSION}
+    expected = {**enhancer.record(), "metrics": list(metrics), "metrics_version": METRICS_VERSION}
     if not point.condition.is_default:
         expected["reference"] = point.condition.label
     return enhancer, expected
@@ -228,7 +261,7 @@ def evaluate_point(enhancer: Enhancer, testset: TestSet, manifest: Manifest, poi
     """Enhance and score one test set at one point, or reuse the result."""
     label = point.label
     folder = eval_dir(enhancer.directory, testset.id, label)
-    enhancer, expected = point_settings(enhancer, point)
+    enhancer, expected = point_settings(enhancer, point, options.metrics)
     with folder_lock(folder, f"evaluating {enhancer.name} on {testset.name} at {label}"):
         same = _check_settings(folder, expected, options.overwrite)
         done = read_summary(folder / SUMMARY_FILE) if same else None
@@ -238,9 +271,9 @@ def evaluate_point(enhancer: Enhancer, testset: TestSet, manifest: Manifest, poi
         inputs = point_inputs(enhancer, manifest, point, folder, f"{testset.name} {label}")
         report = enhancer.run(inputs, progress)
         task = open_task(progress, f"score {testset.name} {label}")
-        metrics, notes = _score_and_store(manifest, [job.out for job in inputs.jobs], folder / SCORES_FILE,
-                                          options.jobs, task)
-        summary = ScoreSummary(testset, enhancer.name, label, point.w, len(manifest), metrics, expected, notes,
+        scores, notes = _score_and_store(manifest, [job.out for job in inputs.jobs], folder / SCORES_FILE,
+                                         options.jobs, task, options.metrics)
+        summary = ScoreSummary(testset, enhancer.name, label, point.w, len(manifest), scores, expected, notes,
                                _timing(report), condition=point.condition.label, sampler_seed=point.seed,
                                unreferenced=_unreferenced(enhancer, inputs, point))
         write_json(folder / SUMMARY_FILE, summary.to_dict())
@@ -306,6 +339,7 @@ def evaluate_plans(workspace: Workspace, enhancer: Enhancer, plans: Sequence[tup
     """Check every test set (audio, each condition's needs), then per test set score its noisy input and evaluate
     its points; the noisy summary first, then one per point, per test set."""
     for testset, manifest, points in plans:
+        check_metrics(manifest, options.metrics)
         # a point without a scale (w-: no reference reaches the model) needs no reference in any row
         for condition in dict.fromkeys(p.condition for p in points if p.w is not None):
             check_condition(manifest, condition)
@@ -313,6 +347,6 @@ def evaluate_plans(workspace: Workspace, enhancer: Enhancer, plans: Sequence[tup
         _say_if_scoring_is_large(manifest, options.jobs)
     summaries = []
     for testset, manifest, points in plans:
-        summaries.append(score_noisy(workspace, testset, manifest, options.jobs, progress))
+        summaries.append(score_noisy(workspace, testset, manifest, options.jobs, progress, options.metrics))
         summaries += [evaluate_point(enhancer, testset, manifest, point, options, progress) for point in points]
     return summaries

@@ -7,6 +7,7 @@ on ``--jobs``.
 
 from __future__ import annotations
 
+import functools
 import io
 from dataclasses import dataclass
 from pathlib import Path
@@ -58,9 +59,10 @@ def score_job(job: ScoreJob, metrics: Sequence[str] = DEFAULT_METRICS) -> Uttera
     return score_utterance(est.samples, ref.samples, ref.sample_rate, metrics)
 
 
-def score_files(jobs: Sequence[ScoreJob], workers: int = 1,
-                progress: Task | None = None) -> list[UtteranceScores]:
-    """Score every job, in ``workers`` processes when more than one (and enough jobs); results in job order."""
+def score_files(jobs: Sequence[ScoreJob], workers: int = 1, progress: Task | None = None,
+                metrics: Sequence[str] = DEFAULT_METRICS) -> list[UtteranceScores]:
+    """Score every job with ``metrics``, in ``workers`` processes when more than one (and enough jobs); results in
+    job order."""
     done = [0]
 
     def count(index: int, scores: UtteranceScores) -> None:
@@ -69,7 +71,8 @@ def score_files(jobs: Sequence[ScoreJob], workers: int = 1,
             progress(done[0], len(jobs))
 
     workers = workers if len(jobs) >= MIN_PARALLEL else 1
-    return run_parallel(score_job, jobs, workers, on_result=count, chunksize=max(1, len(jobs) // (8 * workers)))
+    return run_parallel(functools.partial(score_job, metrics=tuple(metrics)), jobs, workers, on_result=count,
+                        chunksize=max(1, len(jobs) // (8 * workers)))
 
 
 def scores_frame(ids: Sequence[str], scores: Sequence[UtteranceScores], extra: dict[str, Sequence] | None = None,

@@ -14,12 +14,15 @@ from __future__ import annotations
 
 import hashlib
 import json
+import logging
 from collections import Counter
 from dataclasses import dataclass
 from pathlib import Path
 
-from ncse_cli.data.manifest import Manifest, ManifestError, read_manifest
+from ncse_cli.data.manifest import Manifest, read_manifest
 from ncse_cli.workspace import Workspace
+
+log = logging.getLogger("ncse")
 
 TESTSET_FILE = "testset.json"
 
@@ -61,11 +64,15 @@ def manifest_kind(manifest: Manifest) -> str:
 
 
 def load_testset(path: str | Path) -> tuple[TestSet, Manifest]:
-    """Read a test manifest (every row needs a clean reference) and describe it."""
+    """Read a test manifest and describe it. Rows without a clean file (recordings from the field) are scored
+    by the metrics that need none (DNSMOS) alone; that is said once per test set."""
     manifest = read_manifest(path)
-    for row in manifest:
-        if row.clean is None:
-            raise ManifestError(f"{manifest.path}: row {row.id!r} has no clean file; a test set needs one per row")
+    without = sum(row.clean is None for row in manifest)
+    if without:
+        rows = "no row has a clean file" if without == len(manifest) else \
+            f"{without} of {len(manifest)} rows have no clean file"
+        log.info("%s: %s, scored with DNSMOS alone (PESQ, ESTOI and SI-SDR need the clean speech)", manifest.path,
+                 rows)
     location = str(manifest.path.resolve())
     digest = hashlib.sha256(location.encode() + b"\0" + manifest.path.read_bytes()).hexdigest()
     testset = TestSet(f"{manifest.name}-{digest[:10]}", manifest.name, location, digest, manifest_kind(manifest),

@@ -16,12 +16,20 @@ from ncse_cli.audio import RESAMPLER_ID
 from ncse_cli.metrics import dnsmos, estoi, pesq, sisdr  # noqa: F401  (register the metrics)
 from ncse_cli.metrics.base import METRICS, MetricFailure
 
-#: The metrics of an evaluation, in table order.
-DEFAULT_METRICS = ("pesq", "estoi", "si_sdr")
+#: The metrics of an evaluation, in table order: the intrusive ones, then DNSMOS, which needs no clean file.
+DEFAULT_METRICS = ("pesq", "estoi", "si_sdr", "dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl")
 
 #: Raised whenever a change alters what a metric returns, so that stored results made before it are not mixed
-#: with new ones: 2 = ESTOI of a silent clean reference is missing, no longer a number near 0.
-METRICS_VERSION = 2
+#: with new ones: 2 = ESTOI of a silent clean reference is missing, no longer a number near 0; 3 = DNSMOS SIG,
+#: BAK and OVRL are scored beside them.
+METRICS_VERSION = 3
+
+
+def evaluation_metrics(dnsmos: bool = True) -> tuple[str, ...]:
+    """The metrics an evaluation scores: all of :data:`DEFAULT_METRICS`, or the intrusive ones alone (DNSMOS costs
+    about 0.3 s per 9 s segment on one CPU thread, and a clip shorter than 9 s is repeated to 16 s and rated in 7
+    segments: 5-10 times PESQ, ESTOI and SI-SDR together; benchmarks/bench_dnsmos.py)."""
+    return tuple(m for m in DEFAULT_METRICS if dnsmos or METRICS.get(m).intrusive)
 
 
 @dataclass

@@ -1,6 +1,7 @@
 """``ncse report``: the research plan's tables (noise_conditioning_plan.md, sections 5.1-5.4) from the workspace.
 
-Per test set: rows = noisy input, then model x guidance scale; columns PESQ ↑, ESTOI ↑, SI-SDR ↑ (mean ± 95% CI).
+Per test set: rows = noisy input, then model x guidance scale; columns PESQ ↑, ESTOI ↑, SI-SDR ↑ and, where results
+carry them, DNSMOS SIG ↑, BAK ↑, OVRL ↑ (mean ± 95% CI).
 Then the comparison summary across test-set groups (section 5.4): one column per group present (VB-DEMAND, OOD,
 Non-stat, Demo, Other) and metric, each the mean over the group's test sets of their per-set means. Every number
 is read from the ``summary.json`` files evaluation stored; nothing is recomputed or estimated.
@@ -22,7 +23,7 @@ from ncse_cli.metrics import DEFAULT_METRICS
 from ncse_cli.report.breakdown import read_summary_scores
 from ncse_cli.report.stats import PairedComparison, StatsError, compare_paired
 from ncse_cli.report.tables import (NO_REF, format_difference, format_summary, format_value, markdown_table,
-                                    metric_heading, unreferenced_note)
+                                    metric_heading, metric_label, metrics_with_values, unreferenced_note)
 from ncse_cli.workspace import Workspace, file_in_the_way
 
 if TYPE_CHECKING:
@@ -142,7 +143,7 @@ def comparison_section(data: ReportData, metrics: Sequence[str]) -> str:
     """Plan section 5.4: methods x (group, metric)."""
     groups = [k for k in KINDS if any(t.kind == k for t in data.testsets)]
     members = {k: [t for t in data.testsets if t.kind == k] for k in groups}
-    header = ["Method", *(f"{KINDS[g]} {metric_heading(m).split(' ')[0]}" for g in groups for m in metrics), "Notes"]
+    header = ["Method", *(f"{KINDS[g]} {metric_label(m)}" for g in groups for m in metrics), "Notes"]
     methods = [(NOISY_ROW, lambda t: data.noisy.get(t.id), "unprocessed input")]
     for model, label in data.methods():
         name = model.name if label == "w-" else f"{model.name} ({label.replace('w', 'w=', 1)})"
@@ -171,7 +172,7 @@ def input_verdict(comparisons: dict[str, PairedComparison], other: str = "the in
     better = [m for m, c in comparisons.items() if c.ci_low > 0]
     worse = [m for m, c in comparisons.items() if c.ci_high < 0]
     unclear = [m for m in comparisons if m not in better and m not in worse]
-    name = lambda ms: ", ".join(metric_heading(m).split(" ")[0] for m in ms)  # noqa: E731
+    name = lambda ms: ", ".join(metric_label(m) for m in ms)  # noqa: E731
     if comparisons and len(better) == len(comparisons):
         return f"**beats {other}** on every metric"
     if comparisons and len(worse) == len(comparisons):
@@ -201,7 +202,7 @@ def input_section(data: ReportData, metrics: Sequence[str]) -> str:
     if not rows:
         return ""
     header = ["Test set", "Model", "w", *(["Reference", "Seed"] if extra else []),
-              *(f"{metric_heading(m).split(' ')[0]} vs input" for m in metrics), "Verdict"]
+              *(f"{metric_label(m)} vs input" for m in metrics), "Verdict"]
     return ("## Against the noisy input\n\nPaired differences model - noisy input on the same utterances, mean "
             "[95% bootstrap interval]; a model beats its input on a metric when the whole interval lies above "
             "zero.\n\n" + markdown_table(header, rows))
@@ -230,7 +231,7 @@ def baseline_section(data: ReportData, metrics: Sequence[str]) -> str:
     if not rows:
         return ""
     header = ["Test set", "Model", "w", *(["Reference", "Seed"] if extra else []), "Baseline",
-              *(f"{metric_heading(m).split(' ')[0]} vs baseline" for m in metrics), "Verdict"]
+              *(f"{metric_label(m)} vs baseline" for m in metrics), "Verdict"]
     return ("## Against the unconditioned baseline\n\nPaired differences conditioned model - unconditioned model "
             "(same backbone) on the same utterances, mean [95% bootstrap interval].\n\n"
             + markdown_table(header, rows))
@@ -254,6 +255,7 @@ def build_report(workspace: Workspace, metrics: Sequence[str] = DEFAULT_METRICS,
                  summary_metrics: Sequence[str] = ("pesq",), ci: bool = True) -> Report:
     """The markdown report of everything ``workspace`` holds."""
     data = collect(workspace)
+    metrics = metrics_with_values([*data.noisy.values(), *(s for m in data.models for s in m.evaluations)], metrics)
     parts = [f"# ncse report\n\nWorkspace `{workspace.root}`, {now()}, ncse {__version__}. "
              f"Means ± 95% confidence intervals (t distribution) over utterances."]
     if not data.models and not data.testsets:

@@ -40,7 +40,12 @@ def format_summary(summary: MetricSummary | None, metric: str, ci: bool = True) 
 
 def metric_heading(metric: str) -> str:
     """``PESQ ↑``: every registered metric is better when higher."""
-    return f"{METRICS.get(metric).label} ↑"
+    return f"{metric_label(metric)} ↑"
+
+
+def metric_label(metric: str) -> str:
+    """``PESQ``, ``DNSMOS OVRL``: a metric's name in headings and sentences."""
+    return METRICS.get(metric).label
 
 
 def format_signed(value: float, metric: str) -> str:
@@ -97,11 +102,20 @@ def criteria_table(verdicts: Sequence[tuple[str, Verdict]]) -> str:
     return markdown_table(header, body)
 
 
+def metrics_with_values(summaries: Sequence[ScoreSummary], metrics: Sequence[str]) -> list[str]:
+    """Those of ``metrics`` some summary was scored with (results stored before DNSMOS, or with ``--no-dnsmos``,
+    have no DNSMOS, so its columns appear once a result has it; a metric scored but missing everywhere stays, with
+    its missing counts); all of them when no summary has any."""
+    present = [m for m in metrics if any(m in s.metrics for s in summaries)]
+    return present or list(metrics)
+
+
 def summary_rows(summaries: Sequence[ScoreSummary],
                  metrics: Sequence[str] = DEFAULT_METRICS) -> tuple[list[str], list[list[str]]]:
     """Header and cells of a table of summaries: test set, model (``noisy input``), w, the reference condition and
-    sampler seed (when any summary has other than matched and seed 0), each metric, n, and how many of the n were
-    enhanced without a reference (``no ref``, when any was)."""
+    sampler seed (when any summary has other than matched and seed 0), each metric some summary was scored with, n,
+    and how many of the n were enhanced without a reference (``no ref``, when any was)."""
+    metrics = metrics_with_values(summaries, metrics)
     models = [s for s in summaries if not s.is_noisy]
     extra = any(not s.is_matched or s.sampler_seed for s in models)
     unreferenced = any(s.unreferenced for s in models)

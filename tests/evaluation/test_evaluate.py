@@ -1,6 +1,7 @@
 """Evaluation: stored rows and summaries agree, shared noisy scores, reuse and resume, settings guard, missing
 metrics, test-set identity, and two concurrent processes."""
 
+import dataclasses
 import json
 import shutil
 import subprocess
@@ -11,6 +12,7 @@ import numpy as np
 import pandas as pd
 import pytest
 
+from ncse_cli import api
 from ncse_cli.audio import AudioError
 from ncse_cli.data.manifest import read_manifest, write_manifest
 from ncse_cli.evaluation import EvaluateOptions, EvaluationError, evaluate, load_testset
@@ -135,19 +137,32 @@ def test_other_settings_are_refused_unless_overwrite(fresh, testset):
     assert settings["sampler"]["steps"] == 3
 
 
-def test_results_of_older_metrics_are_refused_and_the_noisy_input_rescored(fresh, testset):
+def test_results_of_older_metrics_are_rescored_from_the_enhanced_files_they_kept(fresh, testset):
     ws, first = fresh
     noisy_file = ws.testset_dir(first.testset.id) / "noisy_summary.json"
     for path in (folder(first) / "settings.json", folder(first) / "summary.json", noisy_file):
         stored = json.loads(path.read_text())
         (stored.get("settings", stored)).pop("metrics_version")  # as written before metrics were versioned
         path.write_text(json.dumps(stored))
-    with pytest.raises(EvaluationError, match="other metrics_version.*--overwrite"):
-        evaluate(ws, "m", [testset], W1)
-    assert read_summary(noisy_file).settings["metrics_version"] == METRICS_VERSION  # rescored at once
-    options = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2), overwrite=True)
-    again = evaluate(ws, "m", [testset], options)[1]
-    assert again.settings["metrics_version"] == METRICS_VERSION and again.metrics == first.metrics
+    kept = {p: p.stat().st_mtime_ns for p in (folder(first) / "enhanced").iterdir()}
+    again = evaluate(ws, "m", [testset], W1)
+    assert read_summary(noisy_file).settings["metrics_version"] == METRICS_VERSION
+    assert again[1].settings["metrics_version"] == METRICS_VERSION and again[1].metrics == first.metrics
+    assert {p: p.stat().st_mtime_ns for p in kept} == kept  # scored again, not enhanced again
+
+
+def test_fewer_metrics_reuse_a_result_and_more_rescore_it(fresh, testset):
+    ws, first = fresh
+    assert {"dnsmos_ovrl", "pesq"} <= set(first.metrics)
+    fewer = evaluate(ws, "m", [testset], dataclasses.replace(W1, dnsmos=False))
+    assert fewer[1].metrics == first.metrics  # the result with DNSMOS serves a call without it
+    settings, summary = folder(first) / "settings.json", folder(first) / "summary.json"
+    stored = json.loads(settings.read_text())
+    settings.write_text(json.dumps({**stored, "metrics": ["pesq", "estoi", "si_sdr"]}))  # as if scored without
+    before = summary.stat().st_mtime_ns
+    again = evaluate(ws, "m", [testset], W1)[1]
+    assert summary.stat().st_mtime_ns != before  # scored again, with DNSMOS
+    assert again.metrics == first.metrics and again.settings["metrics"] == list(first.settings["metrics"])
 
 
 def test_a_failing_metric_is_missing_for_its_row_and_counted(tmp_path):
@@ -172,12 +187,26 @@ def test_testset_ids_follow_the_manifest_file_and_contents(tmp_path):
     assert load_testset(a)[0].id != first
 
 
-def test_a_test_manifest_needs_clean_files(tmp_path):
-    manifest = read_manifest(make_manifest(tmp_path, count=2, name="noclean"))
-    manifest.rows[1].clean = None
+def test_recordings_without_clean_files_are_scored_with_dnsmos_alone(tmp_path, model_dir, caplog):
+    manifest = read_manifest(make_manifest(tmp_path, count=2, seconds=1.0, name="field", split="test"))
+    manifest.rows[1].clean = None  # one row from the field, one with its clean speech
     write_manifest(manifest.path, manifest.rows)
-    with pytest.raises(EvaluationError.__mro__[1], match="no clean file"):
-        load_testset(manifest.path)
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(model_dir, ws.model_dir("m"))
+    with pytest.raises(EvaluationError, match="field.jsonl: rows without a clean file .* drop --no-dnsmos"):
+        evaluate(ws, "m", [manifest.path], dataclasses.replace(W1, dnsmos=False))
+    with caplog.at_level("INFO", logger="ncse"):
+        noisy, enhanced = evaluate(ws, "m", [manifest.path], W1)
+    assert "field.jsonl: 1 of 2 rows have no clean file, scored with DNSMOS alone" in caplog.text
+    for summary in (noisy, enhanced):
+        scores = read_scores(folder(summary) / ("noisy_scores.csv" if summary.is_noisy else "scores.csv"))
+        assert scores["pesq"].isna().tolist() == [False, True]
+        assert scores.loc[1, "errors"].startswith("pesq: no clean reference")
+        assert np.isfinite(scores[["dnsmos_sig", "dnsmos_bak", "dnsmos_ovrl"]].to_numpy()).all()
+        assert (summary.metrics["pesq"].n, summary.metrics["dnsmos_ovrl"].n) == (1, 2)
+    report = api.report(workdir=ws.root).markdown
+    assert "DNSMOS SIG ↑ | DNSMOS BAK ↑ | DNSMOS OVRL ↑" in report
+    assert "DNSMOS SIG vs input | DNSMOS BAK vs input | DNSMOS OVRL vs input" in report
 
 
 def test_a_stale_manifest_is_refused_before_any_work(tmp_path, model_dir):
@@ -346,7 +375,7 @@ def test_the_report_pairs_every_model_with_its_input_and_the_conditioned_ones_wi
         expected = (mine.set_index("id")["si_sdr"] - noisy.set_index("id")["si_sdr"]).mean()
         assert float(row[5].split(" ")[0]) == pytest.approx(expected, abs=0.051)
         assert ("worse than the input" in row[-1]) == all(cell.split("]")[0].split(", ")[1].startswith("-")
-                                                           for cell in row[3:6])
+                                                           for cell in row[3:-1])  # every metric, DNSMOS too
     rows = _section(markdown, "Against the unconditioned baseline")
     assert [(r[1], r[2], r[3]) for r in rows] == [("cond", "1", "base"), ("cond", "3", "base")]
     for row in rows:

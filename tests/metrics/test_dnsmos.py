@@ -88,3 +88,26 @@ def test_rows_without_a_clean_file_are_scored_by_the_non_intrusive_metrics(noisy
     assert back["dnsmos_ovrl"].dtype == float and back["pesq"].isna().tolist() == [True, False]
     assert back.loc[0, "errors"].startswith("pesq: no clean reference")
     assert score_utterance(noisy, None, 16000, ("si_sdr",)).errors == {"si_sdr": NO_REFERENCE}
+
+
+def test_background_noise_alone_rates_worse_than_a_clean_talker():
+    talker = speech(4.6, seed=3)
+    white = noise(4.6, seed=4, kind="white", level=float(np.sqrt(np.mean(talker ** 2))))
+    clean, hiss = dnsmos(talker, 16000), dnsmos(white, 16000)
+    assert hiss["bak"] < clean["bak"] - 1.0 and hiss["ovrl"] < clean["ovrl"]
+
+
+def test_identical_segments_of_a_repeated_clip_are_rated_once(monkeypatch):
+    """A 1 s clip repeats to 16 s, whose 7 segments are all the same: one network run, the official scores."""
+    clip = (speech(1.0, seed=5) + noise(1.0, seed=6, level=0.05)).astype(np.float32)
+    runs = []
+    session = dnsmos_module._session()
+    monkeypatch.setattr(dnsmos_module, "_session", lambda: type("Counting", (), {
+        "run": staticmethod(lambda out, feeds: runs.append(1) or session.run(out, feeds))})())
+    dnsmos_module._LAST.clear()
+    ours = dnsmos(clip, 16000)
+    assert len(list(segments(clip))) == 7 and len(runs) == 1
+    raw = np.concatenate([session.run(None, {"input_1": s[None]})[0] for s in segments(clip)])
+    official = {name: float(np.mean(np.poly1d(dnsmos_module.POLYFIT[name])(raw[:, i])))
+                for i, name in enumerate(("sig", "bak", "ovrl"))}
+    assert ours == pytest.approx(official, abs=1e-6)

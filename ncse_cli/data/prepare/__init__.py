@@ -8,6 +8,7 @@ import dataclasses
 import os
 from typing import Any, Callable
 
+from ncse_cli.data.prepare.auto_refs import AUTO, with_auto_references
 from ncse_cli.data.prepare.demo import DemoConfig, prepare_demo
 from ncse_cli.data.prepare.nonstationary import prepare_nonstationary
 from ncse_cli.data.prepare.ood import prepare_ood
@@ -30,13 +31,23 @@ def recipe_parameters(name: str) -> list[Any]:
 
 def prepare_recipe(name: str, out_dir: str | os.PathLike, **options: Any) -> PrepareResult:
     """Run recipe ``name`` into ``out_dir`` with the keyword ``options`` of its prepare function; for the demo,
-    options named like :class:`DemoConfig` fields set the corpus's sizes."""
+    options named like :class:`DemoConfig` fields set the corpus's sizes. ``ref_source="auto"`` (any recipe)
+    prepares the recipe's own references, then derives an ``_auto`` manifest beside each
+    (:mod:`ncse_cli.data.prepare.auto_refs`)."""
     recipe = recipe_parameters(name)[0]
+    auto = options.get("ref_source") == AUTO
+    if auto or (name != "vbdemand" and options.get("ref_source") is not None):
+        source = options.pop("ref_source")
+        if not auto:
+            raise PrepareError(f"prepare {name}: --ref-source takes only {AUTO!r} here, got {source!r}")
     if name == "demo":
         fields = {f.name for f in dataclasses.fields(DemoConfig)} - {"seed"}
         corpus = {key: options.pop(key) for key in list(options) if key in fields}
         options["config"] = DemoConfig(**corpus)
-    return recipe(out_dir=out_dir, **options)
+    result = recipe(out_dir=out_dir, **options)
+    if not auto:
+        return result
+    return with_auto_references(result, options.get("overwrite", False), options.get("progress"))
 
 
 __all__ = ["DemoConfig", "ManifestSummary", "PrepareError", "PrepareResult", "PrepareStateError", "RECIPES",
