@@ -54,18 +54,23 @@ def demo_defaults() -> tuple[int, int]:
     return DemoOptions.train_steps, DemoOptions.sampler_steps
 
 
+#: Sizes of encoders trained from scratch at the demo scale (``recipes/tiny.yaml``'s CNN); an encoder takes those
+#: its config has.
+DEMO_ENCODER_SIZES: dict[str, Any] = {"channels": [16, 32, 64, 64], "dim": 64}
+
+
 def demo_preset(tree: dict[str, Any], scale: Scale) -> dict[str, Any]:
     """Overrides that bring a recipe (its settings as a tree) to the size of ``ncse demo`` (module docstring)."""
     from ncse_cli.demo import DEMO_MODEL, DEMO_SAMPLER, DEMO_TRAIN
 
     train_steps, sampler_steps = demo_defaults()
     steps = scale.train_steps or train_steps
-    model = {key: value for key, value in DEMO_MODEL.items() if key != "encoder"}
+    # the demo's backbone and formulation; the recipe's own encoder and injection, at demo size
+    model = {key: value for key, value in DEMO_MODEL.items() if key not in ("encoder", "conditioning")}
     encoder = tree.get("model", {}).get("encoder", {"name": "cnn"})
     name = encoder if isinstance(encoder, str) else encoder.get("name", "cnn")
-    demo_encoder = DEMO_MODEL.get("encoder", {})
-    sizes = {k: v for k, v in (demo_encoder.items() if isinstance(demo_encoder, dict) else ())
-             if k != "name" and k in {f.name for f in dataclasses.fields(ENCODERS.get(name).Config)}}
+    sizes = {k: v for k, v in DEMO_ENCODER_SIZES.items()
+             if k in {f.name for f in dataclasses.fields(ENCODERS.get(name).Config)}}
     model["encoder"] = {"name": name, **sizes}
     train = {**DEMO_TRAIN, "steps": steps, "val_every": steps, "save_every": steps}
     return {"model": model, "train": train, "sampler": {"name": DEMO_SAMPLER, "steps": scale.sampler_steps or sampler_steps}}
