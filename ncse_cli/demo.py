@@ -80,6 +80,8 @@ class DemoOptions:
     ws: tuple[float, ...] = (1.0, 3.0)  #: guidance scales of the conditioned model
     jobs: int = 2  #: worker processes (data preparation, training, evaluation)
     corpus: DemoConfig | None = None  #: sizes of the synthetic corpus (default: ``DemoConfig()``)
+    #: score DNSMOS too (off: it would take the demo past five minutes; ``ncse evaluate`` scores it by default)
+    dnsmos: bool = False
 
 
 @dataclass
@@ -123,7 +125,7 @@ def demo_experiment(options: DemoOptions) -> ExperimentFile:
     corpus = {k: v for k, v in to_dict(options.corpus or DemoConfig()).items() if k != "seed"}
     scale = Scale(data={DATA: DataSource("demo", {**corpus, "seed": options.seed})},
                   suites={SUITE: Suite("in-distribution", (f"{DATA}/test.jsonl",), "demo test set")},
-                  training_seeds=(options.seed,), sampler_seeds=(options.seed,))
+                  training_seeds=(options.seed,), sampler_seeds=(options.seed,), dnsmos=options.dnsmos)
     models = {CONDITIONED: ModelEntry(settings=demo_settings(options, True), data=DATA,
                                       title=f"{_encoder_name()} encoder, p_uncond 0.2"),
               BASELINE: ModelEntry(settings=demo_settings(options, False), data=DATA, title="no conditioning")}

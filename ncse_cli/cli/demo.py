@@ -30,6 +30,8 @@ def demo_command(
     jobs: Annotated[Optional[int], typer.Option(min=1, help="Worker processes: the two models train and are "
                                                 "evaluated side by side, one torch thread each (1: all in this "
                                                 "process).")] = None,
+    dnsmos: Annotated[Optional[bool], typer.Option("--dnsmos/--no-dnsmos", help="Score DNSMOS too (about a minute "
+                                                   "more on two CPU cores).", show_default="no-dnsmos")] = None,
     progress: ShowProgress = True,
 ) -> None:
     """Run the whole pipeline offline on synthetic data and print the report (a few minutes on a CPU).
@@ -41,7 +43,7 @@ def demo_command(
 
     with task_bars(progress) as bars:
         result = api.demo(progress=bars, **given(out_dir=out_dir, seed=seed, train_steps=train_steps,
-                                                 sampler_steps=sampler_steps, jobs=jobs))
+                                                 sampler_steps=sampler_steps, jobs=jobs, dnsmos=dnsmos))
     if console.is_terminal:
         console.print(Markdown(result.report.markdown))
     else:
@@ -62,7 +64,7 @@ def training_table(result: DemoResult) -> Table:
     """What each model learned: first and last training loss, final validation loss and SI-SDR."""
     table = Table(title="training (from train_log.csv)", title_justify="left")
     for column in ("model", "steps", "first loss", "last loss", "validation loss", "validation SI-SDR"):
-        table.add_column(column, justify="left" if column == "model" else "right")
+        table.add_column(column, justify="left" if column == "model" else "right", no_wrap=column == "model")
     for name, run in result.runs.items():
         table.add_row(escape(name), str(run.steps), f"{result.first_loss[name]:.3f}", f"{run.loss:.3f}",
                       f"{run.val_loss:.3f}", f"{run.val_si_sdr:.1f} dB")

@@ -162,19 +162,20 @@ def _steps_watcher(run_dir: Path, total: int) -> Watcher:
 
 # --- evaluate ----------------------------------------------------------------------------------------------------
 
-#: One evaluation for a worker: (workspace root, model name, manifest, point, settings).
-EvalItem = tuple[Path, str, Path, EvalPoint, EnhanceSettings]
+#: One evaluation for a worker: (workspace root, model name, manifest, point, settings, whether to score DNSMOS).
+EvalItem = tuple[Path, str, Path, EvalPoint, EnhanceSettings, bool]
 
 
 def evaluate_items(items: Sequence[EvalItem]) -> None:
     """Evaluate items in this process, loading each model once (items of one model are consecutive)."""
     loaded: dict[str, Enhancer] = {}
-    for root, name, manifest, point, settings in items:
+    for root, name, manifest, point, settings, dnsmos in items:
         workspace = Workspace(root)
         if name not in loaded:
             loaded.clear()  # one model in memory at a time
             loaded[name] = Enhancer.load(workspace.resolve(name), settings)
-        options = EvaluateOptions(settings=settings, overwrite=True)  # the experiment owns its workspace
+        # the experiment owns its workspace: results of other settings are replaced
+        options = EvaluateOptions(settings=settings, overwrite=True, dnsmos=dnsmos)
         evaluate_points(workspace, name, [(manifest, [point])], options, enhancer=loaded[name])
 
 
@@ -199,7 +200,7 @@ def eval_item(plan: Plan, unit: Unit) -> EvalItem:
     """A unit's evaluation at the run's sampler steps, which may differ from those the model was saved with: a
     changed step count needs no retraining (:func:`~ncse_cli.experiments.configs.settings_changed`)."""
     settings = EnhanceSettings(steps=unit.task.run.cfg.sampler.steps, precision=plan.scale.precision)
-    return plan.layout.runs, unit.task.run.name, unit.task.manifest, unit.task.point, settings
+    return plan.layout.runs, unit.task.run.name, unit.task.manifest, unit.task.point, settings, plan.scale.dnsmos
 
 
 def share_out(units: Sequence[Unit], jobs: int) -> list[list[Unit]]:

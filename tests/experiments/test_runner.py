@@ -61,7 +61,7 @@ def recorder(monkeypatch, calls: list, real: bool = False) -> None:
     monkeypatch.setattr(runner, "train_model", lambda root, name, cfg, progress=None: calls.append(("train", name)))
 
     def record(items):
-        calls.extend(("evaluate", name, point.label) for _, name, _, point, _ in items)
+        calls.extend(("evaluate", name, point.label) for _, name, _, point, *_ in items)
         if real:
             evaluate(items)
     monkeypatch.setattr(runner, "evaluate_items", record)
