@@ -30,20 +30,24 @@ def demo_command(
     jobs: Annotated[Optional[int], typer.Option(min=1, help="Worker processes: the two models train and are "
                                                 "evaluated side by side, one torch thread each (1: all in this "
                                                 "process).")] = None,
+    ws: Annotated[Optional[list[float]], typer.Option("--guidance-scale", "-w", min=0, help="Guidance scale of the "
+                                                      "conditioned model; repeat for several (-w 1 -w 3) "
+                                                      "\\[default: 1].", show_default=False)] = None,
     dnsmos: Annotated[Optional[bool], typer.Option("--dnsmos/--no-dnsmos", help="Score DNSMOS too (about a minute "
                                                    "more on two CPU cores).", show_default="no-dnsmos")] = None,
     progress: ShowProgress = True,
 ) -> None:
     """Run the whole pipeline offline on synthetic data and print the report (a few minutes on a CPU).
 
-    Trains a noise-conditioned model (CNN encoder, p_uncond 0.2) and the unconditioned baseline, evaluates both
-    (w = 1 and 3) and prints the report built from the files it wrote. A re-run reuses finished stages.
+    Trains a noise-conditioned model (noise-profile encoder, p_uncond 0.2) and the unconditioned baseline,
+    evaluates both and prints the report built from the files it wrote. A re-run reuses finished stages.
     """
     from ncse_cli import api
 
     with task_bars(progress) as bars:
         result = api.demo(progress=bars, **given(out_dir=out_dir, seed=seed, train_steps=train_steps,
-                                                 sampler_steps=sampler_steps, jobs=jobs, dnsmos=dnsmos))
+                                                 sampler_steps=sampler_steps, jobs=jobs, dnsmos=dnsmos,
+                                                 ws=tuple(ws) if ws else None))
     if console.is_terminal:
         console.print(Markdown(result.report.markdown))
     else:
