@@ -241,11 +241,16 @@ class NCSNpp(nn.Module):
 
     def _profile(self, cond: Condition, x: torch.Tensor) -> torch.Tensor | float:
         """The ``profile`` injection: the condition's value per frequency bin as a map over all frames, through a
-        zero-initialised convolution into the first features (0 for the other injections)."""
+        zero-initialised convolution into the first features (0 for the other injections). The map depends on the
+        condition and the frame count only, so a sampler computes it once per utterance, not once per step."""
         if self.profile_in is None:
             return 0.0
-        profile = cond.vector.to(x.dtype)[:, None, :, None].expand(-1, 1, -1, x.shape[-1])
-        return self.profile_in(profile)
+        frames = x.shape[-1]
+
+        def compute() -> torch.Tensor:
+            profile = cond.vector.to(x.dtype)[:, None, :, None].expand(-1, 1, -1, frames)
+            return self.profile_in(profile)
+        return cond.cached((id(self), "profile", frames, x.dtype, torch.is_autocast_enabled()), compute)
 
     def _film(self, cond: Condition | None):
         """A lookup ``block -> FiLM parameters`` (``None`` without FiLM); each block projects once per condition."""

@@ -84,6 +84,17 @@ def test_encoder_runs_once_per_utterance_whatever_the_steps(steps, w):
     assert out.nfe == 2 * steps and out.network_evaluations == out.nfe * (2 if w != 1 else 1)
 
 
+@pytest.mark.parametrize("w", [1.0, 3.0])
+def test_the_profile_map_is_computed_once_per_utterance_whatever_the_steps(w):
+    model = tiny_model(encoder="profile", injection="profile")
+    maps = []
+    model.backbone.profile_in.register_forward_hook(lambda *_: maps.append(1))
+    _, noisy, ref = tone_mixture()
+    out = enhance_waveforms(model, noisy[0], ref[0], w=w, sampler=PCConfig(steps=3),
+                            generator=torch.Generator().manual_seed(0))
+    assert out.nfe == 6 and len(maps) == 1
+
+
 def test_film_projections_are_computed_once_per_condition():
     model = tiny_model(injection="film")
     x, t, y, cond = _state(model)
