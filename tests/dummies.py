@@ -338,6 +338,14 @@ def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: 
 #: NCSN++ sizes for reference comparisons: ncse's ``tiny`` preset, and the ``base`` layout at a width of 8.
 SGMSE_TINY = {"nf": 16, "ch_mult": (1, 2, 2, 4, 4), "num_res_blocks": 1, "attn_resolutions": (16,)}
 SGMSE_BASE_LAYOUT = {"nf": 8, "ch_mult": (1, 1, 2, 2, 2, 2, 2), "num_res_blocks": 2, "attn_resolutions": (16,)}
+#: SGMSE+'s full-band ncsnpp_48k (no attention but the middle block's) at a width of 8 and five levels.
+SGMSE_FULL_BAND = {"nf": 8, "ch_mult": (1, 1, 2, 2, 2), "num_res_blocks": 2, "attn_resolutions": ()}
+#: SGMSE+'s full-band hyper-parameters (sgmse 0.1.2's README, for its EARS checkpoints): 48 kHz, a 1534-point STFT,
+#: its compression and OUVE SDE.
+SGMSE_FULL_BAND_HPARAMS = {"sr": 48000, "n_fft": 1534, "hop_length": 384, "spec_factor": 0.065,
+                           "spec_abs_exponent": 0.667, "theta": 2.0, "sigma_min": 0.1, "sigma_max": 1.0}
+#: ncse's NCSN++ options that make it SGMSE+'s ncsnpp_48k (with ``attn_resolutions: []``).
+NCSNPP_48K_OPTIONS = {"progressive": "none", "progressive_input": "none", "divide_after_output_layer": True}
 
 
 def randomize_(module, seed: int = 0, scale: float = 0.05):

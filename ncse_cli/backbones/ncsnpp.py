@@ -11,7 +11,11 @@ With the defaults the network is SGMSE+'s ``ncsnpp`` exactly (proved against the
 channels that is divided by ``t`` (SGMSE+'s ``scale_by_sigma`` with ``used_sigmas = t``) and mapped to two
 channels by a 1x1 convolution with bias (``output_layer``); NCSN++'s DDPM initialisation. Without the division
 by ``t`` (``scale_by_time=False``) it is SGMSE+'s ``ncsnpp_v2``, the data predictor of the Schrodinger bridge.
-``embedding: linear`` and ``output_layer: false`` rebuild the models of ncse 0.1.
+``progressive: none``, ``progressive_input: none``, ``attn_resolutions: []`` and ``divide_after_output_layer: true``
+make it SGMSE+'s full-band ``ncsnpp_48k`` (Richter et al., "EARS", Interspeech 2024): no input pyramid, one
+output head after the last up stage instead of a head per level, no self-attention but the middle block's, and
+the 1x1 output layer applied before the division by ``t``. ``embedding: linear`` and ``output_layer: false``
+rebuild the models of ncse 0.1.
 
 The noise condition enters every residual block, either added to the time embedding
 (``add``) or as per-block FiLM (``film``); condition tokens (the sequence encoder) enter through residual
@@ -67,6 +71,15 @@ class NCSNpp(nn.Module):
         output_layer: bool = True
         #: Cross-attention residual divided by sqrt(2) (ncse 0.1); ``False`` keeps a new block the identity.
         xattn_skip_rescale: bool = False
+        #: NCSN++'s output pyramid: ``output_skip`` sums a head at every level of the up path into an upsampled
+        #: pyramid (SGMSE+'s ``ncsnpp``); ``none`` has one head after the last up stage (``ncsnpp_48k``).
+        progressive: Literal["output_skip", "none"] = "output_skip"
+        #: NCSN++'s input pyramid: ``input_skip`` adds the FIR-downsampled input through a 1x1 convolution after
+        #: every downsampling (``ncsnpp``); ``none`` does not (``ncsnpp_48k``).
+        progressive_input: Literal["input_skip", "none"] = "input_skip"
+        #: Where the division by ``t`` (score matching) goes: after the 1x1 ``output_layer``, so that its bias is
+        #: divided too (``ncsnpp_48k``), or before it (``ncsnpp``).
+        divide_after_output_layer: bool = False
 
         def __post_init__(self) -> None:
             if self.freq_bins % 2 ** (len(self.ch_mult) - 1):
@@ -113,21 +126,25 @@ class NCSNpp(nn.Module):
         with aside():
             self.profile_in = zero_init(nn.Conv2d(1, nf, 3, padding=1)) if self.injection == "profile" else None
         self.down, skip_channels, ch = self._build_down(block), [nf], nf
-        self.input_skips = nn.ModuleList()
+        input_skip = cfg.progressive_input == "input_skip"
+        self.input_skips = nn.ModuleList() if input_skip else None
         for lvl in range(levels):
             out = nf * cfg.ch_mult[lvl]
             skip_channels += [out] * cfg.num_res_blocks
             ch = out
             if lvl < levels - 1:
                 skip_channels.append(ch)
-                self.input_skips.append(ddpm_init(nn.Conv2d(cfg.in_channels, ch, 1)))
-        self.input_pyramid = FIRResample(cfg.in_channels, up=False)
+                if input_skip:
+                    self.input_skips.append(ddpm_init(nn.Conv2d(cfg.in_channels, ch, 1)))
+        self.input_pyramid = FIRResample(cfg.in_channels, up=False) if input_skip else None
         self.mid = nn.ModuleList([block(ch, ch), AttnBlock(ch), block(ch, ch)])
         self.mid_xattn = self._cross_attention(ch) if levels - 1 in self.xattn_levels else None
-        pyramid_channels = cfg.in_channels if cfg.output_layer else cfg.out_channels
-        self.up, self.output_heads = self._build_up(block, skip_channels, ch, pyramid_channels)
-        self.output_pyramid = FIRResample(pyramid_channels, up=True)
-        self.output_layer = nn.Conv2d(pyramid_channels, cfg.out_channels, 1) if cfg.output_layer else None
+        head_channels = cfg.in_channels if cfg.output_layer else cfg.out_channels
+        self.up, self.output_heads = self._build_up(block, skip_channels, ch, head_channels)
+        output_skip = cfg.progressive == "output_skip"
+        self.output_pyramid = FIRResample(head_channels, up=True) if output_skip else None
+        self.output_head = None if output_skip else self._head(nf * cfg.ch_mult[0], head_channels)
+        self.output_layer = nn.Conv2d(head_channels, cfg.out_channels, 1) if cfg.output_layer else None
 
     def _build_down(self, block) -> nn.ModuleList:
         cfg, nf = self.cfg, self.cfg.nf
@@ -146,9 +163,11 @@ class NCSNpp(nn.Module):
         return stages
 
     def _build_up(self, block, skip_channels: list[int], ch: int,
-                  pyramid_channels: int) -> tuple[nn.ModuleList, nn.ModuleList]:
+                  head_channels: int) -> tuple[nn.ModuleList, nn.ModuleList | None]:
+        """The up stages, and with the output pyramid one head per stage (``None`` without it)."""
         cfg, nf = self.cfg, self.cfg.nf
-        stages, heads = nn.ModuleList(), nn.ModuleList()
+        stages = nn.ModuleList()
+        heads = nn.ModuleList() if cfg.progressive == "output_skip" else None
         for lvl in reversed(range(self.levels)):
             out, stage = nf * cfg.ch_mult[lvl], nn.ModuleDict()
             res = []
@@ -163,9 +182,15 @@ class NCSNpp(nn.Module):
             if lvl > 0:
                 stage["upsample"] = block(ch, ch, up=True)
             stages.append(stage)
-            heads.append(nn.Sequential(group_norm(ch), nn.SiLU(),
-                                       zero_init(nn.Conv2d(ch, pyramid_channels, 3, padding=1))))
+            if heads is not None:
+                heads.append(self._head(ch, head_channels))
         return stages, heads
+
+    @staticmethod
+    def _head(channels: int, out_channels: int) -> nn.Sequential:
+        """GroupNorm, SiLU and a 3x3 convolution that starts at zero (NCSN++'s ``init_scale=0``)."""
+        return nn.Sequential(group_norm(channels), nn.SiLU(),
+                             zero_init(nn.Conv2d(channels, out_channels, 3, padding=1)))
 
     def _xattn_levels(self, cond: ConditionSpec) -> set[int]:
         """Levels with cross-attention; tokens without cross-attention (or the reverse) is a config error."""
@@ -213,25 +238,36 @@ class NCSNpp(nn.Module):
                 hs.append(xattn(stage["xattn"][i], h) if "xattn" in stage else h)
             if "downsample" in stage:
                 h = stage["downsample"](hs[-1], temb, film(stage["downsample"]))
-                pyramid = self.input_pyramid(pyramid)
-                hs.append(h + self.input_skips[lvl](pyramid))
+                if self.input_skips is not None:
+                    pyramid = self.input_pyramid(pyramid)
+                    h = h + self.input_skips[lvl](pyramid)
+                hs.append(h)
         h = self.mid[1](self.mid[0](hs[-1], temb, film(self.mid[0])))
         h = xattn(self.mid_xattn, h) if self.mid_xattn is not None else h
         h = self.mid[2](h, temb, film(self.mid[2]))
         out = None
-        for stage, head in zip(self.up, self.output_heads):
+        for k, stage in enumerate(self.up):
             for res in stage["res"]:
                 h = res(torch.cat([h, hs.pop()], dim=1), temb, film(res))
             if "attn" in stage:
                 h = stage["attn"](h)
             if "xattn" in stage:
                 h = xattn(stage["xattn"], h)
-            out = head(h) if out is None else self.output_pyramid(out) + head(h)
+            if self.output_heads is not None:
+                head = self.output_heads[k](h)
+                out = head if out is None else self.output_pyramid(out) + head
             if "upsample" in stage:
                 h = stage["upsample"](h, temb, film(stage["upsample"]))
-        if self.scale_by_time:
-            out = out / t.to(out.dtype).reshape(-1, 1, 1, 1)
-        return out if self.output_layer is None else self.output_layer(out)
+        return self._output(out if self.output_head is None else self.output_head(h), t)
+
+    def _output(self, out: torch.Tensor, t: torch.Tensor) -> torch.Tensor:
+        """SGMSE+'s division by ``t`` (``scale_by_sigma``) and 1x1 output layer, in the configured order."""
+        def divide(v: torch.Tensor) -> torch.Tensor:
+            return v / t.to(v.dtype).reshape(-1, 1, 1, 1) if self.scale_by_time else v
+
+        def project(v: torch.Tensor) -> torch.Tensor:
+            return v if self.output_layer is None else self.output_layer(v)
+        return divide(project(out)) if self.cfg.divide_after_output_layer else project(divide(out))
 
     def _embed(self, t: torch.Tensor, cond: Condition | None) -> torch.Tensor:
         temb = self.time_embed(torch.log(t) if self.cfg.embedding == "log" else t)

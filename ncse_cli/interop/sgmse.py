@@ -7,8 +7,10 @@ order; SGMSE+ enhances with those EMA weights, and so does the imported model. T
 :func:`ncse_cli.safeload.read_torch_checkpoint` (class references recorded by name, nothing executed).
 
 Supported: backbone ``ncsnpp`` with the OUVE SDE and score matching (Richter et al., TASLP 2023; the VB-DMD and
-WSJ0-CHiME3 checkpoints) and backbone ``ncsnpp_v2`` with the SB-VE Schrodinger bridge and data prediction
-(Jukic et al., Interspeech 2024; Richter et al., ICASSP 2025). Anything else is refused by name.
+WSJ0-CHiME3 checkpoints), its full-band variant ``ncsnpp_48k`` likewise (Richter et al., "EARS", Interspeech
+2024; the 48 kHz EARS-WHAM and EARS-Reverb checkpoints: no input or output pyramid, no self-attention but the
+middle block's, the output layer before the division by sigma) and backbone ``ncsnpp_v2`` with the SB-VE Schrodinger bridge and data
+prediction (Jukic et al., Interspeech 2024; Richter et al., ICASSP 2025). Anything else is refused by name.
 
 The map between the two parameter layouts is built by walking ncse's NCSN++ in the order SGMSE+ constructs its
 ``all_modules`` list; ``tests/backbones/test_sgmse_reference.py`` checks it against the reference package.
@@ -55,7 +57,8 @@ _BLOCK_PARAMS: dict[str, list[tuple[str, str]]] = {
 
 def _blocks(backbone) -> Iterator[tuple[str, str, str]]:
     """``(reference prefix, ncse module path, kind)`` for every block, in SGMSE+'s parameter order: its
-    ``output_layer`` first, then ``all_modules`` in construction order (SGMSE+ ``backbones/ncsnpp.py``)."""
+    ``output_layer`` first, then ``all_modules`` in construction order (SGMSE+ ``backbones/ncsnpp.py``; without
+    the pyramids, ``progressive='none'`` and ``progressive_input='none'``, as in ``backbones/ncsnpp_48k.py``)."""
     yield "output_layer", "output_layer", "plain"
     index = itertools.count()
 
@@ -73,7 +76,8 @@ def _blocks(backbone) -> Iterator[tuple[str, str, str]]:
                 yield module(f"down.{lvl}.attn.{i}", "attn")
         if "downsample" in stage:
             yield module(f"down.{lvl}.downsample", "resnet")
-            yield module(f"input_skips.{lvl}", "combine")
+            if backbone.input_skips is not None:
+                yield module(f"input_skips.{lvl}", "combine")
     yield module("mid.0", "resnet")
     yield module("mid.1", "attn")
     yield module("mid.2", "resnet")
@@ -82,10 +86,14 @@ def _blocks(backbone) -> Iterator[tuple[str, str, str]]:
             yield module(f"up.{k}.res.{i}", "resnet")
         if "attn" in stage:
             yield module(f"up.{k}.attn", "attn")
-        yield module(f"output_heads.{k}.0", "plain")
-        yield module(f"output_heads.{k}.2", "plain")
+        if backbone.output_heads is not None:
+            yield module(f"output_heads.{k}.0", "plain")
+            yield module(f"output_heads.{k}.2", "plain")
         if "upsample" in stage:
             yield module(f"up.{k}.upsample", "resnet")
+    if backbone.output_head is not None:
+        yield module("output_head.0", "plain")
+        yield module("output_head.2", "plain")
 
 
 def reference_parameters(backbone) -> list[tuple[str, str]]:
@@ -161,14 +169,22 @@ def _refuse_unless(path: Path, hp: Mapping[str, Any], key: str, allowed: tuple, 
                                f"{', '.join(repr(a) for a in allowed)})")
 
 
+#: Constructor defaults of SGMSE+'s backbones that differ from ``ncsnpp``'s, for hyper-parameters that leave them
+#: out (``backbones/ncsnpp_48k.py``; its command line writes them into the checkpoint).
+_BACKBONE_DEFAULTS: dict[str, dict[str, Any]] = {
+    "ncsnpp_48k": {"progressive": "none", "progressive_input": "none", "attn_resolutions": ()}}
+
+
 def model_config(ckpt: SgmseCheckpoint) -> tuple[ModelConfig, dict[str, Any]]:
     """The ncse model config and sampler section equivalent to the checkpoint's hyper-parameters."""
     hp, path = ckpt.hparams, ckpt.path
     backbone, sde = hp.get("backbone"), hp.get("sde")
-    pairs = {("ncsnpp", "ouve"): "score_matching", ("ncsnpp_v2", "sbve"): "data_prediction"}
+    pairs = {("ncsnpp", "ouve"): "score_matching", ("ncsnpp_48k", "ouve"): "score_matching",
+             ("ncsnpp_v2", "sbve"): "data_prediction"}
     if (backbone, sde) not in pairs:
         raise SgmseImportError(f"{path}: backbone {backbone!r} with SDE {sde!r} is not supported (supported: "
-                               "ncsnpp with ouve, ncsnpp_v2 with sbve)")
+                               "ncsnpp or ncsnpp_48k with ouve, ncsnpp_v2 with sbve)")
+    hp = {**_BACKBONE_DEFAULTS.get(backbone, {}), **hp}
     loss = pairs[backbone, sde]
     _refuse_unless(path, hp, "loss_type", ("score_matching", "mse") if loss == "score_matching"
                    else ("data_prediction",), "loss")
@@ -176,7 +192,7 @@ def model_config(ckpt: SgmseCheckpoint) -> tuple[ModelConfig, dict[str, Any]]:
         _refuse_unless(path, hp, key, (default,), "network scaling")
     for key, allowed in (("window", ("hann",)), ("transform_type", ("exponent",)), ("normalize", ("noisy",)),
                          ("centered", (True,)), ("embedding_type", ("fourier",)), ("resblock_type", ("biggan",)),
-                         ("progressive", ("output_skip",)), ("progressive_input", ("input_skip",)),
+                         ("progressive", ("output_skip", "none")), ("progressive_input", ("input_skip", "none")),
                          ("progressive_combine", ("sum",)), ("fir", (True,)), ("skip_rescale", (True,)),
                          ("nonlinearity", ("swish",)), ("resamp_with_conv", (True,)), ("conditional", (True,)),
                          ("scale_by_sigma", (True,))):
@@ -186,7 +202,10 @@ def model_config(ckpt: SgmseCheckpoint) -> tuple[ModelConfig, dict[str, Any]]:
            "num_res_blocks": int(hp.get("num_res_blocks", 2)),
            "attn_resolutions": list(hp.get("attn_resolutions", (16,))),
            "dropout": float(hp.get("dropout", 0.0)), "fourier_scale": float(hp.get("fourier_scale", 16)),
-           "freq_bins": int(hp.get("image_size", n_fft // 2 + 1))}
+           "freq_bins": int(hp.get("image_size", n_fft // 2 + 1)),
+           "progressive": hp.get("progressive", "output_skip"),
+           "progressive_input": hp.get("progressive_input", "input_skip"),
+           "divide_after_output_layer": backbone == "ncsnpp_48k"}
     if hp.get("sde") == "ouve":
         sde_cfg = {"name": "ouve", "theta": hp.get("theta", 1.5), "sigma_min": hp.get("sigma_min", 0.05),
                    "sigma_max": hp.get("sigma_max", 0.5), "t_eps": hp.get("t_eps", 0.03)}

@@ -5,6 +5,7 @@ from __future__ import annotations
 
 import os
 import re
+from pathlib import Path
 
 import numpy as np
 import pytest
@@ -15,13 +16,16 @@ from ncse_cli import api
 from ncse_cli.model_dir import load_model
 from ncse_cli.cli import app
 from ncse_cli.enhancement import enhance_waveforms
-from ncse_cli.interop.sgmse import SgmseImportError, backbone_state
+from ncse_cli.interop.sgmse import SgmseCheckpoint, SgmseImportError, backbone_state, model_config
 from ncse_cli.sampling.bridge import BridgeODEConfig
 from ncse_cli.sampling.pc import PCConfig
+from ncse_cli.training.config import resolve_run_config
+from ncse_cli.warmstart import incompatibilities
 from ncse_cli.workspace import Workspace
 
 from tests.backbones.test_sgmse_reference import float64_constants
-from tests.dummies import noise, sgmse_reference_model, speech, write_sgmse_checkpoint, write_wav
+from tests.dummies import (SGMSE_FULL_BAND, SGMSE_FULL_BAND_HPARAMS, noise, sgmse_reference_model, speech,
+                           write_sgmse_checkpoint, write_wav)
 
 pytest.importorskip("sgmse.model", reason="needs the reference package sgmse 0.1.2 (make install)")
 
@@ -32,8 +36,16 @@ def _no_cuda(monkeypatch):
     monkeypatch.setattr(torch.Tensor, "cuda", lambda self, *args, **kwargs: self)
 
 
-def _noisy(seconds: float = 0.6) -> torch.Tensor:
-    return torch.from_numpy(speech(seconds, seed=1) + noise(seconds, seed=2, level=0.05))
+def _noisy(seconds: float = 0.6, rate: int = 16000) -> torch.Tensor:
+    return torch.from_numpy(speech(seconds, rate, seed=1) + noise(seconds, rate, seed=2, level=0.05))
+
+
+#: ``(backbone, SDE, hyper-parameters, seconds)``: SGMSE+'s score model, its Schrodinger bridge, and its full-band
+#: model (48 kHz and its 768 frequency bins, at width 4 and two steps to stay cheap in float64; whether it has
+#: pyramids is left to ncsnpp_48k's own defaults).
+CHECKPOINTS = {"ncsnpp": ("ncsnpp", "ouve", {}, 0.6), "ncsnpp_v2": ("ncsnpp_v2", "sbve", {}, 0.6),
+               "ncsnpp_48k": ("ncsnpp_48k", "ouve", {**SGMSE_FULL_BAND, "nf": 4, **SGMSE_FULL_BAND_HPARAMS, "N": 2},
+                              0.25)}
 
 
 def _reference_enhance(ref, noisy: torch.Tensor, seed: int, **kwargs) -> np.ndarray:
@@ -43,8 +55,8 @@ def _reference_enhance(ref, noisy: torch.Tensor, seed: int, **kwargs) -> np.ndar
         return ref.enhance(noisy[None], **kwargs)
 
 
-@pytest.mark.parametrize("sde", ["ouve", "sbve"])
-def test_imported_checkpoint_enhances_like_the_reference(tmp_path, sde):
+@pytest.mark.parametrize("name", CHECKPOINTS)
+def test_imported_checkpoint_enhances_like_the_reference(tmp_path, name):
     """Same weights (the EMA's), same STFT, SDE, time grid, padding and sampler noise: the same waveform.
 
     Both run in float64 (the reference's window and FIR kernels made float64, exactly), so the comparison is not
@@ -52,19 +64,22 @@ def test_imported_checkpoint_enhances_like_the_reference(tmp_path, sde):
     toolkit. What stays float32 in both is the time grid (``torch.linspace``'s default dtype, as SGMSE+ samples),
     hence 1e-6; the bridge's 1e-5 adds the reference's float32 constants (see tests/core/test_bridge.py).
     """
-    backbone = "ncsnpp" if sde == "ouve" else "ncsnpp_v2"
-    ref = sgmse_reference_model(backbone, sde, N=4)
+    backbone, sde, hparams, seconds = CHECKPOINTS[name]
+    hparams = {"N": 4, **hparams}
+    ref = sgmse_reference_model(backbone, sde, **hparams)
     path = write_sgmse_checkpoint(ref, tmp_path / "model.ckpt")
     outcome = api.import_sgmse(path, "imported", workdir=tmp_path / "ws")
     assert outcome.weights == "ema" and outcome.source["hyper_parameters"]["data_module_cls"].startswith("<class")
     model = load_model(outcome.directory).double()
+    assert model.cfg.sample_rate == hparams.get("sr", 16000)
     for shadow in ref.ema.shadow_params:  # the EMA is copied into the network in eval(): float64 as well
         shadow.data = shadow.data.double()
     ref.double().data_module.window = ref.data_module.window.double()
-    noisy = _noisy().double()
-    sampler = PCConfig(steps=4) if sde == "ouve" else BridgeODEConfig(steps=4)
+    noisy = _noisy(seconds, rate=hparams.get("sr", 16000)).double()
+    steps = hparams["N"]
+    sampler = PCConfig(steps=steps) if sde == "ouve" else BridgeODEConfig(steps=steps)
     ours = enhance_waveforms(model, noisy, sampler=sampler, generator=torch.Generator().manual_seed(7)).waveform.numpy()
-    kwargs = {"N": 4, "corrector_steps": 1, "snr": 0.5} if sde == "ouve" else {}
+    kwargs = {"N": steps, "corrector_steps": 1, "snr": 0.5} if sde == "ouve" else {}
     with float64_constants():
         theirs = _reference_enhance(ref, noisy, seed=7, **kwargs)
     assert ours.shape == theirs.shape == noisy.shape
@@ -122,7 +137,8 @@ class _Instance:
 @pytest.mark.parametrize("change,named", [({"backbone": "dcunet"}, "dcunet"),
                                           ({"transform_type": "log"}, "transform_type='log'"),
                                           ({"loss_type": "denoiser"}, "loss_type='denoiser'"),
-                                          ({"window": "sqrthann"}, "window='sqrthann'")])
+                                          ({"window": "sqrthann"}, "window='sqrthann'"),
+                                          ({"progressive": "residual"}, "progressive='residual'")])
 def test_unsupported_hyper_parameters_are_refused_by_name(tmp_path, change, named):
     ref = sgmse_reference_model()
     path = write_sgmse_checkpoint(ref, tmp_path / "odd.ckpt", hyper_parameters={**dict(ref.hparams), **change})
@@ -149,3 +165,17 @@ def test_import_enhance_and_list_through_the_cli(tmp_path):
     listed = runner.invoke(app, ["models", "list", "--workdir", str(ws)], terminal_width=200)
     assert "sgmse-vb" in listed.output and "none" in listed.output
 
+
+
+def test_the_full_band_recipe_is_what_an_imported_ncsnpp_48k_checkpoint_becomes():
+    """``recipes/fullband_48k.yaml`` is SGMSE+'s full-band model as the importer maps it (hyper-parameters as
+    SGMSE+'s command line writes them for --backbone ncsnpp_48k), up to the conditioning it adds: an imported
+    EARS-WHAM or EARS-Reverb checkpoint can start it (``--init-from``)."""
+    hparams = {"backbone": "ncsnpp_48k", "sde": "ouve", "nf": 128, "ch_mult": [1, 1, 2, 2, 2, 2, 2],
+               "num_res_blocks": 2, "attn_resolutions": [], "progressive": "none", "progressive_input": "none",
+               "centered": True, **SGMSE_FULL_BAND_HPARAMS}
+    imported, _ = model_config(SgmseCheckpoint(Path("ears.ckpt"), hparams, {}, None, {}))
+    recipe = resolve_run_config(Path(__file__).resolve().parents[2] / "recipes" / "fullband_48k.yaml").model
+    assert imported.backbone.progressive == imported.backbone.progressive_input == "none"
+    assert imported.backbone.divide_after_output_layer and imported.sample_rate == 48000
+    assert incompatibilities(imported, recipe) == []

@@ -1,6 +1,7 @@
 """The full-band recipe: SGMSE+'s 48 kHz setting, at tiny size, trains and enhances a 48 kHz file end to end and
 keeps its band above 8 kHz."""
 
+import json
 from pathlib import Path
 
 import numpy as np
@@ -30,6 +31,7 @@ def test_the_recipe_is_sgmse_plus_full_band_setting():
     assert model["stft"] == {"n_fft": 1534, "hop_length": 384, "alpha": 0.667, "beta": 0.065}
     assert model["sde"] == {"name": "ouve", "theta": 2.0, "sigma_min": 0.1, "sigma_max": 1.0}
     assert model["backbone"]["freq_bins"] == 1534 // 2 + 1 and model["backbone"]["attn_resolutions"] == []
+    assert model["backbone"]["progressive"] == model["backbone"]["progressive_input"] == "none"  # ncsnpp_48k
 
 
 def test_a_tiny_full_band_model_trains_and_enhances_a_48_khz_file_with_its_high_band(tmp_path):
@@ -37,13 +39,15 @@ def test_a_tiny_full_band_model_trains_and_enhances_a_48_khz_file_with_its_high_
     make_manifest(data, 4, sample_rate=48000, seconds=0.5, name="train", split="train")
     make_manifest(data, 2, sample_rate=48000, seconds=0.5, name="valid", split="valid", seed=50)
     recipe = tmp_path / "tiny48.yaml"
-    recipe.write_text(f"extends: {RECIPE}\nmodel:\n  backbone: {{name: tiny, freq_bins: 768}}\n"
+    backbone = {**load_yaml(RECIPE)["model"]["backbone"], "name": "tiny"}  # the recipe's layout at tiny size
+    recipe.write_text(f"extends: {RECIPE}\nmodel:\n  backbone: {json.dumps(backbone)}\n"
                       "  encoder: {name: cnn, channels: [8, 8, 8, 8], dim: 16}\n")
     result = invoke("train", "--recipe", recipe, "--data", data, "--name", "fb", "--workdir", tmp_path / "ws",
                     "--steps", "2", "--batch-size", "2", "--crop-frames", "16", "--num-workers", "0", "--no-progress")
     assert result.exit_code == 0, result.output
     saved = load_yaml(tmp_path / "ws" / "models" / "fb" / "config.yaml")["model"]
     assert (saved["sample_rate"], saved["stft"]["n_fft"], saved["sde"]["theta"]) == (48000, 1534, 2.0)
+    assert saved["backbone"]["progressive"] == "none" and saved["backbone"]["divide_after_output_layer"]
 
     rate = 48000
     recording = speech(1.0, rate, seed=7) + noise(1.0, rate, seed=8, kind="white", level=0.05)
