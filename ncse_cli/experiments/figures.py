@@ -44,6 +44,7 @@ from ncse_cli.workspace import Workspace
 Breakdowns = Mapping[tuple[str, str, str], Sequence[tuple[str, PairedComparison]]]
 #: The noise groupings a bar figure may use, finest first; it takes the finest with at most MAX_BAR_GROUPS groups.
 NOISE_GROUPINGS = ("noise_type", "category")
+FILE_NAMES = {"noise_type": "noise_types", "category": "noise_categories"}
 MAX_BAR_GROUPS = 12
 #: Utterances shown as spectrograms per suite.
 SPECTROGRAMS = 2
@@ -127,7 +128,7 @@ def noise_type_figure(results: Results, suite: str, breakdowns: Breakdowns, fold
     words = by.replace("_", " ")
     label = metric_label(metric)
     title = f"{label} difference to the comparison model per {words}, {results.suite_title(suite)}"
-    path = plot_group_bars(points, metric, folder / f"{by}s_{suite}.png", title,
+    path = plot_group_bars(points, metric, folder / f"{FILE_NAMES[by]}_{suite}.png", title,
                            ylabel=f"{label} difference (mean, 95% CI)")
     return Shown(f"{label} of each experiment minus its comparison model per {words}, "
                  f"{results.suite_title(suite)} (paired on the same utterances, 95% bootstrap intervals)", path)
@@ -150,7 +151,8 @@ def spectrogram_figures(results: Results, suite: str, folder: Path, count: int =
         return [Shown(f"Spectrograms, {results.suite_title(suite)}",
                       reason=f"{key} is not evaluated on every manifest of the suite yet")]
     theirs = results.frame(against, suite) if against else None
-    models = [(f"{key}: {entry.model}, w {entry.w:g}", entry.model, entry.w)]
+    w, _ = results.normalise(entry.model, entry.w, MATCHED)
+    models = [(f"{key}: {entry.model}" + ("" if w is None else f", w {w:g}"), entry.model, entry.w)]
     models += [(against, against, 1.0)] if theirs is not None else []
     several = len(results.plan.scale.suites[suite].manifests) > 1
     chosen = _chosen(mine, theirs, metric, count)
