@@ -144,19 +144,23 @@ def summary_rows(summaries: Sequence[ScoreSummary]) -> tuple[list[str], list[lis
 
 def report(*, out: PathLike | None = None, summary_metrics: Sequence[str] = ("pesq",), ci: bool = True,
            workdir: PathLike | None = None) -> Report:
-    """``ncse report``: the markdown report of the workspace; written atomically to ``out`` when given."""
+    """``ncse report``: the markdown report of the workspace; with ``out``, written there atomically with its
+    figures beside it and the same report as one HTML page (``out`` with ``.html``)."""
     from ncse_cli.files import atomic_write_text
     from ncse_cli.metrics import DEFAULT_METRICS, METRICS
     from ncse_cli.report import build_report, check_report_path
+    from ncse_cli.report.html import write_html
     from ncse_cli.workspace import Workspace
 
     for name in summary_metrics:
         METRICS.get(name)  # an unknown name raises with the list of known ones
     if out is not None:
         check_report_path(Path(out))
-    result = build_report(Workspace(workdir), DEFAULT_METRICS, summary_metrics, ci)
+    result = build_report(Workspace(workdir), DEFAULT_METRICS, summary_metrics, ci,
+                          figures=None if out is None else Path(out).parent)
     if out is not None:
         atomic_write_text(Path(out), result.markdown)
+        write_html(Path(out))
     return result
 
 

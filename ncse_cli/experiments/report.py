@@ -11,34 +11,36 @@ It answers the group's question from the stored per-utterance scores (:mod:`.res
 * **Reference conditions**: each condition of the study against the matched reference of the same model at the
   same ``w`` (the plan's diagnosis: does a null, mismatched or random reference hurt, an oracle one help?);
 * **Success criteria** (section 7.1): pass, fail or inconclusive, read from the interval;
-* **Figures**: the first metric against the guidance scale per suite, and the training curves.
+* **Embedding diagnosis** (section 1.1): how well each conditioned model's noise embeddings z_r of a suite's test
+  references separate its noise types (silhouette), with their map;
+* **Figures**: the first metric against the guidance scale and each experiment's difference to its comparison
+  model per noise type, per suite; spectrograms of a few utterances; the training curves (:mod:`.figures`).
 
 Results that are not finished are listed as missing, so a partial report is never mistaken for a full one.
 """
 
 from __future__ import annotations
 
-import math
 from dataclasses import dataclass, field
 from pathlib import Path
 
 from ncse_cli.evaluation.conditions import ReferenceCondition
 from ncse_cli.evaluation.results import now
+from ncse_cli.experiments.figures import (NOISE_GROUPINGS, Breakdowns, Diagnosis, Shown, embedding_diagnoses,
+                                         guidance_figure, noise_type_figure, spectrogram_figures, training_figure)
 from ncse_cli.experiments.plan import DONE, EVALUATE, Plan
-from ncse_cli.experiments.results import KEY, Results
+from ncse_cli.experiments.results import KEY, MATCHED, Results
 from ncse_cli.files import atomic_write_text
 from ncse_cli.metrics import summarize
 from ncse_cli.progress import Progress, open_task
 from ncse_cli.report.breakdown import paired_breakdown
-from ncse_cli.report.figures import Estimate, plot_guidance, plot_training_curves
 from ncse_cli.report.html import write_html
 from ncse_cli.report.stats import PLAN_CRITERIA, PairedComparison, StatsError, Verdict, across_seeds, compare_paired
 from ncse_cli.report.tables import (comparison_table, criteria_table, format_seeds, format_summary, markdown_table,
                                     metric_heading)
-from ncse_cli.training.metrics_log import LOG_FILE, read_train_log
-from ncse_cli.workspace import Workspace
 
-MATCHED = ReferenceCondition()
+#: The breakdowns of each experiment against its comparison model, in the report's order.
+GROUPINGS = ("snr", *NOISE_GROUPINGS)
 
 
 @dataclass
@@ -50,6 +52,7 @@ class GroupReport:
     markdown: str
     verdicts: list[tuple[str, Verdict]] = field(default_factory=list)
     figures: list[Path] = field(default_factory=list)
+    diagnoses: list[Diagnosis] = field(default_factory=list)  #: the embedding diagnosis of each model and suite
     missing: int = 0  #: evaluations of the plan not finished (blocked or pending)
 
 
@@ -60,16 +63,17 @@ def write_group_report(plan: Plan, progress: Progress | None = None) -> GroupRep
     folder = plan.layout.reports
     folder.mkdir(parents=True, exist_ok=True)
     missing = [u for u in plan.of(EVALUATE) if u.state != DONE]
+    breakdowns = experiment_breakdowns(results)
     parts = [header(plan, len(missing)), experiments_section(results)]
-    comparisons, verdicts = comparisons_section(results), criteria_verdicts(results)
-    parts += [comparisons, conditions_section(results)]
+    verdicts = criteria_verdicts(results)
+    parts += [comparisons_section(results, breakdowns), conditions_section(results)]
     if verdicts:
         parts.append("## Success criteria (section 7.1)\n\n" + criteria_table(verdicts))
-    figures = [f for f in (guidance_figure(results, suite, folder) for suite in suites_of(results)) if f]
-    curves = training_figure(plan, folder)
-    figures += [curves] if curves else []
-    if figures:
-        parts.append("## Figures\n\n" + "\n\n".join(f"![{f.stem}]({f.name})" for f in figures))
+    diagnoses = embedding_diagnoses(results, folder)
+    parts.append(diagnosis_section(diagnoses))
+    shown = figures_of(results, breakdowns)
+    if shown:
+        parts.append("## Figures\n\n" + "\n\n".join(s.markdown() for s in shown))
     if missing:
         parts.append("## Missing\n\n" + "\n".join(f"- {u.label}" + (f" ({u.note})" if u.note else "")
                                                   for u in missing))
@@ -78,7 +82,8 @@ def write_group_report(plan: Plan, progress: Progress | None = None) -> GroupRep
     html = write_html(plan.layout.report)
     if task is not None:
         task(1, 1)
-    return GroupReport(plan.layout.report, html, text, verdicts, figures, len(missing))
+    figures = [s.path for s in [*(d.shown for d in diagnoses), *shown] if s.path is not None]
+    return GroupReport(plan.layout.report, html, text, verdicts, figures, diagnoses, len(missing))
 
 
 def header(plan: Plan, missing: int) -> str:
@@ -99,14 +104,6 @@ def header(plan: Plan, missing: int) -> str:
     return "\n\n".join(lines)
 
 
-def suites_of(results: Results) -> list[str]:
-    return list(dict.fromkeys(s for e in results.plan.spec.experiments.values() for s in e.suites))
-
-
-def _suite_title(results: Results, suite: str) -> str:
-    return results.plan.scale.suites[suite].title or suite
-
-
 def experiments_section(results: Results) -> str:
     """One row per experiment ID and suite: the metric means (and across training seeds when several)."""
     spec, metrics = results.plan.spec, results.plan.spec.metrics
@@ -117,7 +114,7 @@ def experiments_section(results: Results) -> str:
     for key, entry in spec.experiments.items():
         for suite in entry.suites:
             frame = results.frame(entry.model, suite, entry.w)
-            cells = [key, entry.model, _w_text(results, entry.model, entry.w), _suite_title(results, suite)]
+            cells = [key, entry.model, _w_text(results, entry.model, entry.w), results.suite_title(suite)]
             if frame is None:
                 rows.append(cells + ["-"] * (1 + len(metrics) + several))
                 continue
@@ -147,8 +144,9 @@ def compare(results: Results, model: str, suite: str, w: float | None, other: st
         return None
 
 
-def comparisons_section(results: Results) -> str:
-    """Each ID against its comparison model, per metric; then per SNR and noise type for the first metric."""
+def comparisons_section(results: Results, breakdowns: Breakdowns) -> str:
+    """Each ID against its comparison model, per metric; then per SNR, noise type and category for the first
+    metric."""
     spec = results.plan.spec
     parts = []
     for metric in spec.metrics:
@@ -160,32 +158,48 @@ def comparisons_section(results: Results) -> str:
             for suite in entry.suites:
                 comparison = compare(results, entry.model, suite, entry.w, against, metric=metric)
                 if comparison is not None:
-                    rows.append((f"{key} - {against}, {_suite_title(results, suite)}", comparison))
+                    rows.append((f"{key} - {against}, {results.suite_title(suite)}", comparison))
         if rows:
             parts.append(f"### {metric_heading(metric)}\n\n" + comparison_table(rows, "Comparison"))
-    breakdowns = [breakdown_table(results, key, suite, by) for key, entry in spec.experiments.items()
-                  for suite in entry.suites for by in ("snr", "noise_type")]
-    breakdowns = [b for b in breakdowns if b]
     if not parts:
         return ""
     text = "## Against the comparison model\n\n" + "\n\n".join(parts)
     if breakdowns:
-        text += f"\n\n### {metric_heading(spec.metrics[0])} per SNR and noise type\n\n" + "\n\n".join(breakdowns)
+        tables = [breakdown_table(results, key, suite, by, rows) for (key, suite, by), rows in breakdowns.items()]
+        text += (f"\n\n### {metric_heading(spec.metrics[0])} per SNR, noise type and category\n\n"
+                 + "\n\n".join(tables))
     return text
 
 
-def breakdown_table(results: Results, key: str, suite: str, by: str) -> str:
-    """One ID's paired difference within each group of ``by`` (``snr``, ``noise_type``) of a suite, when the suite
-    has more than one group."""
-    spec = results.plan.spec
-    entry = spec.experiments[key]
-    against = spec.comparator(entry)
-    mine = results.frame(entry.model, suite, entry.w)
-    theirs = results.frame(against, suite) if against and against != entry.model else None
-    if mine is None or theirs is None or by not in mine.columns or mine[by].nunique(dropna=False) < 2:
-        return ""
-    rows = paired_breakdown(mine, theirs, by, spec.metrics[0], KEY)
-    title = f"{key} - {against}, {_suite_title(results, suite)}, by {by.replace('_', ' ')}"
+def experiment_breakdowns(results: Results) -> dict[tuple[str, str, str], list[tuple[str, PairedComparison]]]:
+    """Each ID's paired difference to its comparison model within each group of each of :data:`GROUPINGS` on each
+    of its suites, for the first metric: where a suite has more than one group (and a category is coarser than
+    the noise type)."""
+    spec, found = results.plan.spec, {}
+    for key, entry in spec.experiments.items():
+        against = spec.comparator(entry)
+        for suite in entry.suites:
+            mine = results.frame(entry.model, suite, entry.w)
+            theirs = results.frame(against, suite) if against and against != entry.model else None
+            if mine is None or theirs is None:
+                continue
+            for by in GROUPINGS:
+                groups = mine[by].nunique(dropna=False) if by in mine.columns else 0
+                if groups < 2 or (by == "category" and groups >= mine["noise_type"].nunique(dropna=False)):
+                    continue
+                try:
+                    found[key, suite, by] = paired_breakdown(mine, theirs, by, spec.metrics[0], KEY)
+                except StatsError:
+                    continue
+    return found
+
+
+def breakdown_table(results: Results, key: str, suite: str, by: str,
+                    rows: list[tuple[str, PairedComparison]]) -> str:
+    """One ID's paired differences within the groups of ``by`` (``snr``, ``noise_type``, ``category``) of a
+    suite."""
+    against = results.plan.spec.comparator(results.plan.spec.experiments[key])
+    title = f"{key} - {against}, {results.suite_title(suite)}, by {by.replace('_', ' ')}"
     return f"{title}:\n\n" + comparison_table(rows, by.replace("_", " "))
 
 
@@ -195,10 +209,10 @@ def conditions_section(results: Results) -> str:
     if not study.conditions:
         return ""
     models = study.models or tuple(dict.fromkeys(e.model for e in spec.experiments.values()))
-    suites = study.suites or tuple(suites_of(results))
+    suites = study.suites or tuple(results.suites)
     parts = []
     for metric in spec.metrics:
-        rows = [(f"{model}, {_suite_title(results, suite)}, {condition.label}", comparison)
+        rows = [(f"{model}, {results.suite_title(suite)}, {condition.label}", comparison)
                 for model in models for suite in suites for condition in study.parsed()
                 if (comparison := compare(results, model, suite, study.w, model, study.w, condition, metric))]
         if rows:
@@ -220,42 +234,31 @@ def criteria_verdicts(results: Results) -> list[tuple[str, Verdict]]:
             for suite in entry.suites:
                 if results.plan.scale.suites[suite].kind == criterion.kind:
                     comparison = compare(results, entry.model, suite, entry.w, ref.against, metric=criterion.metric)
-                    verdicts.append((f"{key} ({_suite_title(results, suite)}) vs {ref.against}",
+                    verdicts.append((f"{key} ({results.suite_title(suite)}) vs {ref.against}",
                                      Verdict(criterion, comparison)))
     return verdicts
 
 
-def guidance_figure(results: Results, suite: str, folder: Path) -> Path | None:
-    """The first metric against ``w`` on a suite, one line per model with more than one scale there (and the
-    models without guidance as levels)."""
-    spec, metric = results.plan.spec, results.plan.spec.metrics[0]
-    scales: dict[str, set[float]] = {}
-    for entry in spec.experiments.values():
-        if suite in entry.suites:
-            scales.setdefault(entry.model, set()).add(entry.w)
-            if spec.comparator(entry):
-                scales.setdefault(spec.comparator(entry), set()).add(1.0)
-    if not any(len(ws) > 1 for ws in scales.values()):
-        return None
-    points = []
-    for model, ws in scales.items():
-        for w in sorted(ws):
-            frame = results.frame(model, suite, w)
-            if frame is not None:
-                shown, _ = results.normalise(model, w, MATCHED)
-                points.append(Estimate.from_summary(model, math.nan if shown is None else shown,
-                                                    summarize(frame[metric].astype(float))))
-    if not points:
-        return None
-    path = folder / f"guidance_{suite}.png"
-    return plot_guidance(points, metric, path, f"{metric_heading(metric)} vs w, {_suite_title(results, suite)}")
+def diagnosis_section(diagnoses: list[Diagnosis]) -> str:
+    """The plan's embedding diagnosis: one sentence per model and suite, then the maps."""
+    if not diagnoses:
+        return ""
+    maps = [d.shown.markdown() for d in diagnoses if d.shown.path is not None]
+    return ("## Embedding diagnosis (section 1.1)\n\nDo the noise embeddings z_r of a suite's test references "
+            "separate its noise types? The silhouette of the noise types among the z_r (Rousseeuw 1987: +1 separate "
+            "clusters, 0 overlapping, below 0 mixed up; read as in Kaufman & Rousseeuw 1990), each model at its "
+            "first training seed; maps by PCA, by t-SNE from 50 references.\n\n"
+            + "\n".join(f"- {d.sentence()}" for d in diagnoses) + "".join(f"\n\n{m}" for m in maps))
 
 
-def training_figure(plan: Plan, folder: Path) -> Path | None:
-    """Training loss and validation SI-SDR of every run that logged any."""
-    workspace = Workspace(plan.layout.runs)
-    logs = {name: rows for name in plan.runs if (rows := read_train_log(workspace.model_dir(name) / LOG_FILE))}
-    if not logs:
-        return None
-    return plot_training_curves(logs, folder / "training_curves.png", "training")
-
+def figures_of(results: Results, breakdowns: Breakdowns) -> list[Shown]:
+    """The report's figures after the diagnosis: per suite the guidance curves and the noise-type bars, the first
+    suite's spectrograms, and the training curves."""
+    folder, shown = results.plan.layout.reports, []
+    for suite in results.suites:
+        shown += [f for f in (guidance_figure(results, suite, folder),
+                              noise_type_figure(results, suite, breakdowns, folder)) if f]
+    if results.suites:
+        shown += spectrogram_figures(results, results.suites[0], folder)
+    curves = training_figure(results.plan, folder)
+    return shown + ([curves] if curves else [])

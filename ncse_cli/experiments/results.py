@@ -21,12 +21,15 @@ from ncse_cli.data.manifest import Manifest
 from ncse_cli.evaluation.conditions import ReferenceCondition
 from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, SUMMARY_FILE, ScoreSummary, read_summary
 from ncse_cli.evaluation.testsets import load_testset
+from ncse_cli.experiments.configs import ModelRun
 from ncse_cli.experiments.plan import DONE, EVALUATE, EvalTask, Plan
+from ncse_cli.inference.jobs import output_path
 from ncse_cli.report.breakdown import read_summary_scores, stack_testsets, with_metadata
 from ncse_cli.report.stats import mean_over_runs
 from ncse_cli.workspace import Workspace, eval_dir
 
 KEY = ("testset", "id")
+MATCHED = ReferenceCondition()
 
 
 @dataclass(frozen=True)
@@ -57,6 +60,31 @@ class Results:
             testset, manifest = load_testset(path)
             self._manifests[path] = (testset.id, manifest)
         return self._manifests[path]
+
+    @cached_property
+    def suites(self) -> list[str]:
+        """The suites the file's experiments use, in the order they are first named."""
+        return list(dict.fromkeys(s for e in self.plan.spec.experiments.values() for s in e.suites))
+
+    def suite_title(self, suite: str) -> str:
+        return self.plan.scale.suites[suite].title or suite
+
+    def first_run(self, model: str) -> ModelRun | None:
+        """The model's run at its lowest training seed, ``None`` when the model has no run."""
+        runs = sorted((r for r in self.plan.runs.values() if r.key == model), key=lambda r: r.seed)
+        return runs[0] if runs else None
+
+    def enhanced_file(self, model: str, suite: str, w: float | None, testset: str, utterance: str) -> Path | None:
+        """The enhanced file of one utterance (a manifest stem and id, as in a frame) of a result at its lowest
+        training and sampler seed, matched reference; ``None`` when that evaluation is not stored."""
+        found = sorted((s for s in self.matching(model, suite, w, MATCHED) if s.task.manifest.stem == testset),
+                       key=lambda s: (s.task.run.seed, s.task.point.seed))
+        if not found:
+            return None
+        task = found[0].task
+        testset_id, manifest = self.manifest(task.manifest)
+        folder = eval_dir(task.directory, testset_id, task.point.label) / "enhanced"
+        return output_path(folder, utterance, str(manifest.path))
 
     def normalise(self, model: str, w: float | None, condition: ReferenceCondition) -> tuple[float | None, str]:
         """The (w, condition) a model was evaluated at for a request: an unconditioned model has one point (``w-``,

@@ -4,7 +4,9 @@ Per test set: rows = noisy input, then model x guidance scale; columns PESQ ↑,
 carry them, DNSMOS SIG ↑, BAK ↑, OVRL ↑ (mean ± 95% CI).
 Then the comparison summary across test-set groups (section 5.4): one column per group present (VB-DEMAND, OOD,
 Non-stat, Demo, Other) and metric, each the mean over the group's test sets of their per-set means. Every number
-is read from the ``summary.json`` files evaluation stored; nothing is recomputed or estimated.
+is read from the ``summary.json`` files evaluation stored; nothing is recomputed or estimated. Given a folder for
+figures (``ncse report --out``: the report's own), each test set with several noise types also gets bars of the
+first summary metric per noise type, linked from the report.
 """
 
 from __future__ import annotations
@@ -20,7 +22,8 @@ from ncse_cli.errors import NcseError
 from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, ScoreSummary, now, read_summary
 from ncse_cli.evaluation.testsets import KINDS, TestSet, read_testset
 from ncse_cli.metrics import DEFAULT_METRICS
-from ncse_cli.report.breakdown import read_summary_scores
+from ncse_cli.report.breakdown import breakdown, read_summary_scores
+from ncse_cli.report.figures import Estimate, plot_group_bars
 from ncse_cli.report.stats import PairedComparison, StatsError, compare_paired
 from ncse_cli.report.tables import (NO_REF, format_difference, format_summary, format_value, markdown_table,
                                     metric_heading, metric_label, metrics_with_values, unreferenced_note)
@@ -249,11 +252,35 @@ class Report:
 
     markdown: str
     data: ReportData
+    figures: list[Path] = field(default_factory=list)  #: PNG files the report links, beside it
+
+
+def noise_type_figures(data: ReportData, metric: str, folder: Path) -> list[Path]:
+    """Per test set with more than one noise type: the mean of ``metric`` per noise type with its 95% t interval,
+    for the noisy input and each model row at the matched reference and sampler seed 0, as bars in ``folder``."""
+    figures = []
+    for testset in data.testsets:
+        rows = [(NOISY_ROW, data.noisy.get(testset.id))]
+        rows += [(row_name(s), s) for s in data.rows(testset.id) if s.is_matched and not s.sampler_seed]
+        points = []
+        for name, summary in rows:
+            try:
+                scores = read_summary_scores(summary) if summary is not None else None
+            except StatsError:  # scores missing beside the summary
+                continue
+            if scores is not None and {metric, "noise_type"} <= set(scores.columns) and scores.noise_type.nunique() > 1:
+                points += [Estimate.from_summary(name, group.group, group.metrics[metric])
+                           for group in breakdown(scores, "noise_type", [metric])]
+        if points:
+            figures.append(plot_group_bars(points, metric, folder / f"noise_types_{testset.id}.png",
+                                           f"{metric_label(metric)} per noise type, {testset.name}"))
+    return figures
 
 
 def build_report(workspace: Workspace, metrics: Sequence[str] = DEFAULT_METRICS,
-                 summary_metrics: Sequence[str] = ("pesq",), ci: bool = True) -> Report:
-    """The markdown report of everything ``workspace`` holds."""
+                 summary_metrics: Sequence[str] = ("pesq",), ci: bool = True, figures: Path | None = None) -> Report:
+    """The markdown report of everything ``workspace`` holds; with ``figures``, a folder, the per-noise-type bars
+    are written there and linked (by name: the report is meant to be saved in that folder)."""
     data = collect(workspace)
     metrics = metrics_with_values([*data.noisy.values(), *(s for m in data.models for s in m.evaluations)], metrics)
     parts = [f"# ncse report\n\nWorkspace `{workspace.root}`, {now()}, ncse {__version__}. "
@@ -270,7 +297,12 @@ def build_report(workspace: Workspace, metrics: Sequence[str] = DEFAULT_METRICS,
         sections = [part for part in (input_section(data, metrics), baseline_section(data, metrics)) if part]
         at = 2 if data.models else 1
         parts[at:at] = sections
-    return Report("\n\n".join(parts) + "\n", data)
+    drawn = noise_type_figures(data, summary_metrics[0], Path(figures)) if figures is not None else []
+    if drawn:
+        parts.append(f"## {metric_label(summary_metrics[0])} per noise type\n\nMean ± 95% t interval per noise type "
+                     f"of each test set with several, for the noisy input and each model (matched reference, "
+                     f"sampler seed 0).\n\n" + "\n\n".join(f"![{f.stem}]({f.name})" for f in drawn))
+    return Report("\n\n".join(parts) + "\n", data, drawn)
 
 
 def check_report_path(out: Path) -> None:

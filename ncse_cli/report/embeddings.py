@@ -5,8 +5,10 @@ its noise types?
 divided by the peak of the row's noisy mixture, :meth:`ScoreModel.encode`); token sequences (cross-attention
 encoders) are averaged over their valid tokens, so every reference is one vector. :func:`silhouette` scores how
 well the noise types separate in the embedding space itself (Rousseeuw 1987, "Silhouettes: a graphical aid to
-the interpretation and validation of cluster analysis": +1 tight separate clusters, 0 overlapping, < 0 mixed up);
-:func:`project_2d` gives the PCA or t-SNE map (van der Maaten & Hinton 2008) drawn by
+the interpretation and validation of cluster analysis": +1 tight separate clusters, 0 overlapping, < 0 mixed up),
+and :func:`separation` puts a score in words with Kaufman & Rousseeuw's rule of thumb (1990, "Finding Groups in
+Data", ch. 2); :func:`pooled_embeddings` encodes the references of several manifests (a test suite), at most a
+given number evenly spread over them; :func:`project_2d` gives the PCA or t-SNE map (van der Maaten & Hinton 2008) drawn by
 :func:`ncse_cli.report.figures.plot_embedding_map`.
 """
 
@@ -28,6 +30,12 @@ from ncse_cli.model import ScoreModel
 from ncse_cli.stft import peak_normalize
 
 Projection = Literal["pca", "tsne"]
+#: Kaufman & Rousseeuw's reading of an average silhouette width: (lower bound, words), strongest first.
+SEPARATION = ((0.70, "the noise types form strong, separate clusters"),
+              (0.50, "the noise types separate reasonably"),
+              (0.25, "the noise types separate weakly (a structure that may be artificial)"))
+NO_SEPARATION = "z_r does not separate the noise types (no substantial structure)"
+MIXED_UP = "the noise types are mixed up (references lie nearer other types than their own)"
 
 
 class EmbeddingError(NcseError):
@@ -89,6 +97,23 @@ def reference_embeddings(model: ScoreModel, manifest: Manifest, batch_size: int 
                                np.stack([vectors[r.id] for r in rows]))
 
 
+def pooled_embeddings(model: ScoreModel, manifests: Sequence[Manifest], limit: int | None = None,
+                      batch_size: int = 16) -> ReferenceEmbeddings:
+    """z_r of the references of every manifest, in order; with ``limit``, at most that many rows, evenly spread
+    over all rows with a reference (so each manifest and noise type keeps about its share)."""
+    rows = [(manifest, row) for manifest in manifests for row in manifest if row.noise_ref is not None]
+    if not rows:
+        names = ", ".join(str(m.path) for m in manifests)
+        raise EmbeddingError(f"{names}: no row has a noise reference")
+    if limit is not None and len(rows) > limit:
+        rows = [rows[i] for i in np.unique(np.linspace(0, len(rows) - 1, limit).round().astype(int))]
+    parts = [reference_embeddings(model, Manifest(manifest.path, [row for m, row in rows if m is manifest]),
+                                  batch_size)
+             for manifest in manifests if any(m is manifest for m, _ in rows)]
+    return ReferenceEmbeddings([i for p in parts for i in p.ids], [t for p in parts for t in p.noise_types],
+                               np.concatenate([p.vectors for p in parts]))
+
+
 def silhouette(vectors: np.ndarray, labels: Sequence[str]) -> float:
     """Mean silhouette width of ``labels`` in Euclidean distance; NaN unless there are at least two labels and
     fewer labels than points (where it is undefined)."""
@@ -98,6 +123,14 @@ def silhouette(vectors: np.ndarray, labels: Sequence[str]) -> float:
     if distinct < 2 or distinct >= len(labels):
         return math.nan
     return float(silhouette_score(np.asarray(vectors, dtype=np.float64), list(labels), metric="euclidean"))
+
+
+def separation(score: float) -> str:
+    """A silhouette in words (Kaufman & Rousseeuw 1990: above 0.70 strong, 0.51-0.70 reasonable, 0.26-0.50 weak,
+    up to 0.25 no substantial structure; below 0 the grouping is worse than none)."""
+    if not math.isfinite(score):
+        return "undefined (it needs at least two noise types and more references than types)"
+    return next((words for bound, words in SEPARATION if score > bound), NO_SEPARATION if score >= 0 else MIXED_UP)
 
 
 def project_2d(vectors: np.ndarray, method: Projection = "pca", seed: int = 0) -> np.ndarray:

@@ -1,4 +1,5 @@
-"""The embedding diagnosis: z_r as enhancement computes it, the silhouette on a hand case, the 2-D maps."""
+"""The embedding diagnosis: z_r as enhancement computes it (of one test set, or pooled over a suite's), the
+silhouette on a hand case and in words, the 2-D maps."""
 
 import math
 
@@ -10,7 +11,8 @@ from scipy.spatial.distance import pdist
 from ncse_cli.audio import load_audio
 from ncse_cli.model_dir import load_model
 from ncse_cli.data.manifest import read_manifest
-from ncse_cli.report.embeddings import EmbeddingError, project_2d, reference_embeddings, silhouette
+from ncse_cli.report.embeddings import (EmbeddingError, pooled_embeddings, project_2d, reference_embeddings, separation,
+                                       silhouette)
 from tests.dummies import make_manifest, make_model_dir
 
 KINDS = ("white", "brown", "hum")
@@ -41,6 +43,28 @@ def test_a_model_without_encoder_or_a_test_set_without_references_is_refused(tmp
         reference_embeddings(base, manifest)
     with pytest.raises(EmbeddingError, match="no row has a noise reference"):
         reference_embeddings(model, read_manifest(make_manifest(tmp_path, count=2, name="u", with_ref=False)))
+
+
+def test_pooled_embeddings_are_each_test_sets_own_and_a_limit_keeps_rows_evenly_spread(tmp_path, model):
+    first = read_manifest(make_manifest(tmp_path, count=3, kinds=KINDS, name="a", split="test"))
+    second = read_manifest(make_manifest(tmp_path, count=4, kinds=KINDS, name="b", split="test", seed=7))
+    pooled = pooled_embeddings(model, [first, second])
+    alone = [reference_embeddings(model, m) for m in (first, second)]
+    assert pooled.ids == alone[0].ids + alone[1].ids
+    assert pooled.noise_types == alone[0].noise_types + alone[1].noise_types
+    np.testing.assert_allclose(pooled.vectors, np.concatenate([e.vectors for e in alone]), rtol=1e-5, atol=1e-6)
+    # 7 rows down to 4: rows 0, 2, 4, 6 of the pool
+    limited = pooled_embeddings(model, [first, second], limit=4)
+    assert limited.ids == ["a_000", "a_002", "b_001", "b_003"]
+    np.testing.assert_allclose(limited.vectors, pooled.vectors[[0, 2, 4, 6]], rtol=1e-5, atol=1e-6)
+    with pytest.raises(EmbeddingError, match="no row has a noise reference"):
+        pooled_embeddings(model, [read_manifest(make_manifest(tmp_path, count=2, name="c", with_ref=False))])
+
+
+@pytest.mark.parametrize("score,words", [(0.8, "strong"), (0.6, "reasonably"), (0.3, "weakly"),
+                                         (0.1, "does not separate"), (-0.2, "mixed up"), (math.nan, "undefined")])
+def test_a_silhouette_is_put_in_kaufman_and_rousseeuws_words(score, words):
+    assert words in separation(score)
 
 
 def test_silhouette_of_a_hand_case():

@@ -10,7 +10,9 @@ from ncse_cli.evaluation import load_testset
 from ncse_cli.evaluation.run import score_noisy
 from ncse_cli.evaluation.testsets import manifest_kind
 from ncse_cli.metrics import MetricSummary
-from ncse_cli.report import ReportError, build_report
+from ncse_cli.evaluation.results import NOISY_SCORES_FILE
+from ncse_cli.evaluation.scoring import read_scores
+from ncse_cli.report import ReportError, build, build_report
 from ncse_cli.report.tables import format_summary, markdown_table
 from ncse_cli.workspace import Workspace
 from tests.dummies import make_manifest
@@ -60,6 +62,28 @@ def test_an_empty_workspace_says_what_to_do_and_out_is_written(tmp_path):
     out = tmp_path / "report.md"
     result = api.report(out=out, workdir=tmp_path / "nothing")
     assert "Nothing evaluated yet" in result.markdown and out.read_text() == result.markdown
+
+
+def test_out_writes_bars_per_noise_type_beside_the_report_and_an_html_page(tmp_path, monkeypatch):
+    ws = Workspace(tmp_path / "ws")
+    kinds = make_manifest(tmp_path, count=4, kinds=("white", "pink"), name="kinds", split="test")
+    score_noisy(ws, *load_testset(kinds), metrics=("si_sdr",))
+    score_noisy(ws, *load_testset(make_manifest(tmp_path, count=2, name="one", split="test")), metrics=("si_sdr",))
+    drawn = []
+    draw = build.plot_group_bars
+    monkeypatch.setattr(build, "plot_group_bars", lambda points, *a: drawn.append(points) or draw(points, *a))
+    out = tmp_path / "out" / "report.md"
+    result = api.report(out=out, summary_metrics=("si_sdr",), workdir=ws.root)
+    (figure,) = result.figures  # the test set of one noise type has none
+    assert figure.parent == out.parent and figure.read_bytes()[:8] == b"\x89PNG\r\n\x1a\n"
+    assert f"![{figure.stem}]({figure.name})" in out.read_text() == result.markdown
+    assert out.with_suffix(".html").read_text().count("data:image/png;base64") == 1
+    scores = read_scores(ws.testset_dir(load_testset(kinds)[0].id) / NOISY_SCORES_FILE)
+    means = scores.groupby("noise_type")["si_sdr"].mean()
+    assert {(p.series, p.x): p.mean for p in drawn[0]} == pytest.approx(
+        {("Noisy input", kind): means[kind] for kind in ("pink", "white")})
+    assert "## SI-SDR per noise type" in result.markdown
+    assert "per noise type" not in api.report(workdir=ws.root).markdown  # printed only: no figures
 
 
 def test_out_that_is_a_folder_or_under_a_file_is_refused(tmp_path):
