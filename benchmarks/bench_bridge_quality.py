@@ -61,7 +61,7 @@ def main() -> None:
     workspace = Workspace(args.out / "runs")
     rows = []
     for name, formulation in FORMULATIONS.items():
-        model = {**DEMO_MODEL, **formulation, "encoder": "none"}
+        model = {**{k: v for k, v in DEMO_MODEL.items() if k != "conditioning"}, **formulation, "encoder": "none"}
         train_cfg = {**DEMO_TRAIN, "steps": args.steps, "p_uncond": 0.0, "seed": args.seed,
                      "val_every": args.steps, "save_every": args.steps}
         sampler = sampler_for(name, 5)
@@ -76,7 +76,7 @@ def main() -> None:
             settings = api.EnhanceSettings(steps=sampler["steps"], sampler=sampler["name"], precision="fp32",
                                            seed=args.seed)
             summaries = api.evaluate(name, [data / "test.jsonl"], settings=settings, overwrite=True,
-                                     workdir=workspace.root)
+                                     dnsmos=False, workdir=workspace.root)
             noisy, result = summaries[0], summaries[-1]
             rows.append((name, nfe, label, result))
     table = Table(title=f"demo test set, {args.steps} training steps each, unconditioned tiny NCSN++",

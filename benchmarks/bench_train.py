@@ -35,6 +35,11 @@ VARIANTS = {
     "tiny, cnn, bf16": {"train": {"mixed_precision": "bf16"}},
     "tiny, no encoder (baseline)": {"model": {"encoder": "none"}, "train": {"p_uncond": 0.0}},
 }
+#: ``--base``: SGMSE+'s 65 M-parameter NCSN++ in both precisions (batch 1, a small validation).
+_BASE = {"model": {"backbone": "base", "encoder": "none"},
+         "train": {"p_uncond": 0.0, "batch_size": 1, "val_items": 1, "val_utterances": 1, "val_steps": 1}}
+BASE_VARIANTS = {"base, no encoder, fp32": _BASE,
+                 "base, no encoder, bf16": {**_BASE, "train": {**_BASE["train"], "mixed_precision": "bf16"}}}
 
 
 def measure(data: Path, workdir: Path, name: str, overrides: dict, steps: int) -> dict[str, float]:
@@ -53,18 +58,21 @@ def measure(data: Path, workdir: Path, name: str, overrides: dict, steps: int) -
 
 
 def main(steps: Annotated[int, typer.Option(help="Training steps per variant.")] = 30,
-         threads: Annotated[int, typer.Option(help="torch threads.")] = 1) -> None:
-    """Time the training loop on the tiny recipe's variants and print a table."""
+         threads: Annotated[int, typer.Option(help="torch threads.")] = 1,
+         base: Annotated[bool, typer.Option(help="Also time the 65 M-parameter base NCSN++ in fp32 and bf16 "
+                                                 "(batch 1; seconds per step on a CPU).")] = False) -> None:
+    """Time the training loop on the tiny recipe's variants (and ``--base``) and print a table."""
     torch.set_num_threads(threads)
     console = Console()
     with tempfile.TemporaryDirectory() as tmp:
         data = Path(tmp) / "demo"
         prepare_demo(data, config=DemoConfig(num_train=32, num_valid=8, num_test=1))
-        table = Table(title=f"training loop, {steps} steps, batch 4 x 64 frames, {threads} thread(s)")
+        table = Table(title=f"training loop, {steps} steps, batch 4 (base: 1) x 64 frames, {threads} thread(s)")
         for column in ("variant", "median step (s)", "steps/s", "final validation (s)", "whole call (s)",
                        "CPU (s)", "recipe's schedule (s)"):
             table.add_column(column, justify="right" if column != "variant" else "left")
-        for i, (label, overrides) in enumerate(VARIANTS.items()):
+        variants = {**VARIANTS, **(BASE_VARIANTS if base else {})}
+        for i, (label, overrides) in enumerate(variants.items()):
             r = measure(data, Path(tmp) / "ws", f"v{i}", overrides, steps)
             table.add_row(label, f"{r['step']:.3f}", f"{1 / r['step']:.2f}", f"{r['validation']:.2f}",
                           f"{r['call']:.1f}", f"{r['cpu']:.1f}", f"{r['full']:.0f} ({r['full_steps']:.0f} steps)")
