@@ -13,7 +13,9 @@ The demo is a small experiment (:func:`demo_experiment`) run by the experiment r
 3. both are evaluated on the test set (the conditioned one at each guidance scale, w = 1 by default) with PESQ,
    ESTOI and SI-SDR, each
    enhanced with the bridge's ODE sampler at 5 network evaluations;
-4. the workspace report is built from the stored results and written to ``<out>/report.md``.
+4. the workspace report is built from the stored results and written to ``<out>/report.md`` (with its figures
+   and ``report.html``), and the experiment's own report, with the embedding diagnosis, per-noise-type bars and
+   spectrograms, to ``<out>/experiment/report.md``.
 
 With ``jobs`` >= 2 the runner trains the two models, then evaluates, side by side in single-threaded worker
 processes. Everything lives under ``<out>`` (data in ``<out>/data``, the workspace in ``<out>/runs``), never in the
@@ -38,13 +40,14 @@ from ncse_cli.evaluation import ScoreSummary
 from ncse_cli.evaluation.results import NOISY_SUMMARY_FILE, read_summary
 from ncse_cli.evaluation.testsets import load_testset
 from ncse_cli.experiments.machine import Machine
-from ncse_cli.experiments.plan import DONE, REPORT, Layout, Plan
+from ncse_cli.experiments.plan import DONE, REPORT, REPORT_FILE, Layout, Plan
 from ncse_cli.experiments.results import Results
 from ncse_cli.experiments.runner import run_experiment
 from ncse_cli.experiments.spec import DataSource, Entry, ExperimentFile, ModelEntry, Scale, Suite, check_experiment
 from ncse_cli.files import atomic_write_text
 from ncse_cli.progress import Progress
 from ncse_cli.report import Report, build_report
+from ncse_cli.report.html import write_html
 from ncse_cli.training import RunConfig, RunSummary, read_train_log, resolve_run_config, summarize_run
 from ncse_cli.workspace import Workspace
 
@@ -97,6 +100,7 @@ class DemoResult:
     first_loss: dict[str, float]  #: the first logged training loss of each model (learning: compare the last)
     report: Report
     report_path: Path
+    experiment_report: Path  #: the group report of the demo experiment (figures, embedding diagnosis)
     seconds: dict[str, float] = field(default_factory=dict)
     names: dict[str, str] = field(default_factory=dict)  #: workspace name of :data:`CONDITIONED` and :data:`BASELINE`
 
@@ -143,20 +147,22 @@ def run_demo(out_dir: str | os.PathLike = "ncse-demo", options: DemoOptions = De
              progress: Progress | None = None) -> DemoResult:
     """Run the demo experiment under ``out_dir``, then write the workspace report (see the module docstring)."""
     out_dir = Path(out_dir)
-    layout = Layout(data=out_dir, runs=out_dir / "runs", reports=out_dir)  # data in <out>/data, <out>/report.md
-    run = run_experiment(demo_experiment(options), "demo", layout, Machine(), options.jobs, progress, report=False)
+    layout = Layout(data=out_dir, runs=out_dir / "runs", reports=out_dir / "experiment")  # data in <out>/data
+    run = run_experiment(demo_experiment(options), "demo", layout, Machine(), options.jobs, progress)
     unfinished = [u for u in run.after.units if u.kind != REPORT and u.state != DONE]
     if unfinished:
         raise DemoError(f"{unfinished[0].label}: {unfinished[0].note or 'not finished'}")
     workspace, start = Workspace(layout.runs), time.perf_counter()
-    report = build_report(workspace, summary_metrics=("pesq", "estoi", "si_sdr"))
-    atomic_write_text(layout.report, report.markdown)
+    report = build_report(workspace, summary_metrics=("pesq", "estoi", "si_sdr"), figures=out_dir)
+    report_path = out_dir / REPORT_FILE
+    atomic_write_text(report_path, report.markdown)
+    write_html(report_path)
     seconds = {**run.seconds, "report": time.perf_counter() - start}
     names = {model.key: name for name, model in run.after.runs.items()}
     runs = {name: summarize_run(workspace.model_dir(name)) for name in names.values()}
     first = {name: read_train_log(workspace.model_dir(name) / "train_log.csv")[0]["loss"] for name in runs}
-    return DemoResult(out_dir, workspace, stored_summaries(run.after), runs, first, report, layout.report, seconds,
-                      names)
+    return DemoResult(out_dir, workspace, stored_summaries(run.after), runs, first, report, report_path,
+                      layout.report, seconds, names)
 
 
 def stored_summaries(plan: Plan) -> list[ScoreSummary]:

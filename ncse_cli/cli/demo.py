@@ -60,8 +60,9 @@ def demo_command(
         table.add_row(stage, f"{seconds:.1f} s")
     table.add_row("total", f"{sum(result.seconds.values()):.1f} s")
     console.print(table)
-    console.print(f"report: {escape(str(result.report_path))}; models: [bold]ncse models list --workdir "
-                  f"{escape(str(result.workspace.root))}[/]")
+    console.print(f"report: {escape(str(result.report_path))} (and .html); the experiment's report with the "
+                  f"embedding diagnosis and figures: {escape(str(result.experiment_report))}; models: "
+                  f"[bold]ncse models list --workdir {escape(str(result.workspace.root))}[/]")
 
 
 def training_table(result: DemoResult) -> Table:

@@ -3,6 +3,7 @@ in worker processes with the demo's configs, evaluated, reported from the stored
 other sampler steps re-evaluate without retraining."""
 
 import dataclasses
+import re
 
 import pytest
 
@@ -12,10 +13,11 @@ from ncse_cli.evaluation.scoring import read_scores
 from ncse_cli.model_dir import CONFIG_FILE
 from ncse_cli.training.config import load_run_config
 
-MINI = DemoOptions(train_steps=2, sampler_steps=2, ws=(1.0, 3.0), corpus=DemoConfig(num_train=4, num_valid=1, num_test=2,
+MINI = DemoOptions(train_steps=2, sampler_steps=2, ws=(1.0, 3.0), corpus=DemoConfig(num_train=4, num_valid=1, num_test=3,
                                                                       seconds=0.8, num_talkers=4))
 
 
+@pytest.mark.slow
 def test_demo_runs_the_pipeline_and_reports_the_stored_numbers(tmp_path):
     result = run_demo(tmp_path / "demo", MINI)
     conditioned, baseline = result.names[CONDITIONED], result.names[BASELINE]
@@ -24,6 +26,13 @@ def test_demo_runs_the_pipeline_and_reports_the_stored_numbers(tmp_path):
     assert labels == [(None, "noisy"), (conditioned, "w1"), (conditioned, "w3"), (baseline, "w-")]
     assert result.report_path == tmp_path / "demo" / "report.md"
     assert result.report_path.read_text() == result.report.markdown
+    assert result.report_path.with_suffix(".html").stat().st_size > 0
+    experiment = result.experiment_report.read_text()  # the group report: embedding diagnosis and its map
+    assert result.experiment_report == tmp_path / "demo" / "experiment" / "report.md"
+    assert "## Embedding diagnosis" in experiment and f"**{CONDITIONED}**" in experiment
+    for link in re.findall(r"!\[[^]]*\]\(([^)]+\.png)\)", experiment):
+        assert (result.experiment_report.parent / link).stat().st_size > 1000
+    assert re.search(r"!\[embeddings_", experiment)
     assert result.workspace.root == tmp_path / "demo" / "runs"
     for name, flag in ((conditioned, True), (baseline, False)):
         saved = load_run_config(result.workspace.model_dir(name) / CONFIG_FILE, saved=True)
