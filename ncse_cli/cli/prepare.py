@@ -15,6 +15,7 @@ from rich.table import Table
 
 from ncse_cli.cli._command import command
 from ncse_cli.cli._common import console, given, user_errors
+from ncse_cli.cli._options import ShowProgress
 from ncse_cli.cli._progress import task_bars
 
 if TYPE_CHECKING:
@@ -41,12 +42,13 @@ AutoRefSource = Annotated[Optional[str], typer.Option(
 CHOICES = {"snr_method": "snr_method", "kinds": "nonstationary"}
 
 
-def _prepare(recipe: str, out_dir: Path, jobs: int | None, overwrite: bool, **options: Any) -> None:
-    """Run the recipe with the options given, under progress bars, and print what it wrote."""
+def _prepare(recipe: str, out_dir: Path, jobs: int | None, overwrite: bool, progress: bool, **options: Any) -> None:
+    """Run the recipe with the options given, under progress bars (unless ``progress`` is off), and print what it
+    wrote."""
     from ncse_cli import api
 
-    with task_bars() as progress:
-        result = api.prepare(recipe, out_dir, overwrite=overwrite, progress=progress, **given(jobs=jobs, **options))
+    with task_bars(progress) as bars:
+        result = api.prepare(recipe, out_dir, overwrite=overwrite, progress=bars, **given(jobs=jobs, **options))
     render_summary(result)
 
 
@@ -88,9 +90,10 @@ def demo(out_dir: OutDir, seed: Seed = None,
              "--kind", help="Synthetic noise kinds of every split (repeat or comma-separate) \\[default: tones, band, "
                             "babble, pink]; "
                             "the others can then serve as out-of-distribution noise (prepare ood --synthetic).")] = None,
-         jobs: Jobs = None, overwrite: Overwrite = False) -> None:
+         jobs: Jobs = None, overwrite: Overwrite = False,
+        progress: ShowProgress = True) -> None:
     """The built-in synthetic corpus (no download): train.jsonl, valid.jsonl and test.jsonl at 16 kHz."""
-    _prepare("demo", out_dir, jobs, overwrite, seed=seed, num_train=num_train, num_valid=num_valid,
+    _prepare("demo", out_dir, jobs, overwrite, progress, seed=seed, num_train=num_train, num_valid=num_valid,
              num_test=num_test, seconds=seconds, ref_seconds=ref_seconds, noise_kinds=_names(noise_kinds),
              ref_source=ref_source)
 
@@ -106,9 +109,10 @@ def vbdemand(root: Annotated[Path, typer.Option(help="VoiceBank-DEMAND folder in
              valid_speakers: Annotated[Optional[list[str]], typer.Option(
                  "--valid-speaker", help="Training speakers held out for validation (repeat or comma-separate).")] = None,
              sample_rate: SampleRate = None, snr_method: SnrMethod = None, seed: Seed = None,
-             jobs: Jobs = None, overwrite: Overwrite = False) -> None:
+             jobs: Jobs = None, overwrite: Overwrite = False,
+        progress: ShowProgress = True) -> None:
     """VoiceBank-DEMAND resampled to 16 kHz with a noise reference per utterance (vbdemand_{train,valid,test})."""
-    _prepare("vbdemand", out_dir, jobs, overwrite, root=root, ref_seconds=ref_seconds, ref_source=ref_source,
+    _prepare("vbdemand", out_dir, jobs, overwrite, progress, root=root, ref_seconds=ref_seconds, ref_source=ref_source,
              valid_speakers=_names(valid_speakers), sample_rate=sample_rate, snr_method=snr_method, seed=seed)
 
 
@@ -133,10 +137,11 @@ def ood(clean: Clean, out_dir: OutDir,
             "--urbansound-fold", help="UrbanSound8K folds, e.g. 10 \\[default: all].")] = None,
         ref_seconds: RefSeconds = None, ref_source: AutoRefSource = None, sample_rate: SampleRate = None,
         snr_method: SnrMethod = None, max_utterances: MaxUtterances = None, seed: Seed = None, jobs: Jobs = None,
-        overwrite: Overwrite = False) -> None:
+        overwrite: Overwrite = False,
+        progress: ShowProgress = True) -> None:
     """Out-of-distribution test sets: clean speech + ESC-50 / UrbanSound8K (or synthetic) noise, one manifest per
     corpus and SNR."""
-    _prepare("ood", out_dir, jobs, overwrite, clean=clean, esc50=esc50, urbansound=urbansound,
+    _prepare("ood", out_dir, jobs, overwrite, progress, clean=clean, esc50=esc50, urbansound=urbansound,
              synthetic=_names(synthetic), snrs=snrs,
              esc50_categories=_names(esc50_categories), esc50_folds=esc50_folds,
              urbansound_classes=_names(urbansound_classes), urbansound_folds=urbansound_folds,
@@ -159,8 +164,9 @@ def nonstationary(clean: Clean, out_dir: OutDir,
                   ref_seconds: RefSeconds = None, ref_source: AutoRefSource = None, sample_rate: SampleRate = None,
                   snr_method: SnrMethod = None, max_utterances: MaxUtterances = None, seed: Seed = None,
                   jobs: Jobs = None,
-                  overwrite: Overwrite = False) -> None:
+                  overwrite: Overwrite = False,
+        progress: ShowProgress = True) -> None:
     """Non-stationary test sets (concatenated noises, level ramps and steps, sudden events), one per SNR."""
-    _prepare("nonstationary", out_dir, jobs, overwrite, clean=clean, esc50=esc50, demand=demand, wham=wham,
+    _prepare("nonstationary", out_dir, jobs, overwrite, progress, clean=clean, esc50=esc50, demand=demand, wham=wham,
              kinds=_names(kinds), snrs=snrs, esc50_folds=esc50_folds, ref_seconds=ref_seconds, ref_source=ref_source,
              sample_rate=sample_rate, snr_method=snr_method, max_utterances=max_utterances, seed=seed)

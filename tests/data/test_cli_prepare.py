@@ -36,7 +36,7 @@ def test_demo_command_writes_manifests_and_reruns_as_a_noop(tmp_path):
     assert result.exit_code == 0, result.output
     assert "train.jsonl" in result.output and "written" in result.output
     assert [len(read_manifest(tmp_path / f"{s}.jsonl")) for s in ("train", "valid", "test")] == [3, 1, 2]
-    again = run(*args)
+    again = run(*args, "--no-progress")  # every prepare command takes it, like the other long commands
     assert again.exit_code == 0 and "up to date" in again.output
     changed = run("demo", "--out", tmp_path, "--train", 4, "--valid", 1, "--test", 2, "--seconds", 1)
     assert changed.exit_code == 1
