@@ -20,6 +20,12 @@ from tests.dummies import make_manifest, make_model_dir
 torch.set_num_threads(1)
 
 
+def pytest_collection_modifyitems(items):
+    """Tests marked ``slow`` first: with several workers (``make test``: ``-n auto``) the long tests start early
+    and the short ones fill the gaps, instead of one long test running alone at the end."""
+    items.sort(key=lambda item: item.get_closest_marker("slow") is None)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
     torch.manual_seed(0)

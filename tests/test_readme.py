@@ -3,6 +3,8 @@
 import re
 from pathlib import Path
 
+import pytest
+
 README = Path(__file__).resolve().parents[1] / "README.md"
 
 
@@ -15,6 +17,7 @@ def test_readme_opens_with_the_two_newcomer_commands():
     assert "make test" in ci
 
 
+@pytest.mark.slow
 def test_python_api_example_runs(capsys):
     text = README.read_text()
     section = text.split("## Python API", 1)[1]

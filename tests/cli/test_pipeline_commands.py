@@ -154,7 +154,7 @@ def test_evaluate_errors_leave_nothing_half_written(workspace, tmp_path):
     manifest = make_manifest(tmp_path, count=2, seconds=0.5, name="broken")
     (tmp_path / "broken" / "noisy" / "broken_001.wav").write_bytes(b"garbage")
     result = run("evaluate", "--model", "cond", "--testset", manifest, "--steps", 1, "--workdir", workspace.root,
-                 "--no-progress")
+                 "--no-progress", "--no-dnsmos")
     assert result.exit_code == 1 and "broken_001.wav" in error_lines(result)[0]
     assert not list(workspace.root.rglob("summary.json")) and not list(workspace.root.rglob("*.tmp*"))
     missing = run("evaluate", "--model", "cond", "--testset", tmp_path / "none.jsonl", "--workdir", workspace.root)

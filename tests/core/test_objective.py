@@ -40,6 +40,7 @@ def clean_spectrogram_bins(clean: torch.Tensor) -> int:
     return 256 * (1 + clean.shape[-1] // 128)
 
 
+@pytest.mark.slow
 def test_tiny_model_overfits_one_triple():
     """40 Adam steps at 5e-3: the loss falls well below the loss of a zero score (previous test), where the
     zero-initialised output head of NCSN++ starts it, so the model has learned this example's score. (The optimum

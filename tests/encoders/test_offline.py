@@ -6,6 +6,8 @@ import subprocess
 import sys
 import textwrap
 
+import pytest
+
 SCRIPT = textwrap.dedent("""
     import os, sys
     from pathlib import Path
@@ -23,6 +25,7 @@ SCRIPT = textwrap.dedent("""
 """)
 
 
+@pytest.mark.slow
 def test_building_clap_offline_is_quiet_and_says_where_the_weights_go(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "NCSE_ALLOW_DOWNLOAD", "NCSE_CACHE",

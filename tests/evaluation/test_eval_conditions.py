@@ -2,6 +2,7 @@
 receives (spied at the enhancement call), the null condition gives exactly the w = 0 outputs, several sampler
 seeds and conditions keep their results side by side, and folders written before either existed are read."""
 
+import functools
 import json
 import shutil
 
@@ -21,6 +22,8 @@ from tests.dummies import make_manifest, make_model_dir, read_wav
 #: fp32: on CPUs with AMX the automatic precision is bf16, where torch 2.11's stride-2 convolutions give NaN for
 #: some tiny inputs (a 0.1 s reference in the CNN encoder)
 SETTINGS = EnhanceSettings(steps=2, precision="fp32")
+#: evaluation options without DNSMOS (no test here reads it; about 0.4 s a clip)
+Options = functools.partial(EvaluateOptions, dnsmos=False)
 KINDS = ("white", "brown")
 
 
@@ -70,7 +73,7 @@ def enhanced(summary):
 def test_each_condition_changes_the_reference_the_model_receives(workspace, two_types, received, label):
     manifest = read_manifest(two_types)
     condition = ReferenceCondition.parse(label)
-    summary = evaluate(workspace, "m", [two_types], EvaluateOptions(settings=SETTINGS, conditions=(condition,)))[1]
+    summary = evaluate(workspace, "m", [two_types], Options(settings=SETTINGS, conditions=(condition,)))[1]
     assert (summary.label, summary.condition) == (f"w1.{label}", label)
     expected = condition_references(manifest, condition, 16000)
     for row in manifest:
@@ -84,7 +87,7 @@ def test_each_condition_changes_the_reference_the_model_receives(workspace, two_
 
 def test_matched_gives_the_stored_references_and_auto_ones_cut_from_the_mixture(workspace, two_types, received):
     manifest = read_manifest(two_types)
-    options = EvaluateOptions(settings=SETTINGS, conditions=(ReferenceCondition(), ReferenceCondition("auto", 0.1)))
+    options = Options(settings=SETTINGS, conditions=(ReferenceCondition(), ReferenceCondition("auto", 0.1)))
     matched, auto = evaluate(workspace, "m", [two_types], options)[1:]
     assert (matched.label, auto.label) == ("w1", "w1.auto-0.1s")
     rows = json.loads((auto.path.parent / "references.json").read_text())["rows"]
@@ -99,13 +102,13 @@ def test_matched_gives_the_stored_references_and_auto_ones_cut_from_the_mixture(
         np.testing.assert_array_equal(received[row.id], noisy[round(start * 16000):round(end * 16000)])
         np.testing.assert_array_equal(received[row.id], read_wav(auto.path.parent / "references" / f"{row.id}.wav"))
     # matched again: the model received each row's own stored reference
-    evaluate(workspace, "m", [two_types], EvaluateOptions(settings=SETTINGS, overwrite=True, ws=(2.0,)))
+    evaluate(workspace, "m", [two_types], Options(settings=SETTINGS, overwrite=True, ws=(2.0,)))
     for row in manifest:
         np.testing.assert_array_equal(received[row.id], read_wav(manifest.resolve(row.noise_ref)))
 
 
 def test_the_null_condition_equals_guidance_at_w_zero(workspace, two_types, received):
-    options = EvaluateOptions(ws=(0.0, 3.0), settings=SETTINGS, conditions=(ReferenceCondition(),
+    options = Options(ws=(0.0, 3.0), settings=SETTINGS, conditions=(ReferenceCondition(),
                                                                              ReferenceCondition("null")))
     summaries = {s.label: s for s in evaluate(workspace, "m", [two_types], options)[1:]}
     assert set(summaries) == {"w0", "w3", "w-.null"}  # null is evaluated once, whatever w
@@ -119,28 +122,29 @@ def test_the_null_condition_equals_guidance_at_w_zero(workspace, two_types, rece
 
 
 def test_two_sampler_seeds_coexist_and_are_reused(workspace, testset):
-    both = evaluate(workspace, "m", [testset], EvaluateOptions(settings=SETTINGS, seeds=(0, 1)))[1:]
+    both = evaluate(workspace, "m", [testset], Options(settings=SETTINGS, seeds=(0, 1)))[1:]
     assert [(s.label, s.sampler_seed) for s in both] == [("w1", 0), ("w1.seed1", 1)]
     first, second = (enhanced(s) for s in both)
     assert all(not np.allclose(first[k], second[k]) for k in first)  # other sampler noise, other outputs
     files = {p: p.stat().st_mtime_ns for s in both for p in s.path.parent.rglob("*") if p.is_file()}
-    again = evaluate(workspace, "m", [testset], EvaluateOptions(settings=SETTINGS, seeds=(1,)))[1]
+    again = evaluate(workspace, "m", [testset], Options(settings=SETTINGS, seeds=(1,)))[1]
     assert again.metrics == both[1].metrics
     assert {p: p.stat().st_mtime_ns for p in files} == files  # nothing redone, nothing deleted
-    third = evaluate(workspace, "m", [testset], EvaluateOptions(settings=EnhanceSettings(steps=2, seed=2, precision="fp32")))[1]
+    third = evaluate(workspace, "m", [testset], Options(settings=EnhanceSettings(steps=2, seed=2, precision="fp32")))[1]
     assert third.label == "w1.seed2" and both[0].path.is_file() and both[1].path.is_file()
 
 
 def test_an_unconditioned_model_is_evaluated_once_per_seed_whatever_the_conditions(tmp_path, testset):
     ws = Workspace(tmp_path / "ws")
     make_model_dir(ws.model_dir("plain"), encoder="none")
-    options = EvaluateOptions(ws=(1.0, 3.0), settings=SETTINGS, seeds=(0, 1),
+    options = Options(ws=(1.0, 3.0), settings=SETTINGS, seeds=(0, 1),
                               conditions=(ReferenceCondition(), ReferenceCondition("mismatched")))
     assert [s.label for s in evaluate(ws, "plain", [testset], options)[1:]] == ["w-", "w-.seed1"]
 
 
 def test_summaries_written_before_conditions_and_seeds_are_read_as_matched(workspace, testset):
-    summary = evaluate(workspace, "m", [testset], EvaluateOptions(settings=EnhanceSettings(steps=2, seed=4, precision="fp32")))[1]
+    settings = EnhanceSettings(steps=2, seed=4, precision="fp32")
+    summary = evaluate(workspace, "m", [testset], Options(settings=settings))[1]
     data = json.loads(summary.path.read_text())
     for key in ("condition", "sampler_seed"):
         data.pop(key)

@@ -25,7 +25,9 @@ from ncse_cli.metrics import METRICS_VERSION
 from ncse_cli.workspace import Workspace, eval_dir, folder_lock
 from tests.dummies import ProgressLog, make_manifest, read_wav, write_wav
 
-W1 = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2))
+#: without DNSMOS (about 0.4 s a clip on this CPU) except in the tests that read it
+W1 = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2), dnsmos=False)
+W1_DNSMOS = dataclasses.replace(W1, dnsmos=True)
 
 
 def folder(summary):
@@ -66,7 +68,7 @@ def test_a_second_run_reuses_finished_results(evaluated, testset):
     ws, cond, _ = evaluated
     files = [p for s in cond for p in folder(s).rglob("*") if p.is_file()]
     before = {p: p.stat().st_mtime_ns for p in files}
-    again = evaluate(ws, "cond", [testset], EvaluateOptions(ws=(3.0, 1.0), settings=EnhanceSettings(steps=2)))
+    again = evaluate(ws, "cond", [testset], dataclasses.replace(W1, ws=(3.0, 1.0)))
     assert {(s.label, s.metrics["pesq"].mean) for s in again} == {(s.label, s.metrics["pesq"].mean) for s in cond}
     assert {p: p.stat().st_mtime_ns for p in files} == before
 
@@ -131,8 +133,8 @@ def test_a_test_set_given_twice_is_evaluated_and_listed_once(fresh, testset):
 def test_other_settings_are_refused_unless_overwrite(fresh, testset):
     ws, first = fresh
     with pytest.raises(EvaluationError, match="other sampler.*--overwrite"):
-        evaluate(ws, "m", [testset], EvaluateOptions(settings=EnhanceSettings(steps=3)))
-    evaluate(ws, "m", [testset], EvaluateOptions(settings=EnhanceSettings(steps=3), overwrite=True))
+        evaluate(ws, "m", [testset], EvaluateOptions(settings=EnhanceSettings(steps=3), dnsmos=False))
+    evaluate(ws, "m", [testset], EvaluateOptions(settings=EnhanceSettings(steps=3), overwrite=True, dnsmos=False))
     settings = json.loads((folder(first) / "settings.json").read_text())
     assert settings["sampler"]["steps"] == 3
 
@@ -151,16 +153,18 @@ def test_results_of_older_metrics_are_rescored_from_the_enhanced_files_they_kept
     assert {p: p.stat().st_mtime_ns for p in kept} == kept  # scored again, not enhanced again
 
 
-def test_fewer_metrics_reuse_a_result_and_more_rescore_it(fresh, testset):
-    ws, first = fresh
+def test_fewer_metrics_reuse_a_result_and_more_rescore_it(tmp_path, model_dir, testset):
+    ws = Workspace(tmp_path / "ws")
+    shutil.copytree(model_dir, ws.model_dir("m"))
+    first = evaluate(ws, "m", [testset], W1_DNSMOS)[1]
     assert {"dnsmos_ovrl", "pesq"} <= set(first.metrics)
-    fewer = evaluate(ws, "m", [testset], dataclasses.replace(W1, dnsmos=False))
+    fewer = evaluate(ws, "m", [testset], W1)
     assert fewer[1].metrics == first.metrics  # the result with DNSMOS serves a call without it
     settings, summary = folder(first) / "settings.json", folder(first) / "summary.json"
     stored = json.loads(settings.read_text())
     settings.write_text(json.dumps({**stored, "metrics": ["pesq", "estoi", "si_sdr"]}))  # as if scored without
     before = summary.stat().st_mtime_ns
-    again = evaluate(ws, "m", [testset], W1)[1]
+    again = evaluate(ws, "m", [testset], W1_DNSMOS)[1]
     assert summary.stat().st_mtime_ns != before  # scored again, with DNSMOS
     assert again.metrics == first.metrics and again.settings["metrics"] == list(first.settings["metrics"])
 
@@ -194,9 +198,9 @@ def test_recordings_without_clean_files_are_scored_with_dnsmos_alone(tmp_path, m
     ws = Workspace(tmp_path / "ws")
     shutil.copytree(model_dir, ws.model_dir("m"))
     with pytest.raises(EvaluationError, match="field.jsonl: rows without a clean file .* drop --no-dnsmos"):
-        evaluate(ws, "m", [manifest.path], dataclasses.replace(W1, dnsmos=False))
+        evaluate(ws, "m", [manifest.path], W1)
     with caplog.at_level("INFO", logger="ncse"):
-        noisy, enhanced = evaluate(ws, "m", [manifest.path], W1)
+        noisy, enhanced = evaluate(ws, "m", [manifest.path], W1_DNSMOS)
     assert "field.jsonl: 1 of 2 rows have no clean file, scored with DNSMOS alone" in caplog.text
     for summary in (noisy, enhanced):
         scores = read_scores(folder(summary) / ("noisy_scores.csv" if summary.is_noisy else "scores.csv"))
@@ -246,13 +250,14 @@ def _wait_for(predicate, timeout=300.0):
         time.sleep(0.2)
 
 
+@pytest.mark.slow
 def test_two_concurrent_evaluate_processes_wait_for_each_other_and_lose_nothing(tmp_path, model_dir, testset,
                                                                                  evaluated):
     ws = Workspace(tmp_path / "ws")
     shutil.copytree(model_dir, ws.model_dir("cond"))
     testset_id = evaluated[1][1].testset.id
     command = [sys.executable, "-m", "ncse_cli", "evaluate", "--model", "cond", "--testset", str(testset),
-               "--cfg-scale", "1", "--steps", "2", "--workdir", str(ws.root), "--no-progress"]
+               "--cfg-scale", "1", "--steps", "2", "--workdir", str(ws.root), "--no-progress", "--no-dnsmos"]
     logs = [tmp_path / f"stderr{i}.txt" for i in range(2)]
     with folder_lock(ws.testset_dir(testset_id), "holding the test set for this test"):
         procs = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w")) for log in logs]
@@ -301,7 +306,7 @@ def test_rows_without_a_reference_are_counted_and_labelled_in_conditioned_result
     ws = Workspace(tmp_path / "ws")
     shutil.copytree(model_dir, ws.model_dir("m"))
     manifest = make_manifest(tmp_path / "data", count=3, name="t", split="test", seconds=1.0)
-    options = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2),
+    options = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2), dnsmos=False,
                               conditions=(ReferenceCondition(), ReferenceCondition("auto"), ReferenceCondition("null")))
     noisy, matched, auto, null = evaluate(ws, "m", [manifest], options)
     sources = json.loads((folder(auto) / "references.json").read_text())["rows"]
@@ -329,7 +334,7 @@ def test_reading_the_inputs_up_front_reports_progress(evaluated, testset, model_
 
     ws, _, _ = evaluated
     progress = ProgressLog()
-    evaluate(ws, "cond", [testset], EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2)), progress)
+    evaluate(ws, "cond", [testset], W1, progress)
     assert [report[:2] for report in progress.tasks["check tiny_test"]] == [(1, 3), (2, 3), (3, 3)]
     progress = ProgressLog()
     api.enhance(str(model_dir), testset, tmp_path / "out", settings=EnhanceSettings(steps=1), progress=progress)
@@ -346,7 +351,7 @@ def test_the_report_says_when_rows_of_one_table_used_other_sampler_steps(evaluat
     ws = Workspace(tmp_path / "ws")
     shutil.copytree(evaluated[0].root, ws.root)
     assert "Sampler settings differ" not in build_report(ws).markdown
-    evaluate(ws, "cond", [testset], EvaluateOptions(ws=(5.0,), settings=EnhanceSettings(steps=1)))
+    evaluate(ws, "cond", [testset], EvaluateOptions(ws=(5.0,), settings=EnhanceSettings(steps=1), dnsmos=False))
     markdown = build_report(ws).markdown
     assert "Sampler settings differ between rows: base w -: pc 2 steps; cond w 1: pc 2 steps; cond w 3: pc 2 " \
            "steps; cond w 5: pc 1 steps." in markdown

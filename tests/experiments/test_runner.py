@@ -4,6 +4,8 @@ table and the report show what was stored (its figures: test_report_figures.py).
 
 from __future__ import annotations
 
+import pytest
+
 from ncse_cli.evaluation.results import SUMMARY_FILE
 from ncse_cli.evaluation.scoring import read_scores
 from ncse_cli.experiments import runner
@@ -25,6 +27,7 @@ def recorder(monkeypatch, calls: list, real: bool = False) -> None:
     monkeypatch.setattr(runner, "evaluate_items", record)
 
 
+@pytest.mark.slow
 def test_a_run_does_every_unit_of_the_plan(finished):
     spec, layout, before, result = finished
     assert {u.state for u in before.units} == {PENDING}

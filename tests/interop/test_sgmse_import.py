@@ -55,6 +55,7 @@ def _reference_enhance(ref, noisy: torch.Tensor, seed: int, **kwargs) -> np.ndar
         return ref.enhance(noisy[None], **kwargs)
 
 
+@pytest.mark.slow
 @pytest.mark.parametrize("name", CHECKPOINTS)
 def test_imported_checkpoint_enhances_like_the_reference(tmp_path, name):
     """Same weights (the EMA's), same STFT, SDE, time grid, padding and sampler noise: the same waveform.

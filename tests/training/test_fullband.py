@@ -5,6 +5,7 @@ import json
 from pathlib import Path
 
 import numpy as np
+import pytest
 from typer.testing import CliRunner
 
 from ncse_cli.audio import load_audio
@@ -34,6 +35,7 @@ def test_the_recipe_is_sgmse_plus_full_band_setting():
     assert model["backbone"]["progressive"] == model["backbone"]["progressive_input"] == "none"  # ncsnpp_48k
 
 
+@pytest.mark.slow
 def test_a_tiny_full_band_model_trains_and_enhances_a_48_khz_file_with_its_high_band(tmp_path):
     data = tmp_path / "data"
     make_manifest(data, 4, sample_rate=48000, seconds=0.5, name="train", split="train")
