@@ -1,6 +1,7 @@
 """Speed against the reference implementation, side by side in one process: sgmse 0.1.2 and ncse on the same input.
 
-Both networks are the SGMSE+ ``base`` NCSN++ (65 M parameters, random weights: speed does not depend on them),
+Both networks are the SGMSE+ ``base`` NCSN++ (65 M parameters, random weights: speed does not depend on them;
+ncse's channels-last, as ``ncse enhance`` and ``evaluate`` load a model),
 the input a 4 s mixture (16 kHz: 501 STFT frames, padded to 512), the same thread count. Runs are interleaved
 (sgmse, ncse fp32, ncse bf16, sgmse, ...) so that a machine whose speed drifts treats every contender alike,
 and the best of ``--repeats`` is kept. Printed:
@@ -50,7 +51,7 @@ def build(loss: str = "score_matching"):
                       load_pretrained=False).eval()
     ours.backbone.load_state_dict({**ours.backbone.state_dict(),
                                    **backbone_state(reference.state_dict(), ours.backbone)})
-    return reference, ours
+    return reference, ours.channels_last()  # as ncse enhance and evaluate load it
 
 
 def best_of(fn, repeats: int) -> float:

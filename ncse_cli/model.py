@@ -149,6 +149,15 @@ class ScoreModel(nn.Module):
         cond = self.encoder(ref, torch.where(absent, ref.shape[-1], lengths.to(ref.device)), keys)
         return cond.where(absent, self.null.like(cond))
 
+    def channels_last(self) -> "ScoreModel":
+        """Store the score network's convolution weights channels-last (NHWC), the layout oneDNN (CPU) and cuDNN
+        (GPU tensor cores) compute fastest; the function is unchanged up to float rounding (fp32: about 1e-5
+        relative, ``tests/core/test_fast_inference.py``). Measured on the 2-core CPU: 1.25x (``base``, bf16) to
+        1.34x (``tiny``, fp32) per forward pass (``benchmarks/bench_vs_sgmse.py``). For inference: a channels-last
+        model's weights are not contiguous, which checkpoint writers refuse."""
+        self.backbone.to(memory_format=torch.channels_last)
+        return self
+
     def parameter_groups(self, lr: float) -> list[dict]:
         """Optimizer groups: everything trainable at ``lr``, except what the encoder groups itself
         (a frozen tower contributes nothing; a fine-tuned one may have its own rate)."""

@@ -154,7 +154,7 @@ class Enhancer:
             check_sampler(sampler, files.model_config.sde, str(directory / CONFIG_FILE))
         except ConfigError as err:
             raise EnhanceError(str(err)) from None
-        return cls(model_from_files(files, device), sampler, settings, directory=directory,
+        return cls(model_from_files(files, device).channels_last(), sampler, settings, directory=directory,
                    weights_sha256=files.sha256, trained=TrainedLengths.of(files.config, files.model_config))
 
     def with_w(self, w: float) -> "Enhancer":
