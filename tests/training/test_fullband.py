@@ -43,7 +43,8 @@ def test_a_tiny_full_band_model_trains_and_enhances_a_48_khz_file_with_its_high_
     recipe = tmp_path / "tiny48.yaml"
     backbone = {**load_yaml(RECIPE)["model"]["backbone"], "name": "tiny"}  # the recipe's layout at tiny size
     recipe.write_text(f"extends: {RECIPE}\nmodel:\n  backbone: {json.dumps(backbone)}\n"
-                      "  encoder: {name: cnn, channels: [8, 8, 8, 8], dim: 16}\n")
+                      "  encoder: {name: cnn, channels: [8, 8, 8, 8], dim: 16}\n"
+                      "train: {val_utterances: 1, val_steps: 1}\n")  # validation is tested elsewhere
     result = invoke("train", "--recipe", recipe, "--data", data, "--name", "fb", "--workdir", tmp_path / "ws",
                     "--steps", "2", "--batch-size", "2", "--crop-frames", "16", "--num-workers", "0", "--no-progress")
     assert result.exit_code == 0, result.output
