@@ -14,6 +14,7 @@ and the best of ``--repeats`` is kept. Printed:
 
     .venv/bin/python benchmarks/bench_vs_sgmse.py                 # forward passes, utterances estimated
     .venv/bin/python benchmarks/bench_vs_sgmse.py --utterance     # whole utterances measured (many minutes)
+    .venv/bin/python benchmarks/bench_vs_sgmse.py --contiguous    # also ncse without channels-last weights
 
 Skips with a message where the reference package is not installed (``make install`` installs it).
 """
@@ -21,6 +22,7 @@ Skips with a message where the reference package is not installed (``make instal
 from __future__ import annotations
 
 import argparse
+import copy
 import sys
 import time
 from pathlib import Path
@@ -69,6 +71,8 @@ def main() -> None:
     parser.add_argument("--seconds", type=float, default=4.0)
     parser.add_argument("--repeats", type=int, default=5)
     parser.add_argument("--utterance", action="store_true", help="measure whole utterances (60 NFE: minutes each)")
+    parser.add_argument("--contiguous", action="store_true",
+                        help="also time ncse with contiguous (NCHW) weights, to see what channels-last gains")
     args = parser.parse_args()
     torch.set_num_threads(args.threads)
     try:
@@ -95,6 +99,15 @@ def main() -> None:
 
     contenders = {"sgmse fp32": forward_reference, "ncse fp32": lambda: forward_ours("fp32"),
                   "ncse bf16": lambda: forward_ours("bf16")}
+    if args.contiguous:
+        plain = copy.deepcopy(ours)
+        plain.backbone.to(memory_format=torch.contiguous_format)
+
+        def forward_plain(precision):
+            with autocast(precision, cpu):
+                plain(x, t, y)
+        contenders |= {"ncse fp32 contiguous": lambda: forward_plain("fp32"),
+                       "ncse bf16 contiguous": lambda: forward_plain("bf16")}
     forward = {name: float("inf") for name in contenders}
     with torch.inference_mode():
         for name, fn in contenders.items():  # warm-up: first calls allocate and pick kernels
