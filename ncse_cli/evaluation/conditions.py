@@ -170,12 +170,10 @@ def _stored(manifest: Manifest, row: Utterance, length: int, sample_rate: int, r
 
 def _oracle(manifest: Manifest, row: Utterance, length: int, sample_rate: int,
             rng: np.random.Generator) -> np.ndarray:
-    """A ``length``-sample segment of the mixture's own noise."""
+    """A ``length``-sample segment of the mixture's own noise; all of it when the mixture is shorter (a 2 s
+    oracle of a 1.5 s utterance is its 1.5 s of noise: the record of the reference says how long it was)."""
     noise = _read(manifest, row.noisy, sample_rate) - _read(manifest, row.clean, sample_rate)
-    if len(noise) < length:
-        raise ConditionError(f"{manifest.path}: row {row.id!r} is {len(noise) / sample_rate:g} s long, shorter than "
-                             f"the {length / sample_rate:g} s oracle reference asked for")
-    return crop(noise, length, rng).astype(np.float32)
+    return crop(noise, min(length, len(noise)), rng).astype(np.float32)
 
 
 def check_condition(manifest: Manifest, condition: ReferenceCondition) -> None:
@@ -213,7 +211,8 @@ def build_reference(manifest: Manifest, row: Utterance, condition: ReferenceCond
     if condition.kind == "matched":
         return ConditionedReference(_stored(manifest, row, length, sample_rate, rng, condition), source)
     if condition.kind == "oracle":
-        return ConditionedReference(_oracle(manifest, row, length, sample_rate, rng), source)
+        samples = _oracle(manifest, row, length, sample_rate, rng)
+        return ConditionedReference(samples, {**source, "seconds": round(len(samples) / sample_rate, 4)})
     if condition.kind == "white":
         return ConditionedReference(match_level(rng.standard_normal(length), own), source)
     if condition.kind == "auto":

@@ -7,8 +7,8 @@ import torch
 
 from ncse_cli.model_dir import load_model
 from ncse_cli.data.manifest import read_manifest
-from ncse_cli.evaluation.conditions import (ConditionError, ReferenceCondition, choose_donors, condition_references,
-                                            parse_result_label, result_label)
+from ncse_cli.evaluation.conditions import (ConditionError, ReferenceCondition, build_references, choose_donors,
+                                            condition_references, parse_result_label, result_label)
 from tests.dummies import make_manifest, make_model_dir, read_wav
 
 RATE = 16000
@@ -103,6 +103,14 @@ def test_oracle_reference_is_a_segment_of_the_mixture_noise(manifest):
     for row in manifest:
         noise = stored(manifest, row, "noisy") - stored(manifest, row, "clean")
         assert len(refs[row.id]) == 4000 and find_segment(refs[row.id], noise) is not None
+
+
+def test_an_oracle_longer_than_the_mixture_is_all_of_its_noise_and_says_how_long(manifest):
+    built = build_references(manifest, ReferenceCondition("oracle", 60.0), RATE)
+    for row in manifest:
+        noise = stored(manifest, row, "noisy") - stored(manifest, row, "clean")
+        np.testing.assert_allclose(built[row.id].samples, noise, atol=1e-6)
+        assert built[row.id].source["seconds"] == round(len(noise) / RATE, 4) < 60
 
 
 def test_conditions_that_a_test_set_cannot_serve_are_named(tmp_path, manifest):
