@@ -9,7 +9,7 @@ import typer
 from rich.markup import escape
 from rich.table import Table
 
-from ncse_cli.cli._common import console, given, user_errors
+from ncse_cli.cli._common import console, err_console, given, user_errors
 from ncse_cli.cli._options import ShowProgress
 from ncse_cli.cli._progress import task_bars
 
@@ -79,6 +79,11 @@ def run_command(
                       + f"; total {sum(run.seconds.values()):.0f} s")
     if run is not None and run.report is not None:
         console.print(f"report: {escape(str(run.report.path))} and {escape(str(run.report.html))}")
+    failed = outcome.plan.failed()
+    if failed:  # the others finished; these stay pending, with their reason in the status and the report
+        for unit in failed:
+            err_console.print(f"[bold red]error:[/] {escape(unit.label)}: {escape(unit.note)}", soft_wrap=True)
+        raise typer.Exit(1)
 
 
 @user_errors

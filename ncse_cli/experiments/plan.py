@@ -18,6 +18,7 @@ hashes each trained model's weights once.
 
 from __future__ import annotations
 
+import hashlib
 from dataclasses import dataclass
 from pathlib import Path
 from typing import Any, Iterable
@@ -134,6 +135,10 @@ class Plan:
 
     def unit(self, key: str) -> Unit:
         return next(u for u in self.units if u.key == key)
+
+    def failed(self) -> list[Unit]:
+        """Pending evaluations whose last attempt failed (:func:`failure_record`)."""
+        return [u for u in self.of(EVALUATE, PENDING) if u.note.startswith(FAILED_NOTE)]
 
     def seconds(self, state: str = "pending") -> float:
         """The estimated time of the units in ``state`` (pending: what a run will do now; blocked: what it would
@@ -360,6 +365,16 @@ def eval_tasks(spec: ExperimentFile, scale: Scale, layout: Layout, runs: dict[st
     return tasks
 
 
+FAILED_NOTE = "failed last time: "
+
+
+def failure_record(model_dir: Path, manifest: Path, label: str) -> Path:
+    """Where the runner notes why the evaluation of ``manifest`` at point ``label`` failed last time (removed when
+    it succeeds): the unit stays pending, and status and report show the reason."""
+    digest = hashlib.sha256(f"{Path(manifest).resolve()}:{label}".encode()).hexdigest()[:16]
+    return model_dir / "eval" / ".failed" / f"{digest}.txt"
+
+
 def eval_unit(task: EvalTask, earlier: list[Unit], hashes: dict[str, str | None], testsets: dict[Path, Any],
               audio: float) -> Unit:
     """The unit of one evaluation (see the module docstring) of ``audio`` seconds of test audio."""
@@ -379,6 +394,9 @@ def eval_unit(task: EvalTask, earlier: list[Unit], hashes: dict[str, str | None]
                                                                                          guided),
                                 estimate.measured_enhance_rate(task.directory) if task.directory.is_dir() else None)
     unit.seconds, unit.source = guess.seconds, guess.source
+    failed = failure_record(task.directory, task.manifest, task.point.label)
+    if failed.is_file():
+        unit.note = FAILED_NOTE + failed.read_text().strip()
     return _after(unit, earlier)
 
 

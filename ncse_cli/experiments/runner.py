@@ -22,12 +22,14 @@ from pathlib import Path
 from typing import Any, Callable, Sequence
 
 from ncse_cli.data.prepare import prepare_recipe
+from ncse_cli.errors import NcseError
 from ncse_cli.evaluation.run import EvalPoint, EvaluateOptions, evaluate_points
 from ncse_cli.evaluation.testsets import load_testset
 from ncse_cli.experiments.machine import Machine
 from ncse_cli.experiments.plan import (DONE, EVALUATE, PENDING, PREPARE, TRAIN, Layout, Plan, PrepareTask, Unit,
-                                       build_plan)
+                                       build_plan, failure_record)
 from ncse_cli.experiments.spec import ExperimentFile
+from ncse_cli.files import atomic_write_text
 from ncse_cli.inference.enhancer import Enhancer
 from ncse_cli.inference.settings import EnhanceSettings
 from ncse_cli.progress import Progress
@@ -167,16 +169,26 @@ EvalItem = tuple[Path, str, Path, EvalPoint, EnhanceSettings, bool]
 
 
 def evaluate_items(items: Sequence[EvalItem]) -> None:
-    """Evaluate items in this process, loading each model once (items of one model are consecutive)."""
+    """Evaluate items in this process, loading each model once (items of one model are consecutive). An item that
+    fails with a user-facing error (a test set its condition cannot serve, a broken file) does not stop the others:
+    its reason is written to its :func:`~ncse_cli.experiments.plan.failure_record`, logged, and the unit stays
+    pending for the next run."""
     loaded: dict[str, Enhancer] = {}
     for root, name, manifest, point, settings, dnsmos in items:
         workspace = Workspace(root)
-        if name not in loaded:
-            loaded.clear()  # one model in memory at a time
-            loaded[name] = Enhancer.load(workspace.resolve(name), settings)
-        # the experiment owns its workspace: results of other settings are replaced
-        options = EvaluateOptions(settings=settings, overwrite=True, dnsmos=dnsmos)
-        evaluate_points(workspace, name, [(manifest, [point])], options, enhancer=loaded[name])
+        record = failure_record(workspace.model_dir(name), manifest, point.label)
+        try:
+            if name not in loaded:
+                loaded.clear()  # one model in memory at a time
+                loaded[name] = Enhancer.load(workspace.resolve(name), settings)
+            # the experiment owns its workspace: results of other settings are replaced
+            options = EvaluateOptions(settings=settings, overwrite=True, dnsmos=dnsmos)
+            evaluate_points(workspace, name, [(manifest, [point])], options, enhancer=loaded[name])
+        except NcseError as err:
+            log.error("evaluate %s %s %s failed: %s", name, Path(manifest).name, point.label, err)
+            atomic_write_text(record, f"{err}\n")
+            continue
+        record.unlink(missing_ok=True)
 
 
 def evaluate_stage(plan: Plan, jobs: int, progress: Progress | None) -> None:

@@ -6,6 +6,7 @@ from __future__ import annotations
 
 import pytest
 
+from ncse_cli.evaluation.conditions import ConditionError
 from ncse_cli.evaluation.results import SUMMARY_FILE
 from ncse_cli.evaluation.scoring import read_scores
 from ncse_cli.experiments import runner
@@ -59,6 +60,30 @@ def test_a_lost_result_is_redone_alone(finished, monkeypatch):
     again = runner.run_experiment(spec, "demo", layout, Machine())
     assert calls == [("evaluate", "cnn-s0", "w3")]
     assert all(u.state == DONE for u in again.after.units)
+
+
+def test_a_failing_evaluation_leaves_the_others_done_and_says_why_until_it_succeeds(finished, monkeypatch):
+    spec, layout, _, _ = finished
+    plan = build_plan(spec, "demo", layout, Machine())
+    lost = {label: next(u for u in plan.of(EVALUATE) if u.task.point.label == label) for label in ("w3", "w-.null")}
+    for unit in lost.values():
+        next(unit.task.directory.glob(f"eval/*/{unit.task.point.label}/{SUMMARY_FILE}")).unlink()
+    real = runner.evaluate_points
+
+    def failing(workspace, name, points, options, enhancer=None):
+        if points[0][1][0].label == "w3":
+            raise ConditionError("test.jsonl: this condition cannot be served")
+        return real(workspace, name, points, options, enhancer=enhancer)
+    monkeypatch.setattr(runner, "evaluate_points", failing)
+    after = runner.run_experiment(spec, "demo", layout, Machine()).after
+    assert after.unit(lost["w-.null"].key).state == DONE  # the other evaluation was not stopped
+    assert [u.key for u in after.failed()] == [lost["w3"].key]
+    assert after.unit(lost["w3"].key).note == "failed last time: test.jsonl: this condition cannot be served"
+    assert "this condition cannot be served" in layout.report.read_text()  # the report's missing work says why
+    monkeypatch.setattr(runner, "evaluate_points", real)
+    again = runner.run_experiment(spec, "demo", layout, Machine()).after
+    assert all(u.state == DONE for u in again.units) and not again.failed()
+    assert not list(lost["w3"].task.directory.glob("eval/.failed/*"))
 
 
 def test_status_rows_count_trained_steps_and_finished_points(finished, tmp_path):
