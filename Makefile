@@ -18,7 +18,7 @@ demo: install
 	$(BIN)/ncse demo
 
 test: install
-	$(BIN)/python -m pytest -q -n auto  # one worker per core, one torch thread each (tests/conftest.py)
+	$(BIN)/python -m pytest -q -n auto --dist loadgroup  # one worker per core, one torch thread each (tests/conftest.py)
 
 clean:
 	rm -rf $(VENV) ncse-runs .pytest_cache

@@ -60,7 +60,7 @@ def test_train_enhance_evaluate_with_a_pretrained_encoder(encoder, corpus, tmp_p
     local.unlink()  # the run directory alone must do from here on
     out = tmp_path / "enhanced"
     result = invoke("enhance", "--model", "m", "--input", corpus / "test.jsonl", "--out", out, "-w", "3",
-                    "--steps", "1", "--workdir", ws, "--no-progress", "--no-dnsmos")
+                    "--steps", "1", "--workdir", ws, "--no-progress")
     assert result.exit_code == 0, result.output
     manifest = read_manifest(corpus / "test.jsonl")
     for row in manifest:

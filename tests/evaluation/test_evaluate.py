@@ -25,6 +25,9 @@ from ncse_cli.metrics import METRICS_VERSION
 from ncse_cli.workspace import Workspace, eval_dir, folder_lock
 from tests.dummies import ProgressLog, make_manifest, read_wav, write_wav
 
+#: one worker builds the session fixture these tests share (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("evaluated-workspace")
+
 #: without DNSMOS (about 0.4 s a clip on this CPU) except in the tests that read it
 W1 = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2), dnsmos=False)
 W1_DNSMOS = dataclasses.replace(W1, dnsmos=True)

@@ -23,6 +23,9 @@ from ncse_cli.model_dir import ModelDirError, load_model
 from ncse_cli.report.embeddings import reference_embeddings, separation, silhouette
 from ncse_cli.workspace import Workspace
 
+#: one worker builds the session fixture these tests share (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("experiment-miniature")
+
 FIGURES = {"embeddings_cnn_test.png", "guidance_test.png", "noise_types_test.png", "spectrogram_test_0.png",
            "spectrogram_test_1.png", "training_curves.png"}
 

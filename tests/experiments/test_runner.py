@@ -14,6 +14,9 @@ from ncse_cli.experiments.machine import Machine
 from ncse_cli.experiments.plan import DONE, EVALUATE, PENDING, build_plan
 from ncse_cli.experiments.status import status_rows
 
+#: one worker builds the session fixture these tests share (make test: --dist loadgroup)
+pytestmark = pytest.mark.xdist_group("experiment-miniature")
+
 
 def recorder(monkeypatch, calls: list, real: bool = False) -> None:
     """Replace training and evaluation by functions that record their calls (and run the real evaluation when
