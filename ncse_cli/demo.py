@@ -157,7 +157,7 @@ def run_demo(out_dir: str | os.PathLike = "ncse-demo", options: DemoOptions = De
     report_path = out_dir / REPORT_FILE
     atomic_write_text(report_path, report.markdown)
     write_html(report_path)
-    seconds = {**run.seconds, "report": time.perf_counter() - start}
+    seconds = {**run.seconds, "report": run.seconds.get("report", 0.0) + time.perf_counter() - start}
     names = {model.key: name for name, model in run.after.runs.items()}
     runs = {name: summarize_run(workspace.model_dir(name)) for name in names.values()}
     first = {name: read_train_log(workspace.model_dir(name) / "train_log.csv")[0]["loss"] for name in runs}
