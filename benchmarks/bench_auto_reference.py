@@ -36,10 +36,10 @@ sys.path.insert(0, str(Path(__file__).resolve().parents[1]))
 from ncse_cli import api  # noqa: E402
 from ncse_cli.data.manifest import write_manifest  # noqa: E402
 from ncse_cli.data.noise import noise_pair, synthetic_clip  # noqa: E402
-from ncse_cli.data.prepare.demo import DemoConfig  # noqa: E402
+from ncse_cli.data.prepare.demo import DemoConfig, talkers_by_split, test_condition  # noqa: E402
 from ncse_cli.data.prepare.examples import mixed_row  # noqa: E402
 from ncse_cli.data.seeding import item_rng  # noqa: E402
-from ncse_cli.data.synth import make_talkers, synth_speech  # noqa: E402
+from ncse_cli.data.synth import synth_speech  # noqa: E402
 from ncse_cli.evaluation.scoring import read_scores  # noqa: E402
 from ncse_cli.inference.settings import EnhanceSettings  # noqa: E402
 from ncse_cli.report.stats import compare_paired  # noqa: E402
@@ -67,12 +67,11 @@ def build_testset(out: Path, count: int, seconds: float, seed: int) -> Path:
         return manifest
     cfg = DemoConfig(seed=seed)
     sr, ref = cfg.sample_rate, int(cfg.ref_seconds * cfg.sample_rate)
-    talkers = make_talkers(cfg.num_talkers, item_rng(seed, "talkers"))[-2:]  # the demo's test talkers
+    talkers = talkers_by_split(cfg)["test"]
     rows = []
     for i in range(count):
         rng = item_rng(seed, "paused", i)
-        kind = cfg.noise_kinds[i % len(cfg.noise_kinds)]
-        snr = cfg.test_snrs[(i + i // len(cfg.noise_kinds)) % len(cfg.test_snrs)]
+        kind, snr = test_condition(cfg, i)
         clean = speech_with_pauses(talkers[i % 2], seconds, sr, rng)
         pair = noise_pair(synthetic_clip(kind), None, len(clean), ref, sr, rng)
         rows.append(mixed_row(out, "paused", f"paused_{i:04d}", clean=clean, noise=pair.mix, ref=pair.ref,

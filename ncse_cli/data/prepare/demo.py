@@ -73,22 +73,29 @@ class DemoSpec:
     config: DemoConfig = field(repr=False)
 
 
-def _talkers_by_split(cfg: DemoConfig) -> dict[str, list[Talker]]:
+def talkers_by_split(cfg: DemoConfig) -> dict[str, list[Talker]]:
+    """The demo's talkers of each split (disjoint; two held-out test talkers)."""
     talkers = make_talkers(cfg.num_talkers, item_rng(cfg.seed, "talkers"))
     return {"train": talkers[:-3], "valid": talkers[-3:-2], "test": talkers[-2:]}
 
 
+def test_condition(cfg: DemoConfig, index: int) -> tuple[str, float]:
+    """Noise kind and SNR of the ``index``-th test utterance: kinds in turn, SNR levels shifted each round so every
+    kind meets several."""
+    kinds = cfg.noise_kinds
+    return kinds[index % len(kinds)], cfg.test_snrs[(index + index // len(kinds)) % len(cfg.test_snrs)]
+
+
 def plan_demo(cfg: DemoConfig) -> list[Job]:
     """The demo's jobs: ids ``<split>_<index>``, talkers and noise kinds and SNRs drawn from the seed."""
-    talkers, jobs = _talkers_by_split(cfg), []
+    talkers, jobs = talkers_by_split(cfg), []
     counts = {"train": cfg.num_train, "valid": cfg.num_valid, "test": cfg.num_test}
     kinds = list(cfg.noise_kinds)
     for split in SPLITS:
         rng = item_rng(cfg.seed, "plan", split)
         for i in range(counts[split]):
-            if split == "test":  # kinds in turn; SNR levels shifted each round so every kind meets several
-                kind = kinds[i % len(kinds)]
-                snr = cfg.test_snrs[(i + i // len(kinds)) % len(cfg.test_snrs)]
+            if split == "test":
+                kind, snr = test_condition(cfg, i)
             else:
                 kind, snr = kinds[int(rng.integers(len(kinds)))], round(float(rng.uniform(*cfg.snr_range)), 2)
             talker = talkers[split][int(rng.integers(len(talkers[split])))]
