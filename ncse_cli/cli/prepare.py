@@ -91,7 +91,7 @@ def demo(out_dir: OutDir, seed: Seed = None,
                             "babble, pink]; "
                             "the others can then serve as out-of-distribution noise (prepare ood --synthetic).")] = None,
          jobs: Jobs = None, overwrite: Overwrite = False,
-        progress: ShowProgress = True) -> None:
+         progress: ShowProgress = True) -> None:
     """The built-in synthetic corpus (no download): train.jsonl, valid.jsonl and test.jsonl at 16 kHz."""
     _prepare("demo", out_dir, jobs, overwrite, progress, seed=seed, num_train=num_train, num_valid=num_valid,
              num_test=num_test, seconds=seconds, ref_seconds=ref_seconds, noise_kinds=_names(noise_kinds),
@@ -110,7 +110,7 @@ def vbdemand(root: Annotated[Path, typer.Option(help="VoiceBank-DEMAND folder in
                  "--valid-speaker", help="Training speakers held out for validation (repeat or comma-separate).")] = None,
              sample_rate: SampleRate = None, snr_method: SnrMethod = None, seed: Seed = None,
              jobs: Jobs = None, overwrite: Overwrite = False,
-        progress: ShowProgress = True) -> None:
+             progress: ShowProgress = True) -> None:
     """VoiceBank-DEMAND resampled to 16 kHz with a noise reference per utterance (vbdemand_{train,valid,test})."""
     _prepare("vbdemand", out_dir, jobs, overwrite, progress, root=root, ref_seconds=ref_seconds, ref_source=ref_source,
              valid_speakers=_names(valid_speakers), sample_rate=sample_rate, snr_method=snr_method, seed=seed)
@@ -165,7 +165,7 @@ def nonstationary(clean: Clean, out_dir: OutDir,
                   snr_method: SnrMethod = None, max_utterances: MaxUtterances = None, seed: Seed = None,
                   jobs: Jobs = None,
                   overwrite: Overwrite = False,
-        progress: ShowProgress = True) -> None:
+                  progress: ShowProgress = True) -> None:
     """Non-stationary test sets (concatenated noises, level ramps and steps, sudden events), one per SNR."""
     _prepare("nonstationary", out_dir, jobs, overwrite, progress, clean=clean, esc50=esc50, demand=demand, wham=wham,
              kinds=_names(kinds), snrs=snrs, esc50_folds=esc50_folds, ref_seconds=ref_seconds, ref_source=ref_source,
