@@ -149,6 +149,7 @@ def test_sampler_equals_the_reference_for_the_same_predictor_and_noise(kind):
     torch.testing.assert_close(got, expected, **FLOAT32_CONSTANTS)
 
 
+@pytest.mark.xdist_group("sgmse-model")  # imports PyTorch Lightning: on the worker that already has it
 def test_data_prediction_loss_equals_the_reference():
     """SGMSE+'s ``_loss`` with loss_type data_prediction (spectrogram MSE plus 0.001 x waveform L1) for the same
     estimate and target."""

@@ -63,6 +63,7 @@ def test_tiny_model_overfits_one_triple():
     assert abs(first / zero_score - 1) < 0.05 and last < 0.7 * zero_score, (first, last, zero_score)
 
 
+@pytest.mark.xdist_group("sgmse-model")  # imports PyTorch Lightning: on the worker that already has it
 def test_score_matching_loss_equals_the_reference():
     """SGMSE+'s ``_loss`` (loss_type score_matching, weighting sigma^2) for the same score, noise and times."""
     pytest.importorskip("sgmse.model", reason="needs the reference package sgmse 0.1.2 (make install)")
