@@ -107,8 +107,8 @@ class ScoreModel(nn.Module):
     """Noise-conditioned score model on compressed complex spectrograms ``[B, 1, F, T]``."""
 
     def __init__(self, cfg: ModelConfig, load_pretrained: bool = True, download_pretrained: bool = False) -> None:
-        """``load_pretrained=False`` skips reading pre-trained encoder towers' official weights (for loaders that
-        restore every weight from a saved model right after); ``download_pretrained`` lets a tower download them
+        """``load_pretrained=False`` skips reading pre-trained encoder towers' official weights and drawing their
+        random initialisation (for loaders that restore every weight from a saved model right after); ``download_pretrained`` lets a tower download them
         when they are not at hand."""
         super().__init__()
         self.cfg = cfg

@@ -32,6 +32,15 @@ def _seed():
     yield
 
 
+@pytest.fixture
+def isolated_weights(tmp_path, monkeypatch):
+    """Default checkpoint locations point into an empty folder; downloads are off: pre-trained towers find no
+    official weights and keep their random ones."""
+    monkeypatch.setenv("NCSE_CACHE", str(tmp_path / "ncse-cache"))
+    monkeypatch.setenv("HOME", str(tmp_path / "home"))
+    monkeypatch.delenv("NCSE_ALLOW_DOWNLOAD", raising=False)
+
+
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory):
     """An untrained tiny noise-conditioned model directory (CNN encoder)."""

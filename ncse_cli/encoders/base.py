@@ -22,7 +22,8 @@ class EncoderContext:
     sample_rate: int = 16000
     stft: STFTConfig = STFTConfig()
     #: Whether a pre-trained tower should look for its official weights now. ``load_model`` turns it off:
-    #: every weight comes from the model directory right after, so reading the official file would be wasted.
+    #: every weight comes from the model directory right after, so reading the official file would be wasted,
+    #: and so would drawing the tower's random initialisation (it is built zero-filled instead).
     load_pretrained: bool = True
     #: Whether a pre-trained tower may download its official weights when they are not at hand
     #: (``ncse train --download-weights``; ``NCSE_ALLOW_DOWNLOAD=1`` allows it too).

@@ -135,7 +135,7 @@ class CLAPEncoder(PretrainedEncoder):
 
     def __init__(self, cfg: Config | None = None, ctx: EncoderContext = EncoderContext()) -> None:
         cfg = cfg or self.Config()
-        super().__init__(cfg, ctx, CLAPAudioTower(cfg.amodel))
+        super().__init__(cfg, ctx, lambda: CLAPAudioTower(cfg.amodel))
 
 
 __all__ = ["CLAPAudioTower", "CLAPEncoder", "CLAP_WEIGHTS", "audio_models"]

@@ -89,7 +89,7 @@ class PANNsEncoder(PretrainedEncoder):
 
     def __init__(self, cfg: Config | None = None, ctx: EncoderContext = EncoderContext()) -> None:
         cfg = cfg or self.Config()
-        super().__init__(cfg, ctx, Cnn14Tower(round(cfg.window_seconds * SAMPLE_RATE)))
+        super().__init__(cfg, ctx, lambda: Cnn14Tower(round(cfg.window_seconds * SAMPLE_RATE)))
 
 
 __all__ = ["Cnn14Tower", "PANNsEncoder", "PANNS_WEIGHTS"]

@@ -149,7 +149,7 @@ class CLAPSequenceEncoder(PretrainedEncoder):
 
     def __init__(self, cfg: Config | None = None, ctx: EncoderContext = EncoderContext()) -> None:
         cfg = cfg or self.Config()
-        super().__init__(cfg, ctx, CLAPFrameTower(cfg.amodel))
+        super().__init__(cfg, ctx, lambda: CLAPFrameTower(cfg.amodel))
         self.spec = ConditionSpec(vector_dim=cfg.dim if cfg.vector else None, token_dim=cfg.dim,
                                   num_tokens=cfg.num_tokens)
 

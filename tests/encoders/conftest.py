@@ -18,10 +18,3 @@ def panns_ckpt(tmp_path_factory):
     path = tmp_path_factory.mktemp("panns") / "Cnn14_mAP=0.431.pth"
     return path, write_panns_checkpoint(path)
 
-
-@pytest.fixture
-def isolated_weights(tmp_path, monkeypatch):
-    """Default checkpoint locations point into an empty folder; downloads are off."""
-    monkeypatch.setenv("NCSE_CACHE", str(tmp_path / "ncse-cache"))
-    monkeypatch.setenv("HOME", str(tmp_path / "home"))
-    monkeypatch.delenv("NCSE_ALLOW_DOWNLOAD", raising=False)

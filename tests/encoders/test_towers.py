@@ -9,7 +9,7 @@ import torch
 from ncse_cli.model_dir import load_model, save_model
 from ncse_cli.config import from_dict, to_dict
 from ncse_cli.encoders import ENCODERS, EncoderContext
-from ncse_cli.encoders.pretrained import PretrainedWeightsError
+from ncse_cli.encoders.pretrained import PretrainedWeightsError, without_initialisation
 from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.objective import TrainingObjective
 from ncse_cli.sampling.pc import PCConfig
@@ -48,6 +48,31 @@ def test_official_checkpoint_loads_exactly_and_config_round_trips(case):
     assert all(torch.equal(state[k], saved[k]) for k in saved)
     assert to_dict(enc.cfg) == make_config(path) | {k: v for k, v in to_dict(enc.cfg).items()
                                                    if k not in make_config(path)}
+
+
+def test_the_projection_starts_alike_whether_the_tower_is_drawn_or_loaded(case, tmp_path):
+    """A tower about to be loaded is built without its random draws (zero-filled, then overwritten by the file),
+    and those draws are set aside either way: with the checkpoint at hand or missing, the projection is the same."""
+    make_config, (path, saved) = case
+    torch.manual_seed(3)
+    loaded = _encoder(make_config(path))
+    torch.manual_seed(3)
+    drawn = _encoder(make_config(tmp_path / "missing.pt"))
+    assert bool(loaded.pretrained) and not bool(drawn.pretrained)
+    assert all(torch.equal(a, b) for a, b in zip(loaded.projection.parameters(), drawn.projection.parameters()))
+    state = _tower_state(loaded)
+    assert all(torch.equal(state[k], saved[k]) for k in saved)
+
+
+def test_without_initialisation_zero_fills_and_restores_torch_init():
+    kaiming = torch.nn.init.kaiming_uniform_
+    with pytest.raises(RuntimeError, match="inside"):
+        with without_initialisation():
+            layer = torch.nn.Linear(3, 2)
+            assert torch.nn.init.kaiming_uniform_ is not kaiming
+            raise RuntimeError("inside")
+    assert not layer.weight.any() and not layer.bias.any()
+    assert torch.nn.init.kaiming_uniform_ is kaiming and torch.nn.Linear(3, 2).weight.any()
 
 
 def test_the_other_encoders_checkpoint_is_rejected_clearly(case, clap_ckpt, panns_ckpt):

@@ -15,6 +15,9 @@ from ncse_cli.warmstart import WarmStartError, warm_start
 from tests.dummies import SMALL_CNN
 from tests.dummies import randomize_
 
+#: the pre-trained towers keep random weights (no official checkpoint is found)
+pytestmark = pytest.mark.usefixtures("isolated_weights")
+
 BACKBONE = {"name": "tiny", "nf": 8}
 ENCODERS = {
     "cnn": SMALL_CNN,
@@ -29,7 +32,7 @@ def _model(encoder, injection: str = "add", seed: int = 0, **model) -> ScoreMode
     torch.manual_seed(seed)
     cfg = from_dict(ModelConfig, {"backbone": BACKBONE, "encoder": encoder,
                                   "conditioning": {"injection": injection}, **model})
-    return ScoreModel(cfg, load_pretrained=False).eval()
+    return ScoreModel(cfg).eval()
 
 
 @pytest.fixture(scope="module")
