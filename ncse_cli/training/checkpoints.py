@@ -73,7 +73,7 @@ def commit_checkpoint(assembled: Path, final: Path) -> None:
 
 def _write_main_files(session: Session, folder: Path) -> None:
     save_weights(session.model.state_dict(), folder / "model.safetensors")
-    save_weights(session.ema.state_dict(), folder / "ema.safetensors")
+    save_weights(session.ema.averaged_state(), folder / "ema.safetensors")  # frozen weights: in the model's
     tensors, meta = flatten_optimizer_state(session.optimizer.state_dict())
     save_weights(tensors, folder / "optimizer.safetensors")
     scaler = session.accelerator.scaler
@@ -90,7 +90,8 @@ def restore(session: Session, folder: Path) -> None:
         raise TrainingError(f"{folder}: written by {state.num_processes} process(es); resume with the same number "
                             f"(accelerate launch --num_processes {state.num_processes})")
     _load_strict(session.model, read_tensors(folder / "model.safetensors"), folder / "model.safetensors")
-    _load_strict(session.ema, read_tensors(folder / "ema.safetensors"), folder / "ema.safetensors")
+    _load_strict(session.ema, read_tensors(folder / "ema.safetensors"), folder / "ema.safetensors",
+                 session.ema.load_averaged_state)
     optimizer_state = unflatten_optimizer_state(read_tensors(folder / "optimizer.safetensors"), meta)
     session.optimizer.load_state_dict(optimizer_state)
     if session.accelerator.scaler is not None and meta.get("scaler"):
@@ -99,9 +100,11 @@ def restore(session: Session, folder: Path) -> None:
     session.step, session.position, session.seconds = state.step, state.position, state.seconds
 
 
-def _load_strict(module, tensors, path: Path) -> None:
+def _load_strict(module, tensors, path: Path, load=None) -> None:
+    """``load`` (default: ``module.load_state_dict``, strict) the tensors on the module's device; a mismatch is a
+    TrainingError naming the file."""
     device = next(module.parameters()).device
     try:
-        module.load_state_dict({k: v.to(device) for k, v in tensors.items()})
+        (load or module.load_state_dict)({k: v.to(device) for k, v in tensors.items()})
     except RuntimeError as err:
         raise TrainingError(f"{path}: does not match the run's model ({str(err).splitlines()[0]})") from None

@@ -17,7 +17,6 @@ from accelerate import Accelerator
 from accelerate.state import AcceleratorState, GradientState
 from accelerate.utils import (DataLoaderConfiguration, DistributedDataParallelKwargs, GradientAccumulationPlugin,
                                ProjectConfiguration, set_seed)
-from torch.optim.swa_utils import AveragedModel
 from torch.utils.data import DataLoader, Dataset, Subset
 
 from ncse_cli.data.datasets import build_dataset
@@ -25,7 +24,7 @@ from ncse_cli.errors import NcseError
 from ncse_cli.model import ScoreModel, build_model
 from ncse_cli.objective import TrainingObjective
 from ncse_cli.training.config import RunConfig, TrainConfig, segment_samples
-from ncse_cli.training.ema import build_ema
+from ncse_cli.training.ema import EMA, build_ema
 from ncse_cli.training.state import DataPosition
 from ncse_cli.warmstart import warm_start
 
@@ -46,7 +45,7 @@ class Session:
     model: ScoreModel  #: the unwrapped model (the objective's ``model``)
     objective: torch.nn.Module
     optimizer: torch.optim.Optimizer
-    ema: AveragedModel
+    ema: EMA
     train_loader: DataLoader
     val_set: Dataset | None  #: validation examples (main process only)
     step: int = 0

@@ -3,7 +3,7 @@
 A checkpoint is a directory ``checkpoints/step-0001000/`` holding::
 
     model.safetensors       the trained (non-averaged) weights
-    ema.safetensors         the EMA model's state (weights, buffers, update count)
+    ema.safetensors         the EMA model's state (weights, buffers, count; not the frozen weights it shares)
     optimizer.safetensors   optimizer tensors, flattened as ``state.<param index>.<name>``
     rng-<rank>.safetensors  each process's torch CPU (and CUDA) generator states
     rng-<rank>.json         each process's Python and NumPy generator states

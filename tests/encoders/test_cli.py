@@ -8,10 +8,12 @@ import shutil
 import pytest
 import torch
 import yaml
+from safetensors import safe_open
 from typer.testing import CliRunner
 
 from ncse_cli.cli import app
 from ncse_cli.data.manifest import read_manifest
+from ncse_cli.model_dir import load_model
 from tests.dummies import make_manifest, read_wav
 
 pytestmark = pytest.mark.usefixtures("isolated_weights")
@@ -56,6 +58,10 @@ def test_train_enhance_evaluate_with_a_pretrained_encoder(encoder, corpus, tmp_p
     assert result.exit_code == 0, result.output
     saved = yaml.safe_load((ws / "models" / "m" / "config.yaml").read_text())["model"]["encoder"]
     assert saved["name"] == encoder and saved["ckpt"] == str(local) and saved["freeze"] is True
+    checkpoint = ws / "models" / "m" / "checkpoints" / "step-0000002"
+    tower = {f"encoder.tower.{name}" for name, _ in load_model(ws / "models" / "m").encoder.tower.named_parameters()}
+    keys = {name: set(safe_open(checkpoint / f"{name}.safetensors", "pt").keys()) for name in ("model", "ema")}
+    assert tower <= keys["model"] and not tower & {k.removeprefix("module.") for k in keys["ema"]}  # stored once
 
     local.unlink()  # the run directory alone must do from here on
     out = tmp_path / "enhanced"

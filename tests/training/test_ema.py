@@ -79,3 +79,23 @@ def test_updates_never_read_a_tensor_back_to_the_host(monkeypatch):
             restored.update_parameters(model)
     assert int(ema.n_averaged) == int(restored.n_averaged) == 4
     assert torch.equal(ema.module.w, restored.module.w) and float(ema.module.w[0]) > 0
+
+
+def test_parameters_that_do_not_train_are_shared_never_averaged_and_left_out_of_the_averaged_state():
+    model = Toy()
+    model.fixed = nn.Parameter(torch.ones(4), requires_grad=False)  # a frozen tower's weight
+    ema = build_ema(model, decay=0.5, warmup=False)
+    assert ema.module.fixed is model.fixed and ema.module.w is not model.w
+    assert ema.shared == {"module.fixed"}
+    assert set(ema.averaged_state()) == set(ema.state_dict()) - {"module.fixed"}
+    for value in (2.0, 4.0):
+        model.w.data.fill_(value)
+        ema.update_parameters(model)
+    assert torch.equal(ema.module.w, torch.full((3,), 3.0)) and torch.equal(ema.module.fixed, torch.ones(4))
+
+    restored = build_ema(model, decay=0.5, warmup=False)
+    restored.load_averaged_state(ema.averaged_state())
+    assert torch.equal(restored.module.w, ema.module.w) and int(restored.n_averaged) == 2
+    restored.load_averaged_state(ema.state_dict())  # a whole state dict, as checkpoints before the sharing hold
+    with pytest.raises(RuntimeError, match=r"missing \['module.w'\]"):
+        restored.load_averaged_state({k: v for k, v in ema.averaged_state().items() if k != "module.w"})
