@@ -169,6 +169,12 @@ def log_spectrogram(samples: np.ndarray, sample_rate: int) -> tuple[np.ndarray, 
     return freqs, times, 10 * np.log10(np.maximum(power, 1e-20))
 
 
+def _edges(centres: np.ndarray) -> tuple[float, float]:
+    """The outer edges of evenly spaced bins given their centres (one bin: half a unit either side)."""
+    step = float(centres[1] - centres[0]) if len(centres) > 1 else 1.0
+    return float(centres[0]) - step / 2, float(centres[-1]) + step / 2
+
+
 def plot_spectrograms(panels: Sequence[tuple[str, np.ndarray]], sample_rate: int, path: Path,
                       title: str = "") -> Path:
     """Stacked log spectrograms of one utterance (e.g. noisy, each model's output, clean) on one colour scale:
@@ -178,8 +184,8 @@ def plot_spectrograms(panels: Sequence[tuple[str, np.ndarray]], sample_rate: int
     fig = Figure(figsize=(7.0, 1.9 * len(spectra) + 0.4))
     axes = np.atleast_1d(fig.subplots(len(spectra), 1, sharex=True))
     for ax, (name, freqs, times, db) in zip(axes, spectra):
-        image = ax.pcolormesh(times, freqs / 1000, db, vmin=top - DYNAMIC_RANGE_DB, vmax=top, shading="auto",
-                              cmap="magma")
+        image = ax.imshow(db, origin="lower", aspect="auto", interpolation="nearest", cmap="magma",
+                          vmin=top - DYNAMIC_RANGE_DB, vmax=top, extent=_edges(times) + _edges(freqs / 1000))
         ax.set_ylabel("kHz")
         ax.set_title(name, fontsize="small", loc="left")
     axes[-1].set_xlabel("time (s)")
