@@ -85,3 +85,22 @@ def test_pesq_is_meaningful_on_synthetic_speech():
     scores = [pesq(SR, clean, mix_at_snr(clean, synth_noise("white", 3 * SR, SR, _rng(9)), snr).noisy, "wb")
               for snr in (0.0, 20.0)]
     assert 1.0 <= scores[0] < scores[1] <= 4.65
+
+
+def test_the_formant_cascade_filters_in_place_exactly_as_sosfilt_and_resonates_at_its_formants(monkeypatch):
+    from ncse_cli.data import synth
+
+    rng = _rng(7)
+    x = rng.standard_normal(SR // 2)
+    blocks = -(-len(x) // int(SR * synth._BLOCK_SECONDS))
+    formants = np.array([500.0, 1500.0, 2500.0]) * rng.uniform(0.9, 1.1, (blocks, 3))
+    fast, public = synth._formant_filter(x, formants, SR), synth._formant_filter(x, formants, SR, fast=False)
+    assert np.array_equal(fast, public)
+    talker = make_talkers(1, _rng(3))[0]
+    before = synth_speech(talker, SR, SR, _rng(4))
+    monkeypatch.setattr(synth, "_sosfilt_kernel", None)  # a SciPy without the kernel: the same utterance
+    assert np.array_equal(synth_speech(talker, SR, SR, _rng(4)), before)
+    # each section has unit gain at DC and its peak at the block's formant
+    for sos, target in zip(synth.formant_sections(formants[:1], SR)[0], formants[0]):
+        freqs, response = signal.sosfreqz(sos[None], worN=8192, fs=SR)
+        assert abs(response[0]) == pytest.approx(1.0) and abs(freqs[np.argmax(abs(response))] - target) < 30
