@@ -22,6 +22,15 @@ R = TypeVar("R")
 #: Seconds between two calls of ``poll`` while waiting for workers.
 POLL_SECONDS = 0.5
 
+_PRELOAD: list[str] = []
+
+
+def preload(*modules: str) -> None:
+    """Have the fork server import ``modules`` too when it starts (it starts with this process's first pool and
+    serves every later one): what all of this process's workers need is then imported once, not once per
+    worker (e.g. the experiment runner's training workers, each of which would import the training stack)."""
+    _PRELOAD.extend(m for m in modules if m not in _PRELOAD)
+
 
 def run_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 1, *,
                  on_result: Callable[[int, R], None] | None = None, poll: Callable[[], None] | None = None,
@@ -45,7 +54,7 @@ def run_parallel(fn: Callable[[T], R], items: Sequence[T], workers: int = 1, *,
     context = multiprocessing.get_context("forkserver")
     module = preload or getattr(fn, "func", fn).__module__
     if module != "__main__":  # the caller's script may be unguarded: never import it in the fork server
-        context.set_forkserver_preload([module])
+        context.set_forkserver_preload([*_PRELOAD, module])
     results: list[Any] = [None] * len(items)
     pool = ProcessPoolExecutor(max_workers=min(workers, len(chunks)), mp_context=context, initializer=_one_thread)
     try:

@@ -35,7 +35,7 @@ from ncse_cli.inference.settings import EnhanceSettings
 from ncse_cli.progress import Progress
 from ncse_cli.training import RunConfig, read_train_log, train
 from ncse_cli.training.state import latest_checkpoint
-from ncse_cli.workers import call, run_parallel
+from ncse_cli.workers import call, preload, run_parallel
 from ncse_cli.workspace import Workspace, eval_dir
 
 log = logging.getLogger("ncse")
@@ -74,6 +74,8 @@ def run_experiment(spec: ExperimentFile, scale: str, layout: Layout, machine: Ma
     from ncse_cli.experiments.report import write_group_report
 
     plan = before = build_plan(spec, scale, layout, machine)
+    if jobs > 1:  # every stage's workers fork from one server: import their stack (and the optimizer's) there once
+        preload(__name__, "ncse_cli.evaluation.run", "torch._dynamo")
     seconds: dict[str, float] = {}
     stages: list[tuple[str, Callable[[Plan], None]]] = [
         ("prepare data", lambda p: prepare_stage(p, jobs, progress)),
