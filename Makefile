@@ -17,8 +17,11 @@ $(VENV)/.installed: pyproject.toml
 demo: install
 	$(BIN)/ncse demo
 
+# One worker per core, one torch thread each (tests/conftest.py). Bytecode is written even where the environment
+# says not to (PYTHONDONTWRITEBYTECODE): both workers and every process a test starts import the package, and
+# would each compile it again (about 1.7 s of CPU per process).
 test: install
-	$(BIN)/python -m pytest -q -n auto --dist loadgroup  # one worker per core, one torch thread each (tests/conftest.py)
+	env -u PYTHONDONTWRITEBYTECODE $(BIN)/python -m pytest -q -n auto --dist loadgroup
 
 clean:
 	rm -rf $(VENV) ncse-runs .pytest_cache

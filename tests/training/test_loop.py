@@ -83,7 +83,7 @@ def test_resume_gives_exactly_the_uninterrupted_run(tiny_data, tmp_path):
 def test_resume_and_validation_leave_the_global_generator_of_training_alone(tiny_data, tmp_path):
     # dropout draws from the global generator, as a fine-tuned tower's SpecAugment does; data loaders created
     # on resume or for validation must not shift it (val_every may change on resume)
-    model = {**TINY_MODEL, "backbone": {"name": "tiny", "nf": 8, "dropout": 0.3}}
+    model = {**TINY_MODEL, "backbone": {**TINY_MODEL["backbone"], "dropout": 0.3}}
     cfg = tiny_run_config(tiny_data, model=model, steps=4, val_every=100)
     straight = train(cfg, tmp_path, "straight")
     train(with_train(cfg, steps=2), tmp_path, "resumed")
