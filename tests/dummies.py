@@ -308,10 +308,12 @@ def make_audioset_tree(root: str | Path, *, sample_rate: int = 16000, seconds: f
 
 #: A cnn encoder small enough for fast tests.
 SMALL_CNN = {"name": "cnn", "channels": [8, 16, 16, 32], "dim": 32}
-#: NCSN++ ``tiny`` at nf 8 and a small CNN encoder (about 0.4 M weights) on the default STFT: the model tests.
+#: NCSN++ ``tiny`` at nf 8 and a small CNN encoder (about 0.4 M weights) on the default STFT.
 TINY_NET = {"backbone": {"name": "tiny", "nf": 8}, "encoder": SMALL_CNN}
-#: The same on a 128-bin STFT (n_fft 254, half the pixels) for the pipeline tests (training, enhancement,
-#: evaluation, CLI), which test what happens around the network rather than the spectrogram's size.
+#: The same on a 128-bin STFT (n_fft 254, half the pixels): the model of the tests (``tiny_model``,
+#: ``make_model_dir``, run configs), which test what happens around the network rather than the spectrogram's
+#: size; the default 510-point STFT is tested by the demo, the README example, the recipes and the SGMSE+
+#: comparisons.
 TINY_STFT = {"n_fft": 254}
 TINY_MODEL = {**TINY_NET, "backbone": {**TINY_NET["backbone"], "freq_bins": 128}, "stft": TINY_STFT}
 
@@ -417,9 +419,12 @@ def assert_same_tensors(a: dict, b: dict) -> None:
 
 
 def tiny_config(encoder="cnn", injection: str = "add", null: str = "zeros", **model) -> ModelConfig:
-    """A tiny-backbone model config; ``encoder`` is a name or a component mapping (``cnn``: :data:`SMALL_CNN`)."""
+    """:data:`TINY_MODEL`'s config; ``encoder`` is a name or a component mapping (``cnn``: :data:`SMALL_CNN`);
+    ``backbone`` options are merged into the tiny one, the other ``model`` keys replace their section."""
     enc = SMALL_CNN if encoder == "cnn" else encoder
-    data = {**TINY_NET, "encoder": enc, "conditioning": {"injection": injection, "null": null}, **model}
+    backbone = {**TINY_MODEL["backbone"], **model.pop("backbone", {})}
+    data = {**TINY_MODEL, "backbone": backbone, "encoder": enc, "conditioning": {"injection": injection, "null": null},
+            **model}
     return from_dict(ModelConfig, data)
 
 

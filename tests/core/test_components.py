@@ -158,8 +158,9 @@ def test_score_model_contract(encoder):
         for param in model.parameters():
             if not param.any():
                 param.normal_(0.0, 0.05)
-    x = torch.randn(2, 1, 256, 37, dtype=torch.complex64)  # any frame count: the model pads internally
-    y = torch.randn(2, 1, 256, 37, dtype=torch.complex64)
+    bins = model.cfg.stft.freq_bins
+    x = torch.randn(2, 1, bins, 37, dtype=torch.complex64)  # any frame count: the model pads internally
+    y = torch.randn(2, 1, bins, 37, dtype=torch.complex64)
     t = torch.tensor([0.5, 0.6])
     with torch.no_grad():
         cond = model.encode(torch.randn(2, 4000) * 0.1)

@@ -29,7 +29,7 @@ def test_channels_last_gives_the_same_outputs(case):
     conv = fast.backbone.conv_in.weight
     assert conv.is_contiguous(memory_format=torch.channels_last) and not conv.is_contiguous()
     gen = torch.Generator().manual_seed(1)
-    x, y = (torch.randn(2, 1, 256, 48, dtype=torch.complex64, generator=gen) for _ in range(2))
+    x, y = (torch.randn(2, 1, model.cfg.stft.freq_bins, 48, dtype=torch.complex64, generator=gen) for _ in range(2))
     t = torch.tensor([0.9, 0.2])
     ref = 0.1 * torch.randn(2, 4000, generator=gen)
     with torch.no_grad():

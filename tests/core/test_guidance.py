@@ -17,7 +17,7 @@ def _state(model, batch=2, frames=20, seed=0):
     effect on float32 kernel rounding, about 1e-5 relative through the U-Net, does not mask the formula)."""
     gen = torch.Generator().manual_seed(seed)
     dtype = next(model.parameters()).dtype
-    shape = (batch, 1, 256, frames)
+    shape = (batch, 1, model.cfg.stft.freq_bins, frames)
     x = torch.complex(torch.randn(shape, generator=gen, dtype=dtype), torch.randn(shape, generator=gen, dtype=dtype))
     y = torch.complex(torch.randn(shape, generator=gen, dtype=dtype), torch.randn(shape, generator=gen, dtype=dtype))
     t = torch.tensor([0.3, 0.8], dtype=dtype)[:batch]

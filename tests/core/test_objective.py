@@ -35,9 +35,10 @@ def test_oracle_score_has_zero_loss_and_zero_score_has_half_a_unit_per_bin():
     assert abs(loss / half_bins - 1.0) < 0.03
 
 
-def clean_spectrogram_bins(clean: torch.Tensor) -> int:
-    """Time-frequency bins of one example's spectrogram (256 bins x centred frames)."""
-    return 256 * (1 + clean.shape[-1] // 128)
+def clean_spectrogram_bins(model, clean: torch.Tensor) -> int:
+    """Time-frequency bins of one example's spectrogram (frequency bins x centred frames)."""
+    stft = model.cfg.stft
+    return stft.freq_bins * (1 + clean.shape[-1] // stft.hop_length)
 
 
 @pytest.mark.slow
@@ -59,7 +60,7 @@ def test_tiny_model_overfits_one_triple():
         optimizer.step()
         losses.append(loss.item())
     first, last = sum(losses[:5]) / 5, sum(losses[-5:]) / 5
-    zero_score = 0.5 * clean_spectrogram_bins(clean)  # the loss of a zero score: E|z|^2 = 1 per bin, halved sum
+    zero_score = 0.5 * clean_spectrogram_bins(model, clean)  # the loss of a zero score: E|z|^2 = 1 per bin, halved sum
     assert abs(first / zero_score - 1) < 0.05 and last < 0.7 * zero_score, (first, last, zero_score)
 
 
