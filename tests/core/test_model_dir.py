@@ -3,6 +3,7 @@
 import json
 import pickle
 import re
+from pathlib import Path
 
 import pytest
 import torch
@@ -10,8 +11,8 @@ import yaml
 
 from ncse_cli.config import from_dict, load_yaml, save_yaml, to_dict
 from ncse_cli.model import ModelConfig, build_model, upgrade_model_section
-from ncse_cli.model_dir import (MODEL_CONFIG_KEY, ModelDirError, load_model, save_model, save_weights,
-                                weights_metadata)
+from ncse_cli.model_dir import (MODEL_CONFIG_KEY, ModelDirError, check_finite, load_model, save_model,
+                                save_weights, weights_metadata)
 
 from tests.dummies import assert_same_tensors, tiny_config, tiny_model
 
@@ -113,6 +114,18 @@ def test_non_finite_weights_are_refused_at_load_naming_the_file_and_tensor(tmp_p
     save_weights(state, tmp_path / "m" / "model.safetensors")
     with pytest.raises(ModelDirError, match=f"model.safetensors: corrupted weights \\({re.escape(name)} holds NaN"):
         load_model(tmp_path / "m")
+
+
+@pytest.mark.parametrize("values,finite", [([1.0, float("inf")], False), ([float("inf"), float("-inf")], False),
+                                           ([0.0, float("nan")], False), ([3e38, 3e38], True), ([1.0, -2.0], True)])
+def test_the_finite_check_takes_one_bad_element_and_lets_an_overflowing_sum_of_finite_ones_pass(values, finite):
+    for dtype in (torch.float32, torch.bfloat16, torch.complex64):
+        state = {"ok": torch.zeros(4), "w": torch.tensor(values).to(dtype)}
+        if finite:
+            check_finite(state, Path("m.safetensors"))
+        else:
+            with pytest.raises(ModelDirError, match=r"m.safetensors: corrupted weights \(w holds NaN or infinite"):
+                check_finite(state, Path("m.safetensors"))
 
 
 def test_the_metadata_is_read_alike_from_the_file_and_from_its_bytes(tmp_path):
