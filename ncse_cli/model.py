@@ -108,8 +108,8 @@ class ScoreModel(nn.Module):
 
     def __init__(self, cfg: ModelConfig, load_pretrained: bool = True, download_pretrained: bool = False) -> None:
         """``load_pretrained=False`` skips reading pre-trained encoder towers' official weights and drawing their
-        random initialisation (for loaders that restore every weight from a saved model right after); ``download_pretrained`` lets a tower download them
-        when they are not at hand."""
+        random initialisation (for loaders that restore every weight from a saved model right after);
+        ``download_pretrained`` lets a tower download them when they are not at hand."""
         super().__init__()
         self.cfg = cfg
         self.spectrogram = Spectrogram(cfg.stft)

@@ -308,14 +308,11 @@ def make_audioset_tree(root: str | Path, *, sample_rate: int = 16000, seconds: f
 
 #: A cnn encoder small enough for fast tests.
 SMALL_CNN = {"name": "cnn", "channels": [8, 16, 16, 32], "dim": 32}
-#: NCSN++ ``tiny`` at nf 8 and a small CNN encoder (about 0.4 M weights) on the default STFT.
-TINY_NET = {"backbone": {"name": "tiny", "nf": 8}, "encoder": SMALL_CNN}
-#: The same on a 128-bin STFT (n_fft 254, half the pixels): the model of the tests (``tiny_model``,
-#: ``make_model_dir``, run configs), which test what happens around the network rather than the spectrogram's
-#: size; the default 510-point STFT is tested by the demo, the README example, the recipes and the SGMSE+
-#: comparisons.
-TINY_STFT = {"n_fft": 254}
-TINY_MODEL = {**TINY_NET, "backbone": {**TINY_NET["backbone"], "freq_bins": 128}, "stft": TINY_STFT}
+#: The model of the tests (``tiny_model``, ``make_model_dir``, run configs): NCSN++ ``tiny`` at nf 8 and a small
+#: CNN encoder (about 0.4 M weights) on a 128-bin STFT (n_fft 254, half the pixels of the default), since they test
+#: what happens around the network rather than the spectrogram's size; the default 510-point STFT is tested by the
+#: demo, the README example, the recipes and the SGMSE+ comparisons.
+TINY_MODEL = {"backbone": {"name": "tiny", "nf": 8, "freq_bins": 128}, "encoder": SMALL_CNN, "stft": {"n_fft": 254}}
 
 
 def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: int = 16000, seed: int = 0,

@@ -13,8 +13,8 @@ from ncse_cli.evaluation.scoring import read_scores
 from ncse_cli.model_dir import CONFIG_FILE
 from ncse_cli.training.config import load_run_config
 
-MINI = DemoOptions(train_steps=2, sampler_steps=2, ws=(1.0, 3.0), corpus=DemoConfig(num_train=4, num_valid=1, num_test=3,
-                                                                      seconds=0.8, num_talkers=4))
+MINI = DemoOptions(train_steps=2, sampler_steps=2, ws=(1.0, 3.0),
+                   corpus=DemoConfig(num_train=4, num_valid=1, num_test=3, seconds=0.8, num_talkers=4))
 
 
 @pytest.mark.slow

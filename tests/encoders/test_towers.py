@@ -53,15 +53,13 @@ def test_official_checkpoint_loads_exactly_and_config_round_trips(case):
 def test_the_projection_starts_alike_whether_the_tower_is_drawn_or_loaded(case, tmp_path):
     """A tower about to be loaded is built without its random draws (zero-filled, then overwritten by the file),
     and those draws are set aside either way: with the checkpoint at hand or missing, the projection is the same."""
-    make_config, (path, saved) = case
+    make_config, (path, _) = case  # that the loaded tower equals the file: the first test of this module
     torch.manual_seed(3)
     loaded = _encoder(make_config(path))
     torch.manual_seed(3)
     drawn = _encoder(make_config(tmp_path / "missing.pt"))
     assert bool(loaded.pretrained) and not bool(drawn.pretrained)
     assert all(torch.equal(a, b) for a, b in zip(loaded.projection.parameters(), drawn.projection.parameters()))
-    state = _tower_state(loaded)
-    assert all(torch.equal(state[k], saved[k]) for k in saved)
 
 
 def test_without_initialisation_zero_fills_and_restores_torch_init():
