@@ -312,7 +312,7 @@ SMALL_CNN = {"name": "cnn", "channels": [8, 16, 16, 32], "dim": 32}
 #: CNN encoder (about 0.4 M weights) on a 128-bin STFT (n_fft 254, half the pixels of the default), since they test
 #: what happens around the network rather than the spectrogram's size; the default 510-point STFT is tested by the
 #: demo, the README example, the recipes and the SGMSE+ comparisons.
-TINY_MODEL = {"backbone": {"name": "tiny", "nf": 8, "freq_bins": 128}, "encoder": SMALL_CNN, "stft": {"n_fft": 254}}
+TINY_MODEL = {"backbone": {"name": "tiny", "nf": 4, "freq_bins": 128}, "encoder": SMALL_CNN, "stft": {"n_fft": 254}}
 
 
 def make_model_dir(directory: str | Path, *, encoder: str = "cnn", sample_rate: int = 16000, seed: int = 0,

@@ -127,7 +127,7 @@ def test_bad_input_gives_one_error_line_and_exit_1(workspace, tmp_path, problem,
 
 def test_file_system_errors_are_one_line_naming_the_path(workspace, tmp_path, monkeypatch):
     ws = Workspace(tmp_path / "ws")
-    score_noisy(ws, *load_testset(make_manifest(tmp_path, count=1, seconds=0.5, name="esc50_snr0")))
+    score_noisy(ws, *load_testset(make_manifest(tmp_path, count=1, seconds=0.5, name="esc50_snr0")), metrics=("si_sdr",))
     with monkeypatch.context() as patch:
         patch.setattr("os.fsync", disk_full)
         result = run("report", "--out", tmp_path / "report.md", "--workdir", ws.root, "--metric", "si_sdr")
@@ -243,7 +243,8 @@ def test_a_broken_model_folder_is_skipped_with_a_warning_by_list_and_report(work
 
 def test_report_prints_and_writes_the_same_markdown(tmp_path):
     ws = Workspace(tmp_path / "ws")
-    score_noisy(ws, *load_testset(make_manifest(tmp_path, count=2, seconds=1.0, name="esc50_snr0")))
+    score_noisy(ws, *load_testset(make_manifest(tmp_path, count=2, seconds=1.0, name="esc50_snr0")),
+                metrics=("si_sdr",))
     out = tmp_path / "report.md"
     result = run("report", "--out", out, "--workdir", ws.root, "--metric", "si_sdr")
     assert result.exit_code == 0, result.output

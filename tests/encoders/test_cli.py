@@ -1,6 +1,7 @@
-"""Both pre-trained encoders through the command line: ``ncse train`` (2 steps) with an official-layout checkpoint,
-then ``ncse enhance`` and ``ncse evaluate`` at w = 3 after the checkpoint file is gone; and the one-line error of
-a missing checkpoint, which leaves no run behind."""
+"""Both pre-trained encoders through the command line: ``ncse train`` (2 steps) with an official-layout checkpoint
+(PANNs given by path, CLAP downloaded into the default place by ``--download-weights``), then ``ncse enhance`` and
+``ncse evaluate`` at w = 3 after the checkpoint file is gone; and the one-line errors of a missing checkpoint and
+of a download not asked for, which leave no run behind."""
 
 import os
 import shutil
@@ -45,20 +46,48 @@ def _recipe(tmp_path) -> str:
     return str(path)
 
 
+CLAP_URL = "https://huggingface.co/lukewys/laion_clap/resolve/main/630k-audioset-best.pt"
+
+
+@pytest.fixture
+def downloads(monkeypatch, clap_ckpt) -> list[str]:
+    """The URLs asked of ``torch.hub.download_url_to_file``, which stands in for the network: it writes the
+    official file (random weights)."""
+    calls = []
+
+    def fake_download(url, dst, progress=True):
+        calls.append(url)
+        assert os.environ.get("NCSE_ALLOW_DOWNLOAD") is None  # the flag reaches the library as an argument
+        shutil.copyfile(clap_ckpt[0], dst)
+
+    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
+    return calls
+
+
 @pytest.mark.slow
 @pytest.mark.parametrize("encoder", ["clap", "panns"])
 def test_train_enhance_evaluate_with_a_pretrained_encoder(encoder, corpus, tmp_path, request):
+    """PANNs from a file given on the command line, CLAP downloaded by ``--download-weights`` into the default
+    place; then both enhance and evaluate from the run directory alone."""
     ckpt, _ = request.getfixturevalue(f"{encoder}_ckpt")
-    local = tmp_path / ckpt.name
-    os.link(ckpt, local)
+    if encoder == "clap":
+        calls, source = request.getfixturevalue("downloads"), ["--download-weights"]
+        local = tmp_path / "ncse-cache" / "clap" / ckpt.name  # the default place (isolated_weights)
+    else:
+        local = tmp_path / ckpt.name
+        os.link(ckpt, local)
+        calls, source = [], [f"--{encoder}-ckpt", local]
     ws = tmp_path / "ws"
-    result = invoke("train", "--recipe", _recipe(tmp_path), "--data", corpus,
-                    "--encoder", encoder, f"--{encoder}-ckpt", local, "--p-uncond", "0.2", "--steps", "2",
+    result = invoke("train", "--recipe", _recipe(tmp_path), "--data", corpus, *source,
+                    "--encoder", encoder, "--p-uncond", "0.2", "--steps", "2",
                     "--injection", "film" if encoder == "panns" else "add", "--workdir", ws, "--name", "m",
                     "--no-progress")
     assert result.exit_code == 0, result.output
+    assert calls == ([CLAP_URL] if encoder == "clap" else [])
+    assert local.read_bytes() == ckpt.read_bytes()
     saved = yaml.safe_load((ws / "models" / "m" / "config.yaml").read_text())["model"]["encoder"]
-    assert saved["name"] == encoder and saved["ckpt"] == str(local) and saved["freeze"] is True
+    assert saved["name"] == encoder and saved["freeze"] is True
+    assert saved["ckpt"] == (None if encoder == "clap" else str(local))
     checkpoint = ws / "models" / "m" / "checkpoints" / "step-0000002"
     tower = {f"encoder.tower.{name}" for name, _ in load_model(ws / "models" / "m").encoder.tower.named_parameters()}
     keys = {name: set(safe_open(checkpoint / f"{name}.safetensors", "pt").keys()) for name in ("model", "ema")}
@@ -89,22 +118,10 @@ def test_training_without_the_checkpoint_is_one_clear_line(corpus, tmp_path):
     assert not (ws / "models" / "m").exists()
 
 
-def test_download_weights_fills_the_default_place_then_trains(corpus, tmp_path, monkeypatch, clap_ckpt):
-    calls = []
-
-    def fake_download(url, dst, progress=True):  # stands in for the network: the official file, random weights
-        calls.append(url)
-        assert os.environ.get("NCSE_ALLOW_DOWNLOAD") is None  # the flag reaches the library as an argument
-        shutil.copyfile(clap_ckpt[0], dst)
-
-    monkeypatch.setattr(torch.hub, "download_url_to_file", fake_download)
-    ws, train = tmp_path / "ws", ["train", "--recipe", _recipe(tmp_path), "--data", corpus, "--encoder", "clap",
-                                  "--steps", "1", "--workdir", tmp_path / "ws", "--no-progress"]
-    refused = runner.invoke(app, [str(a) for a in train + ["--name", "off"]], env={"NCSE_ALLOW_DOWNLOAD": None})
-    assert refused.exit_code == 1 and "--download-weights" in " ".join(refused.output.split()) and not calls
-    result = runner.invoke(app, [str(a) for a in train + ["--name", "m", "--download-weights"]],
+def test_a_checkpoint_at_no_place_is_downloaded_only_when_asked(corpus, tmp_path, downloads):
+    result = runner.invoke(app, [str(a) for a in ["train", "--recipe", _recipe(tmp_path), "--data", corpus,
+                                                  "--encoder", "clap", "--steps", "1", "--workdir", tmp_path / "ws",
+                                                  "--name", "off", "--no-progress"]],
                            env={"NCSE_ALLOW_DOWNLOAD": None})  # restored afterwards
-    assert result.exit_code == 0, result.output
-    assert calls == ["https://huggingface.co/lukewys/laion_clap/resolve/main/630k-audioset-best.pt"]
-    assert (tmp_path / "ncse-cache" / "clap" / "630k-audioset-best.pt").read_bytes() == clap_ckpt[0].read_bytes()
-    assert (ws / "models" / "m" / "model.safetensors").is_file() and not (ws / "models" / "off").exists()
+    assert result.exit_code == 1 and "--download-weights" in " ".join(result.output.split())
+    assert not downloads and not (tmp_path / "ws" / "models" / "off").exists()

@@ -77,7 +77,7 @@ def test_scores_of_stored_evaluations_are_found_beside_their_summaries(tmp_path)
     from tests.dummies import make_manifest
 
     path = make_manifest(tmp_path, count=3, kinds=("white", "hum"), name="t", split="test")
-    summary = score_noisy(Workspace(tmp_path / "ws"), *load_testset(path))
+    summary = score_noisy(Workspace(tmp_path / "ws"), *load_testset(path), metrics=("si_sdr",))
     frame = with_metadata(read_summary_scores(summary), read_manifest(path))
     groups = {g.group: g for g in breakdown(frame, "noise_type", ["si_sdr"])}
     assert {k: g.utterances for k, g in groups.items()} == {"hum": 1, "white": 2}
