@@ -308,8 +308,8 @@ def make_audioset_tree(root: str | Path, *, sample_rate: int = 16000, seconds: f
 
 #: A cnn encoder small enough for fast tests.
 SMALL_CNN = {"name": "cnn", "channels": [8, 16, 16, 32], "dim": 32}
-#: The model of the tests (``tiny_model``, ``make_model_dir``, run configs): NCSN++ ``tiny`` at nf 8 and a small
-#: CNN encoder (about 0.4 M weights) on a 128-bin STFT (n_fft 254, half the pixels of the default), since they test
+#: The model of the tests (``tiny_model``, ``make_model_dir``, run configs): NCSN++ ``tiny`` at nf 4 and a small
+#: CNN encoder (about 0.1 M weights) on a 128-bin STFT (n_fft 254, half the pixels of the default), since they test
 #: what happens around the network rather than the spectrogram's size; the default 510-point STFT is tested by the
 #: demo, the README example, the recipes and the SGMSE+ comparisons.
 TINY_MODEL = {"backbone": {"name": "tiny", "nf": 4, "freq_bins": 128}, "encoder": SMALL_CNN, "stft": {"n_fft": 254}}
