@@ -4,6 +4,11 @@ One thread, in this process and in every process a test starts (``OMP_NUM_THREAD
 in the tests are tiny, so a second thread saves little, and on a shared 2-core machine OpenMP threads that spin
 waiting for each other made single tests ten times slower (the README example: 194 s with two threads under
 load, 32 s with one).
+
+Tests that start worker pools (``ncse_cli.workers``, a DataLoader on ``forkserver``) share the xdist group
+``forkserver``: a process starts one fork server, with the modules its first pool asks to preload, and every later
+pool forks from it. In one worker, the demo's pool (slow, so first) starts it with the training and evaluation
+stack, and the others fork from it instead of each worker starting and filling a server of its own (4-5 s).
 """
 
 import os

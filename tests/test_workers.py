@@ -7,6 +7,8 @@ import pytest
 
 from ncse_cli.workers import call, run_parallel
 
+pytestmark = pytest.mark.xdist_group("forkserver")  # see tests/conftest.py
+
 
 def slow_square(x: int) -> tuple[int, int]:
     time.sleep(0.05 * (x % 3))  # later items may finish first

@@ -18,6 +18,7 @@ MINI = DemoOptions(train_steps=2, sampler_steps=2, ws=(1.0, 3.0),
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("forkserver")  # one fork server for the pool tests: see tests/conftest.py
 def test_demo_runs_the_pipeline_and_reports_the_stored_numbers(tmp_path):
     result = run_demo(tmp_path / "demo", MINI)
     conditioned, baseline = result.names[CONDITIONED], result.names[BASELINE]

@@ -130,6 +130,7 @@ def test_dynamic_mixing_is_reproducible_whatever_the_order_or_workers(demo, tree
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("forkserver")
 def test_dynamic_mixing_with_dataloader_workers(demo, trees):
     ds = build_dataset(dynamic_config(demo, trees), "train", 4000, SR, seed=3)
     serial = list(DataLoader(ds, batch_size=4))

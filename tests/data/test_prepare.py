@@ -134,6 +134,7 @@ def test_interrupted_run_resumes_where_it_stopped(tmp_path, demo_dir):
 
 
 @pytest.mark.slow
+@pytest.mark.xdist_group("forkserver")
 def test_workers_do_not_change_the_outputs(demo_dir, tmp_path):
     prepare_demo(tmp_path, seed=3, config=SMALL, jobs=2)
     for split in ("train", "valid", "test"):

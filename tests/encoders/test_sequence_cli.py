@@ -30,7 +30,7 @@ def data(tmp_path_factory) -> Path:
     root = tmp_path_factory.mktemp("xattn_data")
     make_manifest(root, 4, seconds=0.5, ref_seconds=1.0, name="train", split="train")
     make_manifest(root, 2, seconds=0.5, ref_seconds=1.0, name="valid", split="valid", seed=50)
-    make_manifest(root, 2, seconds=0.5, ref_seconds=1.0, name="test", split="test", seed=80)
+    make_manifest(root, 1, seconds=0.5, ref_seconds=1.0, name="test", split="test", seed=80)
     return root
 
 
