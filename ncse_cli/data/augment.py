@@ -8,7 +8,6 @@ augmented example depends only on that generator and the caller's global random 
 from __future__ import annotations
 
 import numpy as np
-from audiomentations import BandPassFilter, GainTransition, HighPassFilter, LowPassFilter, OneOf, TimeStretch
 
 from ncse_cli.data.config import AugmentConfig
 from ncse_cli.data.seeding import child_seed, seeded_global_rngs
@@ -26,6 +25,10 @@ def augment_noise(stream: np.ndarray, sample_rate: int, cfg: AugmentConfig, rng:
 
     ``stream`` must hold :func:`stream_length` samples, so a stretched stream is only ever cropped.
     """
+    # imported here: audiomentations imports SciPy's signal package (1 s), which a run without dynamic mixing
+    # (or a process that never mixes) does not need
+    from audiomentations import BandPassFilter, GainTransition, HighPassFilter, LowPassFilter, OneOf, TimeStretch
+
     stream = np.asarray(stream, dtype=np.float32)
     with seeded_global_rngs(child_seed(rng)):
         if rng.random() < cfg.p_time_stretch:

@@ -19,7 +19,6 @@ import soundfile as sf
 
 from ncse_cli.audio import AudioError, audio_info, load_audio, resample_audio
 from ncse_cli.data.mixing import crossfade_concat
-from ncse_cli.data.synth import synth_noise
 from ncse_cli.errors import NcseError
 
 SYNTH_PREFIX = "synth:"
@@ -92,6 +91,8 @@ def load_clip(clip: NoiseClip, sample_rate: int, rng: np.random.Generator, min_s
     """A clip's audio at ``sample_rate``: synthetic clips are generated (``min_samples`` long); short files are read
     whole with edge silence trimmed; long files yield a random window of ``min_samples``."""
     if clip.is_synthetic:
+        from ncse_cli.data.synth import synth_noise  # imports SciPy's signal package (1 s): only when generating
+
         return synth_noise(clip.category, min_samples, sample_rate, rng)
     seconds = clip_seconds(clip)
     if seconds > WHOLE_FILE_SECONDS:

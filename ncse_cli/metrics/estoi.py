@@ -10,7 +10,6 @@ from __future__ import annotations
 import warnings
 
 import numpy as np
-from pystoi import stoi
 
 from ncse_cli.metrics.base import METRICS, Metric, MetricFailure
 
@@ -22,6 +21,8 @@ def estoi(estimate: np.ndarray, reference: np.ndarray, sample_rate: int) -> floa
     reported as a :class:`MetricFailure`, not as a score. A silent reference is one too: pystoi's silence
     removal is relative to the loudest frame, so it keeps every frame of all-zero audio and returns noise.
     """
+    from pystoi import stoi  # imports SciPy's signal package (1 s): not for processes that never score ESTOI
+
     if not np.any(reference):
         raise MetricFailure("silent reference, no speech for ESTOI")
     with warnings.catch_warnings(record=True) as caught:

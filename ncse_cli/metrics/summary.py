@@ -11,7 +11,6 @@ from dataclasses import asdict, dataclass
 from typing import Any, Iterable, Mapping
 
 import numpy as np
-from scipy import stats
 
 
 @dataclass(frozen=True)
@@ -37,6 +36,8 @@ class MetricSummary:
 
 def confidence_halfwidth(values: np.ndarray, level: float = 0.95) -> float:
     """Half-width of the t confidence interval for the mean of ``values`` (NaN for fewer than two)."""
+    from scipy import stats  # 1 s to import: not at the start of every process that imports the metrics
+
     n = len(values)
     if n < 2:
         return math.nan
