@@ -24,5 +24,5 @@ def test_python_api_example_runs(capsys):
     code = re.search(r"```python\n(.*?)```", section, re.S).group(1)
     exec(compile(code, "README.md", "exec"), {"__name__": "readme"})
     out = capsys.readouterr().out
-    assert "w=1.0: (4000,) samples, 20 network evaluations" in out
-    assert "w=3.0: (4000,) samples, 40 network evaluations" in out
+    assert "w=1.0: (4000,) samples, 10 network evaluations" in out
+    assert "w=3.0: (4000,) samples, 20 network evaluations" in out

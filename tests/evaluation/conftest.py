@@ -18,5 +18,5 @@ def evaluated(tmp_path_factory, model_dir, testset):
     ws = Workspace(tmp_path_factory.mktemp("workspace"))
     shutil.copytree(model_dir, ws.model_dir("cond"))
     make_model_dir(ws.model_dir("base"), encoder="none")
-    options = EvaluateOptions(ws=(1.0, 3.0), settings=EnhanceSettings(steps=2), dnsmos=False)
+    options = EvaluateOptions(ws=(1.0, 3.0), settings=EnhanceSettings(steps=1), dnsmos=False)
     return ws, evaluate(ws, "cond", [testset], options), evaluate(ws, "base", [testset], options)

@@ -21,7 +21,7 @@ from tests.dummies import make_manifest, make_model_dir, read_wav
 
 #: fp32: on CPUs with AMX the automatic precision is bf16, where torch 2.11's stride-2 convolutions give NaN for
 #: some tiny inputs (a 0.1 s reference in the CNN encoder)
-SETTINGS = EnhanceSettings(steps=2, precision="fp32")
+SETTINGS = EnhanceSettings(steps=1, precision="fp32")
 #: evaluation options without DNSMOS (no test here reads it; about 0.4 s a clip)
 Options = functools.partial(EvaluateOptions, dnsmos=False)
 KINDS = ("white", "brown")
@@ -130,7 +130,7 @@ def test_two_sampler_seeds_coexist_and_are_reused(workspace, testset):
     again = evaluate(workspace, "m", [testset], Options(settings=SETTINGS, seeds=(1,)))[1]
     assert again.metrics == both[1].metrics
     assert {p: p.stat().st_mtime_ns for p in files} == files  # nothing redone, nothing deleted
-    third = evaluate(workspace, "m", [testset], Options(settings=EnhanceSettings(steps=2, seed=2, precision="fp32")))[1]
+    third = evaluate(workspace, "m", [testset], Options(settings=EnhanceSettings(steps=1, seed=2, precision="fp32")))[1]
     assert third.label == "w1.seed2" and both[0].path.is_file() and both[1].path.is_file()
 
 
@@ -143,7 +143,7 @@ def test_an_unconditioned_model_is_evaluated_once_per_seed_whatever_the_conditio
 
 
 def test_summaries_written_before_conditions_and_seeds_are_read_as_matched(workspace, testset):
-    settings = EnhanceSettings(steps=2, seed=4, precision="fp32")
+    settings = EnhanceSettings(steps=1, seed=4, precision="fp32")
     summary = evaluate(workspace, "m", [testset], Options(settings=settings))[1]
     data = json.loads(summary.path.read_text())
     for key in ("condition", "sampler_seed"):

@@ -29,7 +29,7 @@ from tests.dummies import ProgressLog, make_manifest, read_wav, write_wav
 pytestmark = pytest.mark.xdist_group("evaluated-workspace")
 
 #: without DNSMOS (about 0.4 s a clip on this CPU) except in the tests that read it
-W1 = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2), dnsmos=False)
+W1 = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=1), dnsmos=False)
 W1_DNSMOS = dataclasses.replace(W1, dnsmos=True)
 
 
@@ -260,7 +260,7 @@ def test_two_concurrent_evaluate_processes_wait_for_each_other_and_lose_nothing(
     shutil.copytree(model_dir, ws.model_dir("cond"))
     testset_id = evaluated[1][1].testset.id
     command = [sys.executable, "-m", "ncse_cli", "evaluate", "--model", "cond", "--testset", str(testset),
-               "--cfg-scale", "1", "--steps", "2", "--workdir", str(ws.root), "--no-progress", "--no-dnsmos"]
+               "--cfg-scale", "1", "--steps", "1", "--workdir", str(ws.root), "--no-progress", "--no-dnsmos"]
     logs = [tmp_path / f"stderr{i}.txt" for i in range(2)]
     with folder_lock(ws.testset_dir(testset_id), "holding the test set for this test"):
         procs = [subprocess.Popen(command, stdout=subprocess.DEVNULL, stderr=log.open("w")) for log in logs]
@@ -309,7 +309,7 @@ def test_rows_without_a_reference_are_counted_and_labelled_in_conditioned_result
     ws = Workspace(tmp_path / "ws")
     shutil.copytree(model_dir, ws.model_dir("m"))
     manifest = make_manifest(tmp_path / "data", count=3, name="t", split="test", seconds=1.0)
-    options = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=2), dnsmos=False,
+    options = EvaluateOptions(ws=(1.0,), settings=EnhanceSettings(steps=1), dnsmos=False,
                               conditions=(ReferenceCondition(), ReferenceCondition("auto"), ReferenceCondition("null")))
     noisy, matched, auto, null = evaluate(ws, "m", [manifest], options)
     sources = json.loads((folder(auto) / "references.json").read_text())["rows"]
@@ -354,10 +354,10 @@ def test_the_report_says_when_rows_of_one_table_used_other_sampler_steps(evaluat
     ws = Workspace(tmp_path / "ws")
     shutil.copytree(evaluated[0].root, ws.root)
     assert "Sampler settings differ" not in build_report(ws).markdown
-    evaluate(ws, "cond", [testset], EvaluateOptions(ws=(5.0,), settings=EnhanceSettings(steps=1), dnsmos=False))
+    evaluate(ws, "cond", [testset], EvaluateOptions(ws=(5.0,), settings=EnhanceSettings(steps=2), dnsmos=False))
     markdown = build_report(ws).markdown
-    assert "Sampler settings differ between rows: base w -: pc 2 steps; cond w 1: pc 2 steps; cond w 3: pc 2 " \
-           "steps; cond w 5: pc 1 steps." in markdown
+    assert "Sampler settings differ between rows: base w -: pc 1 steps; cond w 1: pc 1 steps; cond w 3: pc 1 " \
+           "steps; cond w 5: pc 2 steps." in markdown
 
 
 def _section(markdown: str, title: str) -> list[list[str]]:

@@ -20,7 +20,7 @@ from ncse_cli.inference.settings import EnhanceError, EnhanceSettings
 from ncse_cli.tensors import randn_like
 from tests.dummies import noise, read_wav, speech, write_wav
 
-FAST = EnhanceSettings(steps=2)
+FAST = EnhanceSettings(steps=1)
 
 
 @pytest.fixture(scope="module")

@@ -15,7 +15,7 @@ from ncse_cli.inference.provenance import INPUTS_FILE
 from ncse_cli.inference.settings import EnhanceError, EnhanceSettings
 from tests.dummies import noise, read_wav, speech, write_wav
 
-FAST = EnhanceSettings(steps=2)
+FAST = EnhanceSettings(steps=1)
 
 
 @pytest.fixture(scope="module")
