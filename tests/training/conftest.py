@@ -13,7 +13,7 @@ from tests.dummies import TINY_MODEL, make_manifest
 #: A training schedule for :data:`tests.dummies.TINY_MODEL` that takes well under a second per step on one CPU
 #: core. Crops of 48 frames (0.38 s): validation's leading crops reach past the synthetic talkers' leading silence (up to 0.24 s).
 TINY_TRAIN = {"steps": 4, "batch_size": 2, "crop_frames": 48, "num_workers": 0, "log_every": 1, "val_every": 2,
-              "save_every": 2, "val_items": 2, "val_utterances": 2, "val_steps": 2, "keep_checkpoints": 2}
+              "save_every": 2, "val_items": 2, "val_utterances": 1, "val_steps": 1, "keep_checkpoints": 2}
 
 
 @pytest.fixture(scope="session")
