@@ -48,14 +48,14 @@ def test_xattn_recipe_trains_enhances_and_evaluates_through_the_cli(data, tmp_pa
 
     test = read_manifest(data / "test.jsonl")
     result = invoke("enhance", "-m", "xattn", "--workdir", tmp_path, "-i", data / "test.jsonl",
-                    "-o", tmp_path / "enhanced", "-w", "3", "--steps", "2", "--no-progress")
+                    "-o", tmp_path / "enhanced", "-w", "3", "--steps", "1", "--no-progress")
     assert result.exit_code == 0, result.output
     for row in test.rows:
         out = load_audio(tmp_path / "enhanced" / f"{row.id}.wav").samples
         assert len(out) == row.num_samples and np.isfinite(out).all()
 
     result = invoke("evaluate", "-m", "xattn", "--workdir", tmp_path, "-t", data / "test.jsonl",
-                    "-w", "1", "3", "--steps", "2", "--no-progress", "--no-dnsmos")
+                    "-w", "1", "3", "--steps", "1", "--no-progress", "--no-dnsmos")
     assert result.exit_code == 0, result.output
     for label in ("w1", "w3"):
         (scores,) = (run / "eval").glob(f"*/{label}/scores.csv")
