@@ -24,9 +24,10 @@ SEQUENCE = {"name": "sequence", "channels": [8, 16, 16, 32], "dim": 32, "num_tok
 
 
 def sequence_model(seed: int = 0, injection: str = "add", null: str = "zeros", **encoder) -> ScoreModel:
-    """A tiny model with the sequence encoder (cross-attention at resolution 16 and in the middle)."""
+    """A tiny model on a 128-bin STFT with the sequence encoder (cross-attention at levels 3 and 4 and the middle)."""
     torch.manual_seed(seed)
-    cfg = from_dict(ModelConfig, {"backbone": {"name": "tiny", "nf": 8}, "encoder": {**SEQUENCE, **encoder},
+    cfg = from_dict(ModelConfig, {"backbone": {"name": "tiny", "nf": 8, "freq_bins": 128}, "stft": {"n_fft": 254},
+                                  "encoder": {**SEQUENCE, **encoder},
                                   "conditioning": {"injection": injection, "null": null}})
     return build_model(cfg).eval()
 
@@ -201,7 +202,7 @@ def test_keys_and_values_are_projected_once_per_utterance(steps, w):
     noisy, ref = torch.randn(4000) * 0.1, torch.randn(8000) * 0.1
     out = enhance_waveforms(model, noisy, ref, w=w, sampler=PCConfig(steps=steps),
                   generator=torch.Generator().manual_seed(0))
-    assert len(kv_calls) == len(blocks) == 3
+    assert len(kv_calls) == len(blocks) == 5  # levels 3 and 4 (down and up) and the middle
     assert len(q_calls) == len(blocks) * out.nfe  # queries change every step; conditional and null batched
     assert out.network_evaluations == out.nfe * (2 if w != 1 else 1)
 
