@@ -18,11 +18,9 @@ os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
 os.environ.setdefault("OMP_NUM_THREADS", "1")
 
 import pytest
-import torch
 
-from tests.dummies import make_manifest, make_model_dir
-
-torch.set_num_threads(1)
+# torch and the test factories are imported by the fixtures below, not here: with xdist, the controlling process
+# loads this file too, before it starts the workers, and runs no test.
 
 
 def pytest_collection_modifyitems(items):
@@ -31,8 +29,17 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+@pytest.fixture(autouse=True, scope="session")
+def _one_thread():
+    import torch
+
+    torch.set_num_threads(1)
+
+
 @pytest.fixture(autouse=True)
 def _seed():
+    import torch
+
     torch.manual_seed(0)
     yield
 
@@ -49,10 +56,14 @@ def isolated_weights(tmp_path, monkeypatch):
 @pytest.fixture(scope="session")
 def model_dir(tmp_path_factory):
     """An untrained tiny noise-conditioned model directory (CNN encoder)."""
+    from tests.dummies import make_model_dir
+
     return make_model_dir(tmp_path_factory.mktemp("models") / "tiny-cnn")
 
 
 @pytest.fixture(scope="session")
 def testset(tmp_path_factory):
     """Three one-second mixtures with clean files and noise references."""
+    from tests.dummies import make_manifest
+
     return make_manifest(tmp_path_factory.mktemp("data"), count=3, seconds=1.0, name="tiny_test", split="test")
