@@ -28,7 +28,10 @@ def _written_once(tmp_path_factory, name: str,
     with FileLock(f"{path}.lock"):
         if path.is_file():
             return path, _tower_state(path)
-        return path, write(path)
+        partial = folder / f".{name}.partial"  # a worker stopped while writing leaves no file of the final name
+        state = write(partial)
+        partial.rename(path)
+        return path, state
 
 
 def _tower_state(path: Path) -> dict[str, torch.Tensor]:
