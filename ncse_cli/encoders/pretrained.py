@@ -241,8 +241,8 @@ def memoised_dft() -> Iterator[None]:
     earlier builds: ``DFTBase.dft_matrix`` raises a complex number to 1024 x 1024 powers (``np.power``), 0.3 s of
     one CPU thread each time a tower is built (by training, each model load, each evaluation). While active,
     ``dft_matrix`` and ``idft_matrix`` return the array computed by torchlibrosa's own method on first use for
-    that size, made read-only (torchlibrosa only reads it: its layers copy what they keep). Without torchlibrosa
-    installed it does nothing. Not thread-safe: it swaps two methods of ``torchlibrosa.stft.DFTBase``."""
+    that size, made read-only (torchlibrosa only reads it; its convolution weights are copies). Without
+    torchlibrosa installed it does nothing. Not thread-safe: it swaps two methods of ``torchlibrosa.stft.DFTBase``."""
     try:
         from torchlibrosa.stft import DFTBase
     except ImportError:
