@@ -12,7 +12,7 @@ import torch.nn.functional as F
 from ncse_cli.backbones import BACKBONES
 from ncse_cli.backbones.layers import CrossAttnBlock
 from ncse_cli.model_dir import load_model, save_model
-from ncse_cli.conditioning import Condition, ConditionSpec
+from ncse_cli.conditioning import ConditionSpec
 from ncse_cli.config import ConfigError, from_dict, load_yaml
 from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.model import ModelConfig, ScoreModel, build_model

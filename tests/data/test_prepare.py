@@ -18,7 +18,6 @@ from ncse_cli.data.prepare import (DemoConfig, PrepareError, PrepareStateError, 
                                    prepare_nonstationary, prepare_ood, prepare_vbdemand)
 from ncse_cli.data.prepare.demo import make_demo_row, plan_demo
 from ncse_cli.data.prepare.runner import run_recipe
-from ncse_cli.data.synth import SYNTH_NOISES
 from ncse_cli.evaluation.testsets import load_testset
 from tests.dummies import make_clean_dir, make_esc50_tree, read_wav
 

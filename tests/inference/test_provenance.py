@@ -1,7 +1,6 @@
 """Outputs carry the identity of their input: an output made from another recording of the same name, a file edited
 since, or another noise reference is enhanced again (or refused), never kept as if it were today's."""
 
-import dataclasses
 import hashlib
 import json
 import os
