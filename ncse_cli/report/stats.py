@@ -22,7 +22,6 @@ from typing import Mapping, Sequence
 
 import numpy as np
 import pandas as pd
-from scipy import stats
 
 from ncse_cli.errors import NcseError
 from ncse_cli.metrics import confidence_halfwidth
@@ -66,6 +65,8 @@ def bootstrap_mean_ci(values: np.ndarray, level: float = LEVEL, resamples: int =
         return math.nan, math.nan
     if np.all(values == values[0]):  # every resample has the same mean
         return float(values[0]), float(values[0])
+    from scipy import stats  # here, not at the top: `ncse evaluate` prints tables from this package (1 s of import)
+
     result = stats.bootstrap((values,), np.mean, n_resamples=resamples, confidence_level=level,
                              method="percentile", vectorized=True, rng=np.random.default_rng(seed))
     return float(result.confidence_interval.low), float(result.confidence_interval.high)
@@ -84,6 +85,8 @@ def wilcoxon_p(differences: np.ndarray) -> float:
     nonzero = differences[differences != 0]
     if not len(nonzero):
         return 1.0
+    from scipy import stats
+
     exact = len(nonzero) <= 50 and len(np.unique(np.abs(nonzero))) == len(nonzero)
     return float(stats.wilcoxon(nonzero, alternative="two-sided", method="exact" if exact else "approx").pvalue)
 

@@ -36,12 +36,16 @@ def test_the_cli_imports_only_the_api_of_the_library(path):
     assert library <= {"ncse_cli.api", "ncse_cli.__version__"}, library
 
 
-def test_starting_the_cli_imports_neither_torch_nor_numpy():
+def test_starting_the_cli_imports_neither_torch_nor_numpy_and_training_or_evaluating_no_plotting():
+    """``ncse --help`` imports nothing heavy; ``ncse train`` and ``ncse evaluate`` (with its summary table) import
+    neither SciPy nor matplotlib, which only the report's statistics and figures need."""
     code = ("import sys, ncse_cli.cli, ncse_cli.api; "
-            "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'scipy') if m in sys.modules))")
+            "print(sorted(m for m in ('torch', 'numpy', 'pandas', 'scipy') if m in sys.modules)); "
+            "import ncse_cli.training, ncse_cli.evaluation.run, ncse_cli.report.tables; "
+            "print(sorted(m for m in ('scipy', 'matplotlib') if m in sys.modules))")
     env = {**os.environ, "PYTHONPATH": str(ROOT)}
     out = subprocess.run([sys.executable, "-c", code], capture_output=True, text=True, env=env, check=True).stdout
-    assert out.strip() == "[]"
+    assert out.split() == ["[]", "[]"]
 
 
 def test_help_shows_the_defaults_and_choices_of_the_library():
