@@ -13,19 +13,31 @@ at any moment can resume from, to the same bit-identical end.
   checkpoint before it; resuming from there recomputes exactly those weights.
 * A new run starts with the checkpoint of step 0 (see :func:`ncse_cli.training.rundir.start_run`), so a run
   directory never exists without a checkpoint to resume from.
+
+Weights that do not train (a frozen PANNs Cnn14 is 82 M parameters, 330 MB) are the same in every checkpoint of a
+run: the first checkpoint writes them to ``frozen.safetensors`` and each later one hard-links the file of the
+checkpoint before it, so saving costs what the trained part costs and the run's checkpoints hold those bytes once.
+Each checkpoint directory stays complete on its own (deleting one leaves the others' links intact); where the file
+system has no hard links the file is written again.
 """
 
 from __future__ import annotations
 
+import os
 import shutil
 from pathlib import Path
+from typing import Mapping
+
+import torch
+from safetensors import safe_open
 
 from ncse_cli.model_dir import save_model, save_weights
 from ncse_cli.config import to_dict
 from ncse_cli.training.session import Session, TrainingError
-from ncse_cli.training.state import (STEP_KEY, TrainingState, checkpoint_dir, discard_dir, flatten_optimizer_state,
-                                     prune_checkpoints, read_rng_state, read_state, read_tensors,
-                                     unflatten_optimizer_state, write_rng_state, write_state)
+from ncse_cli.training.state import (FROZEN_FILE, STEP_KEY, TrainingState, checkpoint_dir, discard_dir,
+                                     flatten_optimizer_state, latest_checkpoint, prune_checkpoints, read_rng_state,
+                                     read_state, read_tensors, unflatten_optimizer_state, write_rng_state,
+                                     write_state)
 
 
 def save(session: Session) -> Path:
@@ -57,7 +69,7 @@ def assemble_checkpoint(session: Session, run_dir: Path) -> Path:
     acc.wait_for_everyone()
     write_rng_state(tmp, acc.process_index)
     if acc.is_main_process:
-        _write_main_files(session, tmp)
+        _write_main_files(session, tmp, latest_checkpoint(run_dir))
     acc.wait_for_everyone()
     return tmp
 
@@ -71,8 +83,12 @@ def commit_checkpoint(assembled: Path, final: Path) -> None:
         assembled.rename(final)
 
 
-def _write_main_files(session: Session, folder: Path) -> None:
-    save_weights(session.model.state_dict(), folder / "model.safetensors")
+def _write_main_files(session: Session, folder: Path, previous: Path | None) -> None:
+    state = session.model.state_dict()
+    fixed = frozen_keys(session.model)
+    save_weights({k: v for k, v in state.items() if k not in fixed}, folder / "model.safetensors")
+    if fixed:
+        _write_frozen({k: state[k] for k in sorted(fixed)}, folder, previous)
     save_weights(session.ema.averaged_state(), folder / "ema.safetensors")  # frozen weights: in the model's
     tensors, meta = flatten_optimizer_state(session.optimizer.state_dict())
     save_weights(tensors, folder / "optimizer.safetensors")
@@ -83,13 +99,47 @@ def _write_main_files(session: Session, folder: Path) -> None:
     write_state(folder, state, meta)
 
 
+def frozen_keys(model: torch.nn.Module) -> set[str]:
+    """State-dict keys of the parameters that do not train (``requires_grad`` off)."""
+    return {name for name, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
+
+
+def _write_frozen(tensors: Mapping[str, torch.Tensor], folder: Path, previous: Path | None) -> None:
+    """``frozen.safetensors``: a hard link to ``previous``'s when that holds the same tensor names, shapes and
+    dtypes (weights that do not train keep their values for the whole run), else written."""
+    source = None if previous is None else previous / FROZEN_FILE
+    if source is not None and source.is_file() and _layout(source) == {
+            k: (tuple(v.shape), str(v.dtype).removeprefix("torch.")) for k, v in tensors.items()}:
+        try:
+            os.link(source, folder / FROZEN_FILE)
+            return
+        except OSError:  # no hard links on this file system
+            pass
+    save_weights(tensors, folder / FROZEN_FILE)
+
+
+def _layout(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
+    """Name -> (shape, dtype) of each tensor of a safetensors file, from its header; empty when unreadable."""
+    dtypes = {"F64": "float64", "F32": "float32", "F16": "float16", "BF16": "bfloat16", "I64": "int64",
+              "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
+    try:
+        with safe_open(str(path), framework="pt") as handle:
+            return {k: (tuple(handle.get_slice(k).get_shape()), dtypes.get(handle.get_slice(k).get_dtype(), "?"))
+                    for k in handle.keys()}
+    except Exception:  # noqa: BLE001  (a damaged file is written again, not linked)
+        return {}
+
+
 def restore(session: Session, folder: Path) -> None:
     """Load model, EMA, optimizer (and fp16 scaler), step, data position and this process's RNG states."""
     state, meta = read_state(folder)
     if state.num_processes != session.accelerator.num_processes:
         raise TrainingError(f"{folder}: written by {state.num_processes} process(es); resume with the same number "
                             f"(accelerate launch --num_processes {state.num_processes})")
-    _load_strict(session.model, read_tensors(folder / "model.safetensors"), folder / "model.safetensors")
+    weights = read_tensors(folder / "model.safetensors")
+    if (folder / FROZEN_FILE).is_file():  # checkpoints of older versions hold every weight in model.safetensors
+        weights.update(read_tensors(folder / FROZEN_FILE))
+    _load_strict(session.model, weights, folder / "model.safetensors")
     _load_strict(session.ema, read_tensors(folder / "ema.safetensors"), folder / "ema.safetensors",
                  session.ema.load_averaged_state)
     optimizer_state = unflatten_optimizer_state(read_tensors(folder / "optimizer.safetensors"), meta)

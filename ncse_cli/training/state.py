@@ -2,7 +2,9 @@
 
 A checkpoint is a directory ``checkpoints/step-0001000/`` holding::
 
-    model.safetensors       the trained (non-averaged) weights
+    model.safetensors       the trained (non-averaged) weights and the model's buffers
+    frozen.safetensors      the weights that do not train (a frozen pre-trained tower's), when the model has any:
+                            written by a run's first checkpoint, hard-linked by the later ones (the same bytes)
     ema.safetensors         the EMA model's state (weights, buffers, count; not the frozen weights it shares)
     optimizer.safetensors   optimizer tensors, flattened as ``state.<param index>.<name>``
     rng-<rank>.safetensors  each process's torch CPU (and CUDA) generator states
@@ -35,6 +37,8 @@ from ncse_cli.errors import NcseError
 from ncse_cli.files import atomic_write_text, read_json
 
 CHECKPOINTS = "checkpoints"
+#: A checkpoint's weights that do not train (see the module docstring).
+FROZEN_FILE = "frozen.safetensors"
 _STEP_DIR = re.compile(r"^step-(\d+)$")
 #: Metadata key of a run's exported ``model.safetensors``: the optimizer step of the weights.
 STEP_KEY = "ncse_step"

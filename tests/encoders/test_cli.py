@@ -1,7 +1,8 @@
 """Both pre-trained encoders through the command line: ``ncse train`` (2 steps) with an official-layout checkpoint,
-PANNs given by path and CLAP downloaded into the default place by ``--download-weights``; then, CLAP's file gone,
-``ncse enhance`` and ``ncse evaluate`` at w = 3 from the run directory alone; and the one-line errors of a missing
-checkpoint and of a download not asked for, which leave no run behind."""
+PANNs given by path and CLAP downloaded into the default place by ``--download-weights``; then, the file gone,
+PANNs' run restored from its checkpoint, and ``ncse enhance`` and ``ncse evaluate`` at w = 3 of CLAP's run from its
+directory alone; and the one-line errors of a missing checkpoint and of a download not asked for, which leave no
+run behind."""
 
 import os
 import shutil
@@ -15,6 +16,10 @@ from typer.testing import CliRunner
 from ncse_cli.cli import app
 from ncse_cli.data.manifest import read_manifest
 from ncse_cli.model_dir import load_model
+from ncse_cli.training import run_config_for
+from ncse_cli.training.checkpoints import restore
+from ncse_cli.training.session import build_session
+from ncse_cli.training.state import checkpoint_dir
 from tests.dummies import TINY_MODEL, make_manifest, read_wav
 
 pytestmark = pytest.mark.usefixtures("isolated_weights")
@@ -65,16 +70,20 @@ def downloads(monkeypatch, clap_ckpt) -> list[str]:
 
 
 def _train(corpus, tmp_path, encoder: str, *flags) -> dict:
-    """``ncse train`` (2 steps, p_uncond 0.2) with a frozen pre-trained tower, which the checkpoint stores once
-    (with the model's weights, not again in the EMA); returns the saved config's ``model`` section."""
+    """``ncse train`` (2 steps, p_uncond 0.2) with a frozen pre-trained tower, whose weights the checkpoints hold
+    apart (not with the trained weights, nor again in the EMA) and once: the second checkpoint links the first's
+    file; returns the saved config's ``model`` section."""
     ws = tmp_path / "ws"
     result = invoke("train", "--recipe", _recipe(tmp_path), "--data", corpus, "--encoder", encoder, *flags,
                     "--p-uncond", "0.2", "--steps", "2", "--workdir", ws, "--name", "m", "--no-progress")
     assert result.exit_code == 0, result.output
-    checkpoint = ws / "models" / "m" / "checkpoints" / "step-0000002"
+    checkpoints = ws / "models" / "m" / "checkpoints"
     tower = {f"encoder.tower.{name}" for name, _ in load_model(ws / "models" / "m").encoder.tower.named_parameters()}
-    keys = {name: set(safe_open(checkpoint / f"{name}.safetensors", "pt").keys()) for name in ("model", "ema")}
-    assert tower <= keys["model"] and not tower & {k.removeprefix("module.") for k in keys["ema"]}
+    keys = {name: set(safe_open(checkpoints / "step-0000002" / f"{name}.safetensors", "pt").keys())
+            for name in ("model", "ema", "frozen")}
+    assert keys["frozen"] == tower and not tower & (keys["model"] | {k.removeprefix("module.") for k in keys["ema"]})
+    assert os.path.samefile(checkpoints / "step-0000000" / "frozen.safetensors",
+                            checkpoints / "step-0000002" / "frozen.safetensors")
     saved = yaml.safe_load((ws / "models" / "m" / "config.yaml").read_text())["model"]
     assert saved["encoder"]["name"] == encoder and saved["encoder"]["freeze"] is True
     return saved
@@ -104,12 +113,20 @@ def test_a_downloaded_clap_tower_trains_then_the_run_alone_enhances_and_evaluate
 
 
 @pytest.mark.slow
-def test_a_panns_tower_given_by_path_trains_with_film(corpus, tmp_path, panns_ckpt):
-    """(The run alone enhancing after the file is gone, for PANNs: test_towers.py.)"""
+def test_a_panns_tower_given_by_path_trains_with_film_and_is_restored_without_the_file(corpus, tmp_path, panns_ckpt):
+    """(The run alone enhancing after the file is gone: CLAP's test above, and PANNs' in test_towers.py.)"""
     local = tmp_path / panns_ckpt[0].name
     os.link(panns_ckpt[0], local)
     saved = _train(corpus, tmp_path, "panns", "--panns-ckpt", local, "--injection", "film")
     assert saved["encoder"]["ckpt"] == str(local) and saved["conditioning"]["injection"] == "film"
+
+    local.unlink()  # resuming, the tower's weights come back from the checkpoint
+    run = tmp_path / "ws" / "models" / "m"
+    session = build_session(run_config_for(tmp_path / "ws", "m", resume=True), run)
+    assert not bool(session.model.encoder.pretrained)  # built without the file: random weights
+    restore(session, checkpoint_dir(run, 2))
+    tower = session.model.encoder.tower.cnn14.state_dict()
+    assert bool(session.model.encoder.pretrained) and all(torch.equal(tower[k], v) for k, v in panns_ckpt[1].items())
 
 
 def test_training_without_the_checkpoint_is_one_clear_line(corpus, tmp_path):
