@@ -182,8 +182,9 @@ def compare(reference: Path, run_dir: Path, steps: int) -> list[str]:
     """Differences from the uninterrupted run: exported weights, last checkpoint, logged losses."""
     last = checkpoint_dir(run_dir, steps).relative_to(run_dir)
     problems = []
+    frozen = ("frozen.safetensors",) if (reference / last / "frozen.safetensors").is_file() else ()
     for name in ("model.safetensors", *(str(last / f) for f in ("model.safetensors", "ema.safetensors",
-                                                                 "optimizer.safetensors"))):
+                                                                 "optimizer.safetensors", *frozen))):
         if not (run_dir / name).is_file():
             problems.append(f"{name} missing")
             continue

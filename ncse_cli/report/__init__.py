@@ -17,5 +17,10 @@ __all__ = ["Report", "ReportData", "ReportError", "build_report", "check_report_
 
 def __getattr__(name: str):
     if name in __all__:
-        return getattr(importlib.import_module("ncse_cli.report.build"), name)
+        value = globals()[name] = getattr(importlib.import_module("ncse_cli.report.build"), name)
+        return value
     raise AttributeError(f"module {__name__!r} has no attribute {name!r}")
+
+
+def __dir__() -> list[str]:
+    return sorted({*globals(), *__all__})

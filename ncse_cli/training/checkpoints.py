@@ -18,7 +18,9 @@ Weights that do not train (a frozen PANNs Cnn14 is 82 M parameters, 330 MB) are 
 run: the first checkpoint writes them to ``frozen.safetensors`` and each later one hard-links the file of the
 checkpoint before it, so saving costs what the trained part costs and the run's checkpoints hold those bytes once.
 Each checkpoint directory stays complete on its own (deleting one leaves the others' links intact); where the file
-system has no hard links the file is written again.
+system has no hard links the file is written again. The price: the kept checkpoints share one copy of those bytes
+(a damaged disk block reaches all of them), and copying a run without preserving hard links (``cp -r``, ``rsync``
+without ``-H``) stores them once per checkpoint.
 """
 
 from __future__ import annotations
@@ -89,7 +91,7 @@ def _write_main_files(session: Session, folder: Path, previous: Path | None) -> 
     save_weights({k: v for k, v in state.items() if k not in fixed}, folder / "model.safetensors")
     if fixed:
         _write_frozen({k: state[k] for k in sorted(fixed)}, folder, previous)
-    save_weights(session.ema.averaged_state(), folder / "ema.safetensors")  # frozen weights: in the model's
+    save_weights(session.ema.averaged_state(), folder / "ema.safetensors")  # frozen weights: in frozen.safetensors
     tensors, meta = flatten_optimizer_state(session.optimizer.state_dict())
     save_weights(tensors, folder / "optimizer.safetensors")
     scaler = session.accelerator.scaler
@@ -136,10 +138,11 @@ def restore(session: Session, folder: Path) -> None:
     if state.num_processes != session.accelerator.num_processes:
         raise TrainingError(f"{folder}: written by {state.num_processes} process(es); resume with the same number "
                             f"(accelerate launch --num_processes {state.num_processes})")
-    weights = read_tensors(folder / "model.safetensors")
+    weights, source = read_tensors(folder / "model.safetensors"), folder / "model.safetensors"
     if (folder / FROZEN_FILE).is_file():  # checkpoints of older versions hold every weight in model.safetensors
         weights.update(read_tensors(folder / FROZEN_FILE))
-    _load_strict(session.model, weights, folder / "model.safetensors")
+        source = f"{source} with {FROZEN_FILE}"
+    _load_strict(session.model, weights, source)
     _load_strict(session.ema, read_tensors(folder / "ema.safetensors"), folder / "ema.safetensors",
                  session.ema.load_averaged_state)
     optimizer_state = unflatten_optimizer_state(read_tensors(folder / "optimizer.safetensors"), meta)
@@ -150,7 +153,7 @@ def restore(session: Session, folder: Path) -> None:
     session.step, session.position, session.seconds = state.step, state.position, state.seconds
 
 
-def _load_strict(module, tensors, path: Path, load=None) -> None:
+def _load_strict(module, tensors, path: Path | str, load=None) -> None:
     """``load`` (default: ``module.load_state_dict``, strict) the tensors on the module's device; a mismatch is a
     TrainingError naming the file."""
     device = next(module.parameters()).device

@@ -19,6 +19,7 @@ from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.errors import NcseError
 from ncse_cli.sampling.pc import PCConfig
 from ncse_cli.training import TrainingError, loop, read_train_log, train
+from ncse_cli.training import session
 from ncse_cli.training.session import loader_workers
 from ncse_cli.training.state import list_checkpoints, read_state
 from tests.dummies import TINY_MODEL, ProgressLog, assert_same_tensors, make_manifest
@@ -66,15 +67,33 @@ def test_the_log_has_a_row_per_step_and_validation_at_its_interval(trained):
     assert [r["seconds"] for r in rows] == sorted(r["seconds"] for r in rows)
 
 
-def test_resume_gives_exactly_the_uninterrupted_run(tiny_data, tmp_path):
+@pytest.fixture
+def frozen_encoder(monkeypatch):
+    """Training builds models whose noise encoder does not train (``requires_grad`` off), as a frozen pre-trained
+    tower does: its weights go to the checkpoints' ``frozen.safetensors``."""
+    real = session.build_model
+
+    def build(*args, **kwargs):
+        model = real(*args, **kwargs)
+        model.encoder.requires_grad_(False)
+        return model
+    monkeypatch.setattr(session, "build_model", build)
+
+
+def test_resume_gives_exactly_the_uninterrupted_run(tiny_data, tmp_path, frozen_encoder):
     # 6 examples, batch 2, 2 micro-batches per step: 4 steps cross an epoch boundary mid-step
     cfg = tiny_run_config(tiny_data, steps=4, grad_accum=2, p_uncond=0.5, val_every=100)
     straight = train(cfg, tmp_path, "straight")
     train(with_train(cfg, steps=2), tmp_path, "resumed")
     resumed = train(cfg, tmp_path, "resumed", resume=True)
-    for name in ("model.safetensors", "ema.safetensors", "optimizer.safetensors"):
+    for name in ("model.safetensors", "frozen.safetensors", "ema.safetensors", "optimizer.safetensors"):
         assert_same_tensors(load_file(straight / "checkpoints/step-0000004" / name),
                             load_file(resumed / "checkpoints/step-0000004" / name))
+    frozen = [resumed / f"checkpoints/step-000000{step}/frozen.safetensors" for step in (2, 4)]
+    assert os.path.samefile(*frozen)  # written once, linked by the checkpoint after the resume
+    encoder = {f"encoder.{name}" for name, _ in load_model(resumed).encoder.named_parameters()}
+    assert set(load_file(frozen[0])) == encoder and not encoder & set(load_file(resumed / "checkpoints/step-0000004"
+                                                                                 / "model.safetensors"))
     state, _ = read_state(resumed / "checkpoints/step-0000004")
     assert (state.step, state.position.epoch, state.position.batch) == (4, 2, 2)  # 8 batches, 3 per epoch
     assert [r["step"] for r in read_train_log(resumed / "train_log.csv")] == [1, 2, 3, 4]

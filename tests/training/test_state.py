@@ -1,18 +1,21 @@
 """Checkpoint primitives: optimizer and RNG states survive safetensors + JSON exactly; listing, pruning and
-deleting; the step of an export."""
+deleting; the step of an export; frozen weights linked from the checkpoint before when they fit."""
 
 from __future__ import annotations
 
 import json
+import os
 import random
 
 import numpy as np
 import torch
 from torch import nn
 
+from safetensors.torch import load_file
+
 from ncse_cli.model_dir import save_weights
-from ncse_cli.training import state
-from ncse_cli.training.state import (STEP_KEY, DataPosition, TrainingState, checkpoint_dir, discard_dir,
+from ncse_cli.training import checkpoints, state
+from ncse_cli.training.state import (FROZEN_FILE, STEP_KEY, DataPosition, TrainingState, checkpoint_dir, discard_dir,
                                      exported_step, flatten_optimizer_state, latest_checkpoint, list_checkpoints,
                                      prune_checkpoints, read_rng_state, read_state, unflatten_optimizer_state,
                                      write_rng_state, write_state)
@@ -94,3 +97,24 @@ def test_the_exported_step_is_read_from_the_weights(tmp_path):
     assert exported_step(tmp_path) is None  # weights saved outside training
     save_weights({"w": torch.zeros(1)}, tmp_path / "model.safetensors", {STEP_KEY: "12"})
     assert exported_step(tmp_path) == 12
+
+
+def test_frozen_weights_are_linked_when_they_fit_and_written_otherwise(tmp_path, monkeypatch):
+    weights = {"tower.w": torch.randn(3, 4), "tower.n": torch.tensor(7)}
+    first, second, third, fourth = (tmp_path / name for name in ("a", "b", "c", "d"))
+    for folder in (first, second, third, fourth):
+        folder.mkdir()
+    checkpoints._write_frozen(weights, first, None)  # the first checkpoint of a run
+    checkpoints._write_frozen(weights, second, first)
+    assert os.path.samefile(first / FROZEN_FILE, second / FROZEN_FILE)
+    other = {**weights, "tower.n": torch.tensor([7, 8])}  # another shape: not the previous file's tensors
+    checkpoints._write_frozen(other, third, second)
+    assert not os.path.samefile(second / FROZEN_FILE, third / FROZEN_FILE)
+    assert_same_tensors(load_file(third / FROZEN_FILE), other)
+
+    def no_links(*args):
+        raise OSError(1, "Operation not permitted")
+    monkeypatch.setattr(checkpoints.os, "link", no_links)  # a file system without hard links
+    checkpoints._write_frozen(weights, fourth, first)
+    assert not os.path.samefile(first / FROZEN_FILE, fourth / FROZEN_FILE)
+    assert_same_tensors(load_file(fourth / FROZEN_FILE), weights)
