@@ -87,7 +87,7 @@ def commit_checkpoint(assembled: Path, final: Path) -> None:
 
 def _write_main_files(session: Session, folder: Path, previous: Path | None) -> None:
     state = session.model.state_dict()
-    fixed = frozen_keys(session.model)
+    fixed = {k.removeprefix("module.") for k in session.ema.shared}  # the parameters that do not train
     save_weights({k: v for k, v in state.items() if k not in fixed}, folder / "model.safetensors")
     if fixed:
         _write_frozen({k: state[k] for k in sorted(fixed)}, folder, previous)
@@ -99,11 +99,6 @@ def _write_main_files(session: Session, folder: Path, previous: Path | None) -> 
     state = TrainingState(session.step, session.position, session.accelerator.num_processes,
                           session.seconds)
     write_state(folder, state, meta)
-
-
-def frozen_keys(model: torch.nn.Module) -> set[str]:
-    """State-dict keys of the parameters that do not train (``requires_grad`` off)."""
-    return {name for name, p in model.named_parameters(remove_duplicate=False) if not p.requires_grad}
 
 
 def _write_frozen(tensors: Mapping[str, torch.Tensor], folder: Path, previous: Path | None) -> None:

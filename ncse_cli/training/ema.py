@@ -27,7 +27,8 @@ class EMA(AveragedModel):
 
     Parameters that do not train (a frozen pre-trained encoder tower: PANNs Cnn14 holds 82 M) are the average of
     themselves: the copy shares them with the model instead of holding a second copy, updates skip them, and
-    :meth:`averaged_state` (what a training checkpoint stores beside the model's own state) leaves them out.
+    :meth:`averaged_state` (what a training checkpoint stores beside the model's own state) leaves them out;
+    :attr:`shared` names them, and a checkpoint stores them once (:mod:`ncse_cli.training.checkpoints`).
     """
 
     def __init__(self, model: nn.Module, decay: float, warmup: bool = True) -> None:
