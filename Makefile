@@ -12,6 +12,7 @@ $(VENV)/.installed: pyproject.toml
 	$(BIN)/python -m pip install --quiet --upgrade pip
 	$(BIN)/python -m pip install --quiet -e ".[test]"
 	$(BIN)/python -m pip install --quiet --no-deps sgmse==0.1.2  # the reference implementation, for the tests
+	$(BIN)/python -c "import librosa.core.audio"  # numba compiles the kernels sgmse.model loads, once (6 s)
 	touch $@
 
 demo: install

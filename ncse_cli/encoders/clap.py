@@ -32,6 +32,7 @@ import torch.nn.functional as F
 from torch import nn
 
 from ncse_cli.encoders.base import ENCODERS, EncoderContext
+from ncse_cli.encoders.front_end import lean_front_end
 from ncse_cli.encoders.pretrained import (OfficialWeights, PretrainedConfig, PretrainedEncoder, PretrainedWeightsError,
                                           downloads_allowed, import_detached, load_exact, strip_prefix)
 from ncse_cli.errors import NcseError
@@ -92,7 +93,7 @@ class CLAPAudioTower(nn.Module):
         config = read_model_config(amodel)
         audio_cfg = types.SimpleNamespace(**config["audio_cfg"])
         htsat = _clap_module("htsat")
-        with warnings.catch_warnings():  # upstream calls torch.meshgrid without indexing=
+        with warnings.catch_warnings(), lean_front_end():  # upstream calls torch.meshgrid without indexing=
             warnings.filterwarnings("ignore", message=r"torch\.meshgrid", category=UserWarning)
             self.audio_branch = htsat.create_htsat_model(audio_cfg, enable_fusion=False)
         self.audio_projection = nn.Sequential(nn.Linear(config["embed_dim"], joint_dim), nn.ReLU(),

@@ -26,6 +26,7 @@ import torch
 from torch import nn
 
 from ncse_cli.encoders.base import ENCODERS, EncoderContext
+from ncse_cli.encoders.front_end import lean_front_end
 from ncse_cli.encoders.pretrained import (OfficialWeights, PretrainedConfig, PretrainedEncoder, import_detached,
                                           load_exact, strip_prefix)
 
@@ -51,7 +52,8 @@ class Cnn14Tower(nn.Module):
     def __init__(self, window: int) -> None:
         super().__init__()
         models = import_detached("panns_inference", "models", install=INSTALL)
-        self.cnn14 = models.Cnn14(**CNN14_ARGS)
+        with lean_front_end():
+            self.cnn14 = models.Cnn14(**CNN14_ARGS)
         self.dim = self.cnn14.fc1.out_features
         self.sample_rate = SAMPLE_RATE
         self.window = window

@@ -231,44 +231,6 @@ def without_initialisation() -> Iterator[None]:
             setattr(nn.init, name, fn)
 
 
-#: torchlibrosa's DFT matrices by (kind, size), read-only, for :func:`memoised_dft`.
-_DFT_MATRICES: dict[tuple[str, int], Any] = {}
-
-
-@contextlib.contextmanager
-def memoised_dft() -> Iterator[None]:
-    """Build towers whose torchlibrosa front end (Cnn14's and HTS-AT's ``Spectrogram``) reuses the DFT matrices of
-    earlier builds: ``DFTBase.dft_matrix`` raises a complex number to 1024 x 1024 powers (``np.power``), 0.3 s of
-    one CPU thread each time a tower is built (by training, each model load, each evaluation). While active,
-    ``dft_matrix`` and ``idft_matrix`` return the array computed by torchlibrosa's own method on first use for
-    that size, made read-only (torchlibrosa only reads it; its convolution weights are copies). Without
-    torchlibrosa installed it does nothing. Not thread-safe: it swaps two methods of ``torchlibrosa.stft.DFTBase``."""
-    try:
-        from torchlibrosa.stft import DFTBase
-    except ImportError:
-        yield
-        return
-    saved = {name: DFTBase.__dict__[name] for name in ("dft_matrix", "idft_matrix")}
-
-    def memoised(name: str) -> Callable[[Any, int], Any]:
-        def matrix(self: Any, n: int) -> Any:
-            key = (name, int(n))
-            if key not in _DFT_MATRICES:
-                array = saved[name](self, n)
-                array.flags.writeable = False
-                _DFT_MATRICES[key] = array
-            return _DFT_MATRICES[key]
-        return matrix
-
-    for name in saved:
-        setattr(DFTBase, name, memoised(name))
-    try:
-        yield
-    finally:
-        for name, method in saved.items():
-            setattr(DFTBase, name, method)
-
-
 def valid_lengths(ref: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
     """``lengths`` as a checked int64 tensor (all of ``ref`` when ``None``)."""
     if lengths is None:
@@ -313,8 +275,7 @@ class PretrainedEncoder(NoiseEncoder):
     ``window``, ``forward(wave [B, window]) -> [B, dim]``, ``trainable_parameters()`` and
     ``load_official(obj, source)``. When the tower's weights are about to be overwritten (by the official file, or
     by the model directory when ``ctx.load_pretrained`` is off), it is built :func:`without_initialisation`. Either
-    way it is built with the random stream set aside, so the projection starts alike, and with
-    :func:`memoised_dft`.
+    way it is built with the random stream set aside, so the projection starts alike.
     """
 
     weights: OfficialWeights
@@ -325,7 +286,7 @@ class PretrainedEncoder(NoiseEncoder):
         self.model_rate = ctx.sample_rate
         path = resolve_checkpoint(self.weights, cfg.ckpt, ctx.download) if ctx.load_pretrained else None
         overwritten = path is not None or not ctx.load_pretrained
-        with torch.random.fork_rng(devices=[]), memoised_dft(), \
+        with torch.random.fork_rng(devices=[]), \
                 (without_initialisation() if overwritten else contextlib.nullcontext()):
             self.tower = tower = build_tower()
         self.projection = nn.Sequential(nn.Linear(tower.dim, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))

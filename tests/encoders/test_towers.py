@@ -10,7 +10,7 @@ import torch
 from ncse_cli.model_dir import load_model, save_model
 from ncse_cli.config import from_dict, to_dict
 from ncse_cli.encoders import ENCODERS, EncoderContext
-from ncse_cli.encoders.pretrained import PretrainedWeightsError, memoised_dft, without_initialisation
+from ncse_cli.encoders.pretrained import PretrainedWeightsError, without_initialisation
 from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.objective import TrainingObjective
 from ncse_cli.sampling.pc import PCConfig
@@ -72,21 +72,6 @@ def test_without_initialisation_zero_fills_and_restores_torch_init():
             raise RuntimeError("inside")
     assert not layer.weight.any() and not layer.bias.any()
     assert torch.nn.init.kaiming_uniform_ is kaiming and torch.nn.Linear(3, 2).weight.any()
-
-
-def test_memoised_dft_gives_torchlibrosas_matrices_once_per_size_and_restores_its_methods():
-    from torchlibrosa.stft import DFTBase, STFT
-
-    own = {name: DFTBase.__dict__[name] for name in ("dft_matrix", "idft_matrix")}
-    base = DFTBase()
-    with memoised_dft():
-        first, again, inverse = base.dft_matrix(64), base.dft_matrix(64), base.idft_matrix(64)
-        stft = STFT(n_fft=64, hop_length=16)
-    assert first is again and not first.flags.writeable
-    np.testing.assert_array_equal(first, own["dft_matrix"](base, 64))
-    np.testing.assert_array_equal(inverse, own["idft_matrix"](base, 64))
-    torch.testing.assert_close(stft.conv_real.weight, STFT(n_fft=64, hop_length=16).conv_real.weight, rtol=0, atol=0)
-    assert {name: DFTBase.__dict__[name] for name in own} == own
 
 
 def test_the_other_encoders_checkpoint_is_rejected_clearly(case, clap_ckpt, panns_ckpt):
