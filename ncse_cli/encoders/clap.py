@@ -43,6 +43,9 @@ AUDIO_PREFIXES = ("audio_branch.", "audio_projection.")
 #: Parameters that never shape the embedding: torchlibrosa's fixed STFT/mel matrices, AudioSet tagging heads.
 FIXED_PREFIXES = ("audio_branch.spectrogram_extractor.", "audio_branch.logmel_extractor.",
                   "audio_branch.tscam_conv.", "audio_branch.head.")
+#: What ``clap_module/utils.py`` imports at its top but only calls in a helper ncse never runs (see
+#: :func:`~ncse_cli.encoders.pretrained.deferred_imports`): importing torchvision costs 2.9 s.
+DEFERRED = {"torchvision.ops.misc": ("FrozenBatchNorm2d",)}
 
 
 def _package_copy() -> list[Path]:
@@ -64,7 +67,7 @@ def _clap_module(name: str) -> types.ModuleType:
     if not downloads_allowed():
         os.environ.setdefault("HF_HUB_OFFLINE", "1")
         os.environ.setdefault("TRANSFORMERS_OFFLINE", "1")
-    return import_detached("laion_clap", name, subdir="clap_module", install=INSTALL)
+    return import_detached("laion_clap", name, subdir="clap_module", install=INSTALL, deferred=DEFERRED)
 
 
 def model_configs_dir() -> Path:

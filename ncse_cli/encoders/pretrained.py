@@ -67,13 +67,15 @@ def weights_dir() -> Path:
     return Path(os.environ.get("XDG_CACHE_HOME") or Path.home() / ".cache").expanduser() / "ncse"
 
 
-def import_detached(package: str, module: str, subdir: str = "", install: str = "") -> types.ModuleType:
+def import_detached(package: str, module: str, subdir: str = "", install: str = "",
+                    deferred: Mapping[str, Sequence[str]] | None = None) -> types.ModuleType:
     """Import ``<package>/<subdir>/<module>.py`` without executing the package's ``__init__``.
 
     Both tower packages do network or heavy work on import (``panns_inference`` runs ``wget`` for a label file;
     ``laion_clap`` imports transformers and its training stack). Their model modules only need their sibling
     modules, so they are loaded under a private alias package (``_ncse_<package>``) whose ``__path__`` points at
     the package's folder: relative imports resolve, the real package name stays untouched in ``sys.modules``.
+    ``deferred`` names callables those modules import but only call later, if ever (:func:`deferred_imports`).
     """
     alias = "_ncse_" + "_".join(part for part in (package, subdir) if part)
     name = f"{alias}.{module}"
@@ -88,9 +90,46 @@ def import_detached(package: str, module: str, subdir: str = "", install: str = 
         parent.__path__ = [os.path.join(location, subdir) for location in spec.submodule_search_locations]
         sys.modules[alias] = parent
     try:
-        return importlib.import_module(name)
+        with deferred_imports(deferred or {}):
+            return importlib.import_module(name)
     except ImportError as err:
         raise MissingPackageError(f"{package} needs {err.name or err}, which is not installed{hint}") from None
+
+
+@contextlib.contextmanager
+def deferred_imports(names: Mapping[str, Sequence[str]]) -> Iterator[None]:
+    """While active, ``from <module> import <name>`` of each of ``names``' modules not imported yet binds a
+    function that imports the module on its first call and calls the real ``<name>``. For names an upstream
+    module imports at its top but only calls in code ncse does not run: laion-clap's ``clap_module/utils.py``
+    imports ``torchvision.ops.misc.FrozenBatchNorm2d`` for a helper, and importing torchvision imports
+    ``torch._dynamo``, 2.9 s of every process that builds a CLAP tower. The stand-in modules leave
+    ``sys.modules`` on exit. Not thread-safe: another thread's import of those modules meanwhile gets them."""
+    added: dict[str, types.ModuleType] = {}
+    for module, attributes in names.items():
+        if module in sys.modules:
+            continue
+        parts = module.split(".")
+        for depth in range(1, len(parts) + 1):
+            prefix = ".".join(parts[:depth])
+            if prefix not in sys.modules:
+                added[prefix] = sys.modules[prefix] = types.ModuleType(prefix, "(deferred by ncse)")
+                if depth > 1:
+                    setattr(sys.modules[".".join(parts[:depth - 1])], parts[depth - 1], added[prefix])
+        for attribute in attributes:
+            setattr(sys.modules[module], attribute, _deferred(module, attribute))
+    try:
+        yield
+    finally:
+        for prefix, stand_in in added.items():
+            if sys.modules.get(prefix) is stand_in:
+                del sys.modules[prefix]
+
+
+def _deferred(module: str, attribute: str) -> Callable[..., Any]:
+    def call(*args: Any, **kwargs: Any) -> Any:
+        return getattr(importlib.import_module(module), attribute)(*args, **kwargs)
+    call.__qualname__ = call.__name__ = attribute
+    return call
 
 
 def read_checkpoint(path: Path) -> Mapping[str, Any]:

@@ -19,7 +19,8 @@ SCRIPT = textwrap.dedent("""
     except Exception as err:
         print("MESSAGE", type(err).__name__, err)
     import_detached("panns_inference", "models")
-    print("IMPORTED", sorted(m for m in ("transformers", "laion_clap", "panns_inference") if m in sys.modules))
+    print("IMPORTED", sorted(m for m in ("transformers", "laion_clap", "panns_inference", "torchvision",
+                                         "librosa.filters", "numba") if m in sys.modules))
     print("PANNS_DATA", (Path.home() / "panns_data").exists())
     print("HUB", os.environ.get("HF_HUB_OFFLINE"), os.environ.get("TRANSFORMERS_OFFLINE"))
 """)
@@ -39,6 +40,7 @@ def test_building_clap_offline_is_quiet_and_says_where_the_weights_go(tmp_path):
     assert lines["MESSAGE"].startswith("PretrainedWeightsError LAION-CLAP HTSAT-tiny weights: no checkpoint given")
     assert f"put it at {default}" in lines["MESSAGE"]
     assert "https://huggingface.co/lukewys/laion_clap/resolve/main/630k-audioset-best.pt" in lines["MESSAGE"]
-    assert lines["IMPORTED"] == "[]"  # neither package's __init__ ran; transformers never loaded
+    # neither package's __init__ ran; transformers never loaded; torchvision and librosa were not needed
+    assert lines["IMPORTED"] == "[]"
     assert lines["PANNS_DATA"] == "False"  # panns_inference's import-time wget did not run
     assert lines["HUB"] == "1 1"

@@ -1,7 +1,9 @@
 """The machinery shared by the pre-trained encoders, without building a tower: windows, lengths, the embedding
 cache, checkpoint reading and finding, safe imports and config validation."""
 
+import importlib
 import pickle
+import sys
 
 import numpy as np
 import pytest
@@ -13,8 +15,8 @@ from torch import nn
 from ncse_cli.config import ConfigError, from_dict
 from ncse_cli.encoders import ENCODERS
 from ncse_cli.encoders.cache import EmbeddingCache, fingerprint
-from ncse_cli.encoders.pretrained import (MissingPackageError, OfficialWeights, PretrainedWeightsError, fit_window,
-                                          import_detached, load_exact, read_checkpoint, resampled_lengths,
+from ncse_cli.encoders.pretrained import (MissingPackageError, OfficialWeights, PretrainedWeightsError,
+                                          deferred_imports, fit_window, import_detached, load_exact, read_checkpoint, resampled_lengths,
                                           resolve_checkpoint, valid_lengths)
 
 pytestmark = pytest.mark.usefixtures("isolated_weights")
@@ -163,6 +165,23 @@ def test_missing_message_says_where_to_get_and_put_the_file():
 def test_import_detached_names_the_missing_package():
     with pytest.raises(MissingPackageError, match=r"no_such_pkg package is not installed \(pip install it\)"):
         import_detached("no_such_pkg", "models", install="pip install it")
+
+
+def test_a_deferred_name_imports_its_module_on_first_call_and_leaves_no_stand_in(tmp_path, monkeypatch):
+    (tmp_path / "deferredpkg").mkdir()
+    (tmp_path / "deferredpkg" / "__init__.py").write_text("")
+    (tmp_path / "deferredpkg" / "inner.py").write_text("def triple(x):\n    return 3 * x\n")
+    (tmp_path / "deferreduser.py").write_text("from deferredpkg.inner import triple\nimport json\n")
+    monkeypatch.syspath_prepend(str(tmp_path))
+    for name in ("deferredpkg", "deferredpkg.inner", "deferreduser"):
+        monkeypatch.delitem(sys.modules, name, raising=False)
+    json_module = sys.modules["json"]
+    with deferred_imports({"deferredpkg.inner": ("triple",), "json": ("dumps",)}):
+        user = importlib.import_module("deferreduser")
+    assert "deferredpkg" not in sys.modules and "deferredpkg.inner" not in sys.modules
+    assert sys.modules["json"] is json_module and user.json.dumps is json_module.dumps  # imported: untouched
+    assert user.triple(2) == 6  # the first call imports the real module
+    assert sys.modules["deferredpkg.inner"].__file__ == str(tmp_path / "deferredpkg" / "inner.py")
 
 
 @pytest.mark.parametrize("name, fields, match", [
