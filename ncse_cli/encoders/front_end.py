@@ -8,14 +8,16 @@ builds a tower (training, each model load, each evaluation), about 25 s the firs
 ``DFTBase.dft_matrix`` raises a complex number to 1024 x 1024 powers, 0.3 s at every build.
 
 :func:`lean_front_end` removes both while towers are built. Whatever values it gives are overwritten by every
-checkpoint a tower loads (the official files and ``model.safetensors`` hold the front end's matrices), so they
-only shape a tower that keeps its random initialisation.
+weights file a tower loads (the official checkpoints, a model directory's ``model.safetensors`` and a training
+checkpoint's ``frozen.safetensors`` all hold the front end's matrices), so they only shape a tower that keeps its
+random initialisation.
 """
 
 from __future__ import annotations
 
 import contextlib
 import importlib
+import threading
 import types
 from typing import Any, Callable, Iterator
 
@@ -24,18 +26,20 @@ import torch
 
 #: torchlibrosa's DFT matrices by (kind, size), read-only, for :func:`lean_front_end`.
 _DFT_MATRICES: dict[tuple[str, int], Any] = {}
+#: Held while :func:`lean_front_end` is active: towers built from several threads are built one at a time.
+_BUILDING = threading.RLock()
 
 
-def _librosa() -> types.ModuleType:
-    return importlib.import_module("librosa")
+def _librosa(submodule: str = "") -> types.ModuleType:
+    return importlib.import_module("librosa" + (f".{submodule}" if submodule else ""))
 
 
-def get_window(window: Any, n: int, fftbins: bool = True) -> np.ndarray:
+def get_window(window: Any, n: int, *, fftbins: bool = True) -> np.ndarray:
     """``librosa.filters.get_window``: the periodic Hann window from ``torch.hann_window`` (the towers' window,
     equal to SciPy's to 2e-16), any other window from librosa itself."""
-    if window == "hann" and fftbins:
+    if isinstance(window, str) and window == "hann" and fftbins and int(n) >= 1:
         return torch.hann_window(int(n), periodic=True, dtype=torch.float64).numpy()
-    return _librosa().filters.get_window(window, n, fftbins=fftbins)
+    return _librosa("filters").get_window(window, n, fftbins=fftbins)
 
 
 def pad_center(data: np.ndarray, *, size: int, **kwargs: Any) -> np.ndarray:
@@ -43,7 +47,7 @@ def pad_center(data: np.ndarray, *, size: int, **kwargs: Any) -> np.ndarray:
     librosa itself."""
     n = data.shape[-1]
     if data.ndim != 1 or kwargs or size < n:
-        return _librosa().util.pad_center(data, size=size, **kwargs)
+        return _librosa("util").pad_center(data, size=size, **kwargs)
     left = (size - n) // 2
     return np.pad(data, (left, size - n - left))
 
@@ -51,11 +55,13 @@ def pad_center(data: np.ndarray, *, size: int, **kwargs: Any) -> np.ndarray:
 def mel(*, sr: float, n_fft: int, n_mels: int = 128, fmin: float = 0.0, fmax: float | None = None,
         **kwargs: Any) -> np.ndarray:
     """``librosa.filters.mel`` with its defaults (Slaney mel scale, Slaney area normalisation), ``[n_mels,
-    1 + n_fft // 2]`` float32, from ``torchaudio.functional.melscale_fbanks``: within 4e-6 of librosa's, relative to
-    its largest weight. Other options (``htk``, ``norm``, ``dtype``) go to librosa itself."""
+    1 + n_fft // 2]`` float32, from ``torchaudio.functional.melscale_fbanks``: at the towers' settings within 2e-6
+    of librosa's, relative to its largest weight, with the same bins in every triangle. Other options (``htk``,
+    ``norm``, ``dtype``), an odd rate or an odd ``n_fft`` go to librosa itself."""
     fmax = float(sr) / 2 if fmax is None else fmax
-    if kwargs or float(sr) != int(sr) or int(sr) % 2:  # torchaudio spaces the bins up to sr // 2
-        return _librosa().filters.mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, **kwargs)
+    # torchaudio spaces its bins evenly up to sr // 2; librosa's (rfftfreq) stop short of sr / 2 for an odd n_fft
+    if kwargs or float(sr) != int(sr) or int(sr) % 2 or n_fft % 2:
+        return _librosa("filters").mel(sr=sr, n_fft=n_fft, n_mels=n_mels, fmin=fmin, fmax=fmax, **kwargs)
     from torchaudio.functional import melscale_fbanks
 
     bank = melscale_fbanks(1 + n_fft // 2, float(fmin), float(fmax), n_mels, int(sr), norm="slaney",
@@ -63,9 +69,22 @@ def mel(*, sr: float, n_fft: int, n_mels: int = 128, fmin: float = 0.0, fmax: fl
     return bank.T.contiguous().numpy().astype(np.float32)
 
 
+class _StandIn(types.SimpleNamespace):
+    """A librosa module as torchlibrosa sees it: the functions given, every other attribute from librosa."""
+
+    def __init__(self, submodule: str, **functions: Any) -> None:
+        super().__init__(**functions)
+        self._submodule = submodule
+
+    def __getattr__(self, name: str) -> Any:  # only called for what the stand-in does not define
+        if name.startswith("__"):
+            raise AttributeError(name)
+        return getattr(_librosa(self._submodule), name)
+
+
 #: What torchlibrosa's ``stft`` module sees as ``librosa`` inside :func:`lean_front_end`.
-LIBROSA_STAND_IN = types.SimpleNamespace(filters=types.SimpleNamespace(get_window=get_window, mel=mel),
-                                         util=types.SimpleNamespace(pad_center=pad_center))
+LIBROSA_STAND_IN = _StandIn("", filters=_StandIn("filters", get_window=get_window, mel=mel),
+                            util=_StandIn("util", pad_center=pad_center))
 
 
 def _memoised(method: Callable[[Any, int], Any], kind: str) -> Callable[[Any, int], Any]:
@@ -82,26 +101,27 @@ def _memoised(method: Callable[[Any, int], Any], kind: str) -> Callable[[Any, in
 @contextlib.contextmanager
 def lean_front_end() -> Iterator[None]:
     """Build towers whose torchlibrosa front end takes its window and mel filter bank from torch and torchaudio
-    (:data:`LIBROSA_STAND_IN`, librosa for anything else) and reuses the DFT matrices of earlier builds:
+    (:data:`LIBROSA_STAND_IN`; librosa for anything else) and reuses the DFT matrices of earlier builds:
     ``dft_matrix`` and ``idft_matrix`` return the array torchlibrosa's own method computed on first use for that
-    size, made read-only. Without torchlibrosa installed it does nothing. Not thread-safe: it swaps the ``librosa``
-    of ``torchlibrosa.stft`` and two methods of its ``DFTBase``."""
+    size, made read-only. It swaps the ``librosa`` of ``torchlibrosa.stft`` and two methods of its ``DFTBase``,
+    and puts them back on exit; builds in other threads wait for it. Without torchlibrosa it does nothing."""
     try:
         from torchlibrosa import stft
     except ImportError:
         yield
         return
-    saved = {name: stft.DFTBase.__dict__[name] for name in ("dft_matrix", "idft_matrix")}
-    saved_librosa = stft.librosa
-    for name, method in saved.items():
-        setattr(stft.DFTBase, name, _memoised(method, name))
-    stft.librosa = LIBROSA_STAND_IN
-    try:
-        yield
-    finally:
-        stft.librosa = saved_librosa
+    with _BUILDING:
+        saved = {name: stft.DFTBase.__dict__[name] for name in ("dft_matrix", "idft_matrix")}
+        saved_librosa = stft.librosa
         for name, method in saved.items():
-            setattr(stft.DFTBase, name, method)
+            setattr(stft.DFTBase, name, _memoised(method, name))
+        stft.librosa = LIBROSA_STAND_IN
+        try:
+            yield
+        finally:
+            stft.librosa = saved_librosa
+            for name, method in saved.items():
+                setattr(stft.DFTBase, name, method)
 
 
 __all__ = ["LIBROSA_STAND_IN", "lean_front_end"]

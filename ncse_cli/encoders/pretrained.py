@@ -9,8 +9,9 @@ included, from ``model.safetensors``. So building an encoder never requires the 
 
 * the architecture is built from the config alone;
 * if the checkpoint is at hand (``ckpt`` when given, else the default locations, else a download when the
-  caller allows it, ``ncse train --download-weights``, or the environment does, ``NCSE_ALLOW_DOWNLOAD=1``) its weights are loaded right away, so that everything built from the model
-  afterwards (optimizer, EMA copies) sees the pre-trained tower;
+  caller allows it, ``ncse train --download-weights``, or the environment does, ``NCSE_ALLOW_DOWNLOAD=1``) its
+  weights are loaded right away, so that everything built from the model afterwards (optimizer, EMA copies)
+  sees the pre-trained tower;
 * otherwise the tower keeps random weights and the encoder's ``pretrained`` buffer stays false. That buffer is
   saved with the model, so a model trained from the official weights reloads with it set. A tower still not
   pre-trained refuses to run in training mode, with a message saying where to get the file and where to put it,
@@ -93,30 +94,38 @@ def import_detached(package: str, module: str, subdir: str = "", install: str = 
         with deferred_imports(deferred or {}):
             return importlib.import_module(name)
     except ImportError as err:
-        raise MissingPackageError(f"{package} needs {err.name or err}, which is not installed{hint}") from None
+        missing = err.name or str(err)
+        if any(missing == m or missing.startswith(m.split(".")[0] + ".") for m in deferred or {}):
+            raise MissingPackageError(f"{package} imports {missing}, which ncse defers as "
+                                      f"{sorted(deferred or {})}: the installed {package} is not the version "
+                                      f"ncse knows ({err})") from None
+        raise MissingPackageError(f"{package} needs {missing}, which is not installed{hint}") from None
 
 
 @contextlib.contextmanager
 def deferred_imports(names: Mapping[str, Sequence[str]]) -> Iterator[None]:
-    """While active, ``from <module> import <name>`` of each of ``names``' modules not imported yet binds a
-    function that imports the module on its first call and calls the real ``<name>``. For names an upstream
-    module imports at its top but only calls in code ncse does not run: laion-clap's ``clap_module/utils.py``
-    imports ``torchvision.ops.misc.FrozenBatchNorm2d`` for a helper, and importing torchvision imports
-    ``torch._dynamo``, 2.9 s of every process that builds a CLAP tower. The stand-in modules leave
-    ``sys.modules`` on exit. Not thread-safe: another thread's import of those modules meanwhile gets them."""
+    """While active, ``from <module> import <name>`` of each of ``names``' modules binds a function that imports
+    the module on its first call and calls the real ``<name>``. For names an upstream module imports at its top
+    but only calls, if ever, in code ncse does not run: laion-clap's ``clap_module/utils.py`` imports
+    ``torchvision.ops.misc.FrozenBatchNorm2d`` for a helper, and importing torchvision imports ``torch._dynamo``,
+    2.9 s of every process that builds a CLAP tower. Only for names that are called: a deferred name is a function,
+    not the class itself (no ``isinstance``, no subclassing).
+
+    A module whose package is imported already is left alone (importing it is cheap then). The stand-in modules
+    leave ``sys.modules`` on exit. Not thread-safe: another thread's import of those modules meanwhile gets them.
+    """
     added: dict[str, types.ModuleType] = {}
     for module, attributes in names.items():
-        if module in sys.modules:
-            continue
         parts = module.split(".")
+        if parts[0] in sys.modules:
+            continue
         for depth in range(1, len(parts) + 1):
             prefix = ".".join(parts[:depth])
-            if prefix not in sys.modules:
-                added[prefix] = sys.modules[prefix] = types.ModuleType(prefix, "(deferred by ncse)")
-                if depth > 1:
-                    setattr(sys.modules[".".join(parts[:depth - 1])], parts[depth - 1], added[prefix])
+            added[prefix] = sys.modules[prefix] = types.ModuleType(prefix, "(deferred by ncse)")
+            if depth > 1:
+                setattr(added[".".join(parts[:depth - 1])], parts[depth - 1], added[prefix])
         for attribute in attributes:
-            setattr(sys.modules[module], attribute, _deferred(module, attribute))
+            setattr(added[module], attribute, _deferred(module, attribute))
     try:
         yield
     finally:
@@ -127,7 +136,10 @@ def deferred_imports(names: Mapping[str, Sequence[str]]) -> Iterator[None]:
 
 def _deferred(module: str, attribute: str) -> Callable[..., Any]:
     def call(*args: Any, **kwargs: Any) -> Any:
-        return getattr(importlib.import_module(module), attribute)(*args, **kwargs)
+        real = getattr(importlib.import_module(module), attribute)
+        if real is call:
+            raise ImportError(f"{module}.{attribute} was called while its import is deferred", name=module)
+        return real(*args, **kwargs)
     call.__qualname__ = call.__name__ = attribute
     return call
 

@@ -11,14 +11,14 @@ import pytest
 SCRIPT = textwrap.dedent("""
     import os, sys
     from pathlib import Path
-    from ncse_cli.encoders import ENCODERS
-    from ncse_cli.encoders.pretrained import import_detached
+    from ncse_cli.encoders import ENCODERS, EncoderContext
     clap = ENCODERS.get("clap")(ENCODERS.get("clap").Config(dim=8))
     try:
         clap.train().require_pretrained()
     except Exception as err:
         print("MESSAGE", type(err).__name__, err)
-    import_detached("panns_inference", "models")
+    panns = ENCODERS.get("panns")
+    panns(panns.Config(dim=8), EncoderContext(load_pretrained=False))  # as load_model builds it
     print("IMPORTED", sorted(m for m in ("transformers", "laion_clap", "panns_inference", "torchvision",
                                          "librosa.filters", "numba") if m in sys.modules))
     print("PANNS_DATA", (Path.home() / "panns_data").exists())
@@ -27,7 +27,7 @@ SCRIPT = textwrap.dedent("""
 
 
 @pytest.mark.slow
-def test_building_clap_offline_is_quiet_and_says_where_the_weights_go(tmp_path):
+def test_building_the_towers_offline_is_quiet_and_says_where_the_weights_go(tmp_path):
     env = {k: v for k, v in os.environ.items()
            if k not in {"HF_HUB_OFFLINE", "TRANSFORMERS_OFFLINE", "NCSE_ALLOW_DOWNLOAD", "NCSE_CACHE",
                         "XDG_CACHE_HOME"}}
@@ -40,7 +40,7 @@ def test_building_clap_offline_is_quiet_and_says_where_the_weights_go(tmp_path):
     assert lines["MESSAGE"].startswith("PretrainedWeightsError LAION-CLAP HTSAT-tiny weights: no checkpoint given")
     assert f"put it at {default}" in lines["MESSAGE"]
     assert "https://huggingface.co/lukewys/laion_clap/resolve/main/630k-audioset-best.pt" in lines["MESSAGE"]
-    # neither package's __init__ ran; transformers never loaded; torchvision and librosa were not needed
+    # neither package's __init__ ran; transformers never loaded; neither tower needed torchvision or librosa
     assert lines["IMPORTED"] == "[]"
     assert lines["PANNS_DATA"] == "False"  # panns_inference's import-time wget did not run
     assert lines["HUB"] == "1 1"

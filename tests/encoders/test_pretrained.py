@@ -16,7 +16,8 @@ from ncse_cli.config import ConfigError, from_dict
 from ncse_cli.encoders import ENCODERS
 from ncse_cli.encoders.cache import EmbeddingCache, fingerprint
 from ncse_cli.encoders.pretrained import (MissingPackageError, OfficialWeights, PretrainedWeightsError,
-                                          deferred_imports, fit_window, import_detached, load_exact, read_checkpoint, resampled_lengths,
+                                          deferred_imports, fit_window, import_detached, load_exact,
+                                          read_checkpoint, resampled_lengths,
                                           resolve_checkpoint, valid_lengths)
 
 pytestmark = pytest.mark.usefixtures("isolated_weights")
@@ -167,21 +168,43 @@ def test_import_detached_names_the_missing_package():
         import_detached("no_such_pkg", "models", install="pip install it")
 
 
-def test_a_deferred_name_imports_its_module_on_first_call_and_leaves_no_stand_in(tmp_path, monkeypatch):
+@pytest.fixture
+def scratch_packages(tmp_path, monkeypatch):
+    """``tmp_path`` on ``sys.path``; the modules the test imports from there leave ``sys.modules`` after it."""
+    monkeypatch.syspath_prepend(str(tmp_path))
+    before = set(sys.modules)
+    yield tmp_path
+    stems = {p.stem for p in tmp_path.iterdir()}
+    for name in set(sys.modules) - before:
+        if name.split(".")[0].removeprefix("_ncse_") in stems:  # with import_detached's alias packages
+            del sys.modules[name]
+
+
+def test_a_deferred_name_imports_its_module_on_first_call_and_leaves_no_stand_in(scratch_packages):
+    tmp_path = scratch_packages
     (tmp_path / "deferredpkg").mkdir()
     (tmp_path / "deferredpkg" / "__init__.py").write_text("")
     (tmp_path / "deferredpkg" / "inner.py").write_text("def triple(x):\n    return 3 * x\n")
-    (tmp_path / "deferreduser.py").write_text("from deferredpkg.inner import triple\nimport json\n")
-    monkeypatch.syspath_prepend(str(tmp_path))
-    for name in ("deferredpkg", "deferredpkg.inner", "deferreduser"):
-        monkeypatch.delitem(sys.modules, name, raising=False)
-    json_module = sys.modules["json"]
+    (tmp_path / "deferreduser.py").write_text("from deferredpkg.inner import triple\nfrom json import dumps\n")
+    dumps = sys.modules["json"].dumps
     with deferred_imports({"deferredpkg.inner": ("triple",), "json": ("dumps",)}):
         user = importlib.import_module("deferreduser")
+        with pytest.raises(ImportError, match="deferredpkg.inner.triple was called while its import is deferred"):
+            user.triple(2)
     assert "deferredpkg" not in sys.modules and "deferredpkg.inner" not in sys.modules
-    assert sys.modules["json"] is json_module and user.json.dumps is json_module.dumps  # imported: untouched
+    assert sys.modules["json"].dumps is dumps and user.dumps is dumps  # an imported package is left alone
     assert user.triple(2) == 6  # the first call imports the real module
     assert sys.modules["deferredpkg.inner"].__file__ == str(tmp_path / "deferredpkg" / "inner.py")
+
+
+def test_a_deferred_import_the_package_no_longer_fits_is_named_as_such(scratch_packages):
+    tmp_path = scratch_packages
+    (tmp_path / "fitpkg").mkdir()
+    (tmp_path / "fitpkg" / "__init__.py").write_text("")
+    (tmp_path / "fitpkg" / "model.py").write_text("from deferredvision.ops import other\n")
+    with pytest.raises(MissingPackageError, match=r"fitpkg imports deferredvision.ops, which ncse defers as "
+                                                  r"\['deferredvision.ops.misc'\]: the installed fitpkg is not"):
+        import_detached("fitpkg", "model", deferred={"deferredvision.ops.misc": ("Frozen",)})
 
 
 @pytest.mark.parametrize("name, fields, match", [
