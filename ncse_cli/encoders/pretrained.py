@@ -95,7 +95,7 @@ def import_detached(package: str, module: str, subdir: str = "", install: str = 
             return importlib.import_module(name)
     except ImportError as err:
         missing = err.name or str(err)
-        if any(missing == m or missing.startswith(m.split(".")[0] + ".") for m in deferred or {}):
+        if missing.split(".")[0] in {m.split(".")[0] for m in deferred or {}}:  # a stand-in lacks what it needs
             raise MissingPackageError(f"{package} imports {missing}, which ncse defers as "
                                       f"{sorted(deferred or {})}: the installed {package} is not the version "
                                       f"ncse knows ({err})") from None

@@ -121,8 +121,8 @@ def _layout(path: Path) -> dict[str, tuple[tuple[int, ...], str]]:
               "I32": "int32", "I16": "int16", "I8": "int8", "U8": "uint8", "BOOL": "bool"}
     try:
         with safe_open(str(path), framework="pt") as handle:
-            return {k: (tuple(handle.get_slice(k).get_shape()), dtypes.get(handle.get_slice(k).get_dtype(), "?"))
-                    for k in handle.keys()}
+            slices = {k: handle.get_slice(k) for k in handle.keys()}
+            return {k: (tuple(part.get_shape()), dtypes.get(part.get_dtype(), "?")) for k, part in slices.items()}
     except Exception:  # noqa: BLE001  (a damaged file is written again, not linked)
         return {}
 
