@@ -30,6 +30,37 @@ def pytest_collection_modifyitems(items):
     items.sort(key=lambda item: item.get_closest_marker("slow") is None)
 
 
+#: Set by the garbage collector's callback when a full (generation 2) collection has finished.
+_FULL_COLLECTION: list[bool] = []
+
+
+def _note_full_collection(phase, info):
+    if phase == "stop" and info["generation"] == 2:
+        _FULL_COLLECTION.append(True)
+
+
+def pytest_collection_finish(session):
+    """What the worker holds after collection (torch, pandas, matplotlib, every test module) is moved out of the
+    garbage collector's sight (``gc.freeze``), and so is what survives each later full collection, at the end of
+    the test during which it ran. A full collection otherwise walks every object of the process again: 17-18 of
+    them took 4-6 s of each worker's time, 1-2 s so. Frozen objects are still freed by reference counting; only a
+    reference cycle among them would outlive its test (the workers' peak memory did not change: 2.8 GB)."""
+    import gc
+
+    gc.collect()
+    gc.freeze()
+    gc.callbacks.append(_note_full_collection)
+
+
+@pytest.hookimpl(trylast=True)
+def pytest_runtest_teardown(item, nextitem):
+    if _FULL_COLLECTION:
+        import gc
+
+        _FULL_COLLECTION.clear()
+        gc.freeze()
+
+
 @pytest.hookimpl(trylast=True)
 def pytest_unconfigure(config):
     """An xdist worker leaves without finalising its interpreter: by now it has sent every result and its session
