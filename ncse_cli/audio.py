@@ -2,6 +2,7 @@
 
 from __future__ import annotations
 
+import functools
 import io
 import logging
 import math
@@ -14,7 +15,7 @@ from typing import Iterable
 import numpy as np
 import soundfile as sf
 import torch
-import torchaudio.functional as AF
+import torchaudio.transforms as AT
 
 from ncse_cli.errors import NcseError
 from ncse_cli.files import atomic_output, atomic_write_bytes
@@ -160,9 +161,17 @@ def resample_tensor(tensor: torch.Tensor, orig_rate: int, new_rate: int) -> torc
     """Differentiable tensor version of :func:`resample_audio` (used inside encoders)."""
     if orig_rate == new_rate:
         return tensor
-    return AF.resample(tensor, orig_rate, new_rate, lowpass_filter_width=RESAMPLER["lowpass_filter_width"],
-                       rolloff=RESAMPLER["rolloff"], resampling_method=RESAMPLER["method"],
-                       beta=RESAMPLER["beta"])
+    return _resampler(orig_rate, new_rate, tensor.dtype, tensor.device)(tensor)
+
+
+@functools.lru_cache(maxsize=32)
+def _resampler(orig_rate: int, new_rate: int, dtype: torch.dtype, device: torch.device) -> AT.Resample:
+    """:data:`RESAMPLER` between two rates, its filter bank computed once: from 44.1 kHz to 16 kHz that takes
+    longer than filtering a few seconds of audio. The bank is computed in the signal's dtype, as
+    ``torchaudio.functional.resample`` computes it on every call, so the output is the same."""
+    return AT.Resample(orig_rate, new_rate, resampling_method=RESAMPLER["method"],
+                       lowpass_filter_width=RESAMPLER["lowpass_filter_width"], rolloff=RESAMPLER["rolloff"],
+                       beta=RESAMPLER["beta"], dtype=dtype).to(device)
 
 
 def save_audio(path: str | os.PathLike, samples: np.ndarray | torch.Tensor, sample_rate: int,

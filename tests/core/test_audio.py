@@ -8,9 +8,11 @@ import logging
 
 import numpy as np
 import pytest
+import torch
+import torchaudio.functional as AF
 
-from ncse_cli.audio import (Audio, AudioError, audio_info, check_noise_reference, load_audio, save_audio,
-                            save_audio_blocks)
+from ncse_cli.audio import (RESAMPLER, Audio, AudioError, _resampler, audio_info, check_noise_reference, load_audio,
+                            resample_tensor, save_audio, save_audio_blocks)
 from tests.dummies import cut_wav, file_size_limit, noise, set_wav_data_size, speech, write_wav
 
 
@@ -63,3 +65,15 @@ def test_a_file_the_disk_cannot_take_is_one_error_naming_it_and_leaves_nothing(t
     assert caught.value.errno == errno.EFBIG and caught.value.filename == str(tmp_path / "out.wav")
     assert list(tmp_path.iterdir()) == []  # no temporary file left
     save_audio(tmp_path / "out.wav", speech(0.5), 16000)  # the limit is gone again
+
+
+@pytest.mark.parametrize("rates", [(44100, 16000), (16000, 48000), (22050, 16000)])
+@pytest.mark.parametrize("dtype", [torch.float32, torch.float64])
+def test_the_resampler_computes_its_filters_once_and_equals_torchaudios_function(rates, dtype):
+    x = torch.randn(2, 5000, dtype=dtype, generator=torch.Generator().manual_seed(0))
+    expected = AF.resample(x, *rates, lowpass_filter_width=RESAMPLER["lowpass_filter_width"],
+                           rolloff=RESAMPLER["rolloff"], resampling_method=RESAMPLER["method"], beta=RESAMPLER["beta"])
+    first = resample_tensor(x, *rates)
+    hits = _resampler.cache_info().hits
+    assert torch.equal(first, expected) and torch.equal(resample_tensor(x, *rates), expected)  # bit for bit
+    assert _resampler.cache_info().hits == hits + 1
