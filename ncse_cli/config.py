@@ -9,6 +9,7 @@ for every component, not only for the top-level config.
 from __future__ import annotations
 
 import dataclasses
+import functools
 import os
 import types
 import typing
@@ -38,11 +39,17 @@ def component_name(cfg: Any) -> str:
     return type(cfg).component
 
 
+@functools.cache
+def _type_hints(cls: type) -> dict[str, Any]:
+    """``typing.get_type_hints`` once per config class: it evaluates every annotation string again on each call."""
+    return typing.get_type_hints(cls)
+
+
 def from_dict(cls: type[C], data: Mapping[str, Any], path: str = "") -> C:
     """Build dataclass ``cls`` from ``data``; unknown keys and ill-typed values raise :class:`ConfigError`."""
     if not isinstance(data, Mapping):
         raise ConfigError(f"{path or cls.__name__}: expected a mapping, got {type(data).__name__}")
-    hints = typing.get_type_hints(cls)
+    hints = _type_hints(cls)
     fields = {f.name: f for f in dataclasses.fields(cls) if f.init}
     odd = [key for key in data if not isinstance(key, str)]
     if odd:  # YAML turns unquoted null/true/1 keys into non-strings
