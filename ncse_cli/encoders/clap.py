@@ -70,9 +70,15 @@ def _clap_module(name: str) -> types.ModuleType:
     return import_detached("laion_clap", name, subdir="clap_module", install=INSTALL, deferred=DEFERRED)
 
 
+def htsat_module() -> types.ModuleType:
+    """laion-clap's ``htsat`` module: the HTS-AT audio branch, and the init functions (``trunc_normal_``) its layers
+    call instead of ``torch.nn.init``'s."""
+    return _clap_module("htsat")
+
+
 def model_configs_dir() -> Path:
     """The ``model_configs`` folder shipped inside ``laion_clap/clap_module``."""
-    return Path(_clap_module("htsat").__file__).parent / "model_configs"
+    return Path(htsat_module().__file__).parent / "model_configs"
 
 
 def audio_models() -> list[str]:
@@ -95,7 +101,7 @@ class CLAPAudioTower(nn.Module):
         super().__init__()
         config = read_model_config(amodel)
         audio_cfg = types.SimpleNamespace(**config["audio_cfg"])
-        htsat = _clap_module("htsat")
+        htsat = htsat_module()
         with warnings.catch_warnings(), lean_front_end():  # upstream calls torch.meshgrid without indexing=
             warnings.filterwarnings("ignore", message=r"torch\.meshgrid", category=UserWarning)
             self.audio_branch = htsat.create_htsat_model(audio_cfg, enable_fusion=False)
@@ -139,7 +145,7 @@ class CLAPEncoder(PretrainedEncoder):
 
     def __init__(self, cfg: Config | None = None, ctx: EncoderContext = EncoderContext()) -> None:
         cfg = cfg or self.Config()
-        super().__init__(cfg, ctx, lambda: CLAPAudioTower(cfg.amodel))
+        super().__init__(cfg, ctx, lambda: CLAPAudioTower(cfg.amodel), initialisers=(htsat_module(),))
 
 
 __all__ = ["CLAPAudioTower", "CLAPEncoder", "CLAP_WEIGHTS", "audio_models"]

@@ -259,27 +259,28 @@ def resolve_checkpoint(weights: OfficialWeights, ckpt: str | None, download: boo
 
 
 @contextlib.contextmanager
-def without_initialisation() -> Iterator[None]:
+def without_initialisation(*owners: types.ModuleType) -> Iterator[None]:
     """Build modules whose every weight is overwritten right after, without drawing their random initialisation:
     while active, every ``torch.nn.init`` function (which ``reset_parameters`` of the standard layers and the
-    towers' own ``init_layer`` call) zero-fills instead. Drawing PANNs Cnn14's 82 M initial weights takes about
-    1.3 s on one CPU thread, four times longer than building the tower without them; zeros keep a mistake
-    (a weight that is then not loaded) deterministic. The same idea as ``no_init_weights`` in HF transformers.
-    Not thread-safe: it swaps module attributes of ``torch.nn.init``."""
-    names = [name for name in dir(nn.init) if name.endswith("_") and not name.startswith("_")]
-    saved = {name: getattr(nn.init, name) for name in names}
+    towers' own ``init_layer`` call) zero-fills instead, and so does every public ``*_`` function of ``owners``
+    (a package's own initialisers, such as HTS-AT's ``trunc_normal_``). Drawing PANNs Cnn14's 82 M initial weights
+    takes about 1.3 s on one CPU thread, four times longer than building the tower without them; HTS-AT's
+    truncated normals take 0.25 s. Zeros keep a mistake (a weight that is then not loaded) deterministic. The same
+    idea as ``no_init_weights`` in HF transformers. Not thread-safe: it swaps module attributes."""
+    saved = [(owner, name, getattr(owner, name)) for owner in (nn.init, *owners) for name in dir(owner)
+             if name.endswith("_") and not name.startswith("_") and callable(getattr(owner, name))]
 
     def zeros(tensor: torch.Tensor, *args: Any, **kwargs: Any) -> torch.Tensor:
         with torch.no_grad():
             return tensor.zero_()
 
-    for name in names:
-        setattr(nn.init, name, zeros)
+    for owner, name, _ in saved:
+        setattr(owner, name, zeros)
     try:
         yield
     finally:
-        for name, fn in saved.items():
-            setattr(nn.init, name, fn)
+        for owner, name, fn in saved:
+            setattr(owner, name, fn)
 
 
 def valid_lengths(ref: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -325,20 +326,22 @@ class PretrainedEncoder(NoiseEncoder):
     Subclasses set :attr:`weights` and pass ``build_tower``, which returns a module with ``dim``, ``sample_rate``,
     ``window``, ``forward(wave [B, window]) -> [B, dim]``, ``trainable_parameters()`` and
     ``load_official(obj, source)``. When the tower's weights are about to be overwritten (by the official file, or
-    by the model directory when ``ctx.load_pretrained`` is off), it is built :func:`without_initialisation`. Either
+    by the model directory when ``ctx.load_pretrained`` is off), it is built :func:`without_initialisation` (also
+    of the ``initialisers``: modules with the tower's own init functions). Either
     way it is built with the random stream set aside, so the projection starts alike.
     """
 
     weights: OfficialWeights
 
-    def __init__(self, cfg: PretrainedConfig, ctx: EncoderContext, build_tower: Callable[[], nn.Module]) -> None:
+    def __init__(self, cfg: PretrainedConfig, ctx: EncoderContext, build_tower: Callable[[], nn.Module],
+                 initialisers: Sequence[types.ModuleType] = ()) -> None:
         super().__init__()
         self.cfg = cfg
         self.model_rate = ctx.sample_rate
         path = resolve_checkpoint(self.weights, cfg.ckpt, ctx.download) if ctx.load_pretrained else None
         overwritten = path is not None or not ctx.load_pretrained
         with torch.random.fork_rng(devices=[]), \
-                (without_initialisation() if overwritten else contextlib.nullcontext()):
+                (without_initialisation(*initialisers) if overwritten else contextlib.nullcontext()):
             self.tower = tower = build_tower()
         self.projection = nn.Sequential(nn.Linear(tower.dim, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
         self.spec = ConditionSpec(vector_dim=cfg.dim)
@@ -373,6 +376,9 @@ class PretrainedEncoder(NoiseEncoder):
         """Raise the 'where to get the weights' error unless the tower holds pre-trained weights."""
         if not bool(self.pretrained):
             raise PretrainedWeightsError(self.weights.missing_message(self.cfg.ckpt))
+
+    def check_trainable(self) -> None:
+        self.require_pretrained()
 
     def train(self, mode: bool = True) -> "PretrainedEncoder":
         super().train(mode)

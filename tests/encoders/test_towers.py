@@ -2,6 +2,7 @@
 initialised, saved in the official checkpoint layouts and loaded back through the real loading path."""
 
 import os
+import types
 
 import numpy as np
 import pytest
@@ -10,6 +11,7 @@ import torch
 from ncse_cli.model_dir import load_model, save_model
 from ncse_cli.config import from_dict, to_dict
 from ncse_cli.encoders import ENCODERS, EncoderContext
+from ncse_cli.encoders.clap import htsat_module
 from ncse_cli.encoders.pretrained import PretrainedWeightsError, without_initialisation
 from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.objective import TrainingObjective
@@ -51,27 +53,39 @@ def test_official_checkpoint_loads_exactly_and_config_round_trips(case):
                                                    if k not in make_config(path)}
 
 
-def test_the_projection_starts_alike_whether_the_tower_is_drawn_or_loaded(case, tmp_path):
-    """A tower about to be loaded is built without its random draws (zero-filled, then overwritten by the file),
-    and those draws are set aside either way: with the checkpoint at hand or missing, the projection is the same."""
+def test_the_projection_starts_alike_whether_the_tower_is_drawn_or_loaded(case, tmp_path, monkeypatch):
+    """A tower about to be loaded is built without its random draws (zero-filled, then overwritten by the file:
+    neither torch's initialisers nor the package's own are called), and those draws are set aside either way:
+    with the checkpoint at hand or missing, the projection is the same."""
     make_config, (path, _) = case  # that the loaded tower equals the file: the first test of this module
+    clap = make_config is clap_config
+    owner, name = (htsat_module(), "trunc_normal_") if clap else (torch.nn.init, "xavier_uniform_")
+    calls, real = [], getattr(owner, name)
+    monkeypatch.setattr(owner, name, lambda *args, **kwargs: calls.append(1) or real(*args, **kwargs))
     torch.manual_seed(3)
     loaded = _encoder(make_config(path))
+    assert not calls
     torch.manual_seed(3)
     drawn = _encoder(make_config(tmp_path / "missing.pt"))
-    assert bool(loaded.pretrained) and not bool(drawn.pretrained)
+    assert bool(loaded.pretrained) and not bool(drawn.pretrained) and calls
     assert all(torch.equal(a, b) for a, b in zip(loaded.projection.parameters(), drawn.projection.parameters()))
 
 
-def test_without_initialisation_zero_fills_and_restores_torch_init():
+def test_without_initialisation_zero_fills_and_restores_torch_init_and_a_packages_own():
     kaiming = torch.nn.init.kaiming_uniform_
+    package = types.ModuleType("package")  # one with its own initialiser, as HTS-AT's trunc_normal_
+    package.ones_, package.scale = (lambda t: t.fill_(1.0)), (lambda t: t.mul_(2.0))
+    own = package.ones_
     with pytest.raises(RuntimeError, match="inside"):
-        with without_initialisation():
+        with without_initialisation(package):
             layer = torch.nn.Linear(3, 2)
-            assert torch.nn.init.kaiming_uniform_ is not kaiming
+            drawn = package.ones_(torch.empty(4))
+            assert torch.nn.init.kaiming_uniform_ is not kaiming and package.ones_ is not own
+            assert package.scale(torch.ones(1)).item() == 2.0  # not an initialiser (no trailing _): untouched
             raise RuntimeError("inside")
-    assert not layer.weight.any() and not layer.bias.any()
+    assert not layer.weight.any() and not layer.bias.any() and not drawn.any()
     assert torch.nn.init.kaiming_uniform_ is kaiming and torch.nn.Linear(3, 2).weight.any()
+    assert package.ones_ is own and package.ones_(torch.empty(4)).eq(1.0).all()
 
 
 def test_the_other_encoders_checkpoint_is_rejected_clearly(case, clap_ckpt, panns_ckpt):
