@@ -46,6 +46,10 @@ class NoiseEncoder(nn.Module):
                 keys: Sequence[str] | None = None) -> Condition:
         raise NotImplementedError
 
+    def check_trainable(self) -> None:
+        """Raise an :class:`~ncse_cli.errors.NcseError` naming what is missing when the encoder cannot be trained
+        as it stands (a pre-trained tower without its weights); the default can always be trained."""
+
     def parameter_groups(self, lr: float) -> list[dict]:
         """Optimizer groups for the encoder's trainable parameters (override for a tower with its own rate)."""
         params = [p for p in self.parameters() if p.requires_grad]

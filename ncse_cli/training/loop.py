@@ -195,8 +195,8 @@ def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name:
     """Train (or with ``resume`` continue) the model ``name`` of ``workspace``; returns its model directory.
 
     The directory holds ``config.yaml``, ``model.safetensors`` (EMA weights), ``checkpoints/`` and
-    ``train_log.csv``. Errors in the config, data or workspace are raised before anything is written; a kill at
-    any moment after that leaves a run that ``resume`` continues to the same end (see
+    ``train_log.csv``. Errors in the config, data, workspace or pre-trained weights are raised before anything is
+    written; a kill at any moment after that leaves a run that ``resume`` continues to the same end (see
     :mod:`ncse_cli.training.checkpoints`).
     """
     run_dir = run_dir_for(workspace, name)
@@ -206,6 +206,8 @@ def train(cfg: RunConfig, workspace: Workspace | str | os.PathLike | None, name:
         source = Workspace(run_dir.parent.parent).resolve(cfg.train.init_from)
     session = build_session(cfg, run_dir, download_weights, source)
     try:
+        if not resume:  # e.g. a tower without its weights; a resumed run's come back from its checkpoint
+            session.model.encoder.check_trainable()
         with training_lock(run_dir, enabled=session.is_main):
             check_run_dir(run_dir, cfg, resume=resume, overwrite=overwrite)  # again, now that it cannot change
             if resume:
