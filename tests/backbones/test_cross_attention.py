@@ -54,7 +54,8 @@ def test_presets_without_tokens_keep_their_parameter_counts():
     expected = {("tiny", None, "add"): 1372686, ("tiny", 512, "film"): 2488974, ("small", 512, "add"): 28808858,
                 ("base", None, "add"): 65590694}
     for (name, dim, injection), count in expected.items():
-        net = BACKBONES.get(name)(BACKBONES.get(name).Config(), ConditionSpec(vector_dim=dim), injection)
+        with torch.device("meta"):  # shapes only: no 66 M initial weights to draw
+            net = BACKBONES.get(name)(BACKBONES.get(name).Config(), ConditionSpec(vector_dim=dim), injection)
         assert _count(net) == count, name
         assert not xattn_blocks(net) and net.mid_xattn is None
 
@@ -62,11 +63,12 @@ def test_presets_without_tokens_keep_their_parameter_counts():
 @pytest.mark.parametrize("name,levels,blocks", [("tiny", {4}, 3), ("small", {3}, 3), ("base", {4, 5, 6}, 10)])
 def test_tokens_turn_on_cross_attention_at_the_coarse_levels(name, levels, blocks):
     cls = BACKBONES.get(name)
-    net = cls(cls.Config(), ConditionSpec(token_dim=32, num_tokens=4))
+    with torch.device("meta"):  # the layout only
+        net = cls(cls.Config(), ConditionSpec(token_dim=32, num_tokens=4))
+        explicit = cls(cls.Config(xattn_resolutions=(cls.Config().freq_bins // 2 ** min(levels),)),
+                       ConditionSpec(token_dim=32, num_tokens=4))
     # auto: the self-attention resolution and every coarser level, plus the middle
     assert net.xattn_levels == levels and len(xattn_blocks(net)) == blocks and net.mid_xattn is not None
-    explicit = cls(cls.Config(xattn_resolutions=(cls.Config().freq_bins // 2 ** min(levels),)),
-                   ConditionSpec(token_dim=32, num_tokens=4))
     assert explicit.xattn_levels == {min(levels)}
 
 
