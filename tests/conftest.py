@@ -41,10 +41,11 @@ def _note_full_collection(phase, info):
 
 def pytest_collection_finish(session):
     """What the worker holds after collection (torch, pandas, matplotlib, every test module) is moved out of the
-    garbage collector's sight (``gc.freeze``), and so is what survives each later full collection, at the end of
-    the test during which it ran. A full collection otherwise walks every object of the process again: 17-18 of
-    them took 4-6 s of each worker's time, 1-2 s so. Frozen objects are still freed by reference counting; only a
-    reference cycle among them would outlive its test (the workers' peak memory did not change: 2.8 GB)."""
+    garbage collector's sight (``gc.freeze``), and so is what outlives each test during which a full collection
+    ran (:func:`pytest_runtest_protocol`). A full collection otherwise walks every object of the process again:
+    17-18 of them took 4-6 s of each worker's time, 1-2 s so. Frozen objects are still freed by reference
+    counting; only a reference cycle among them lives until the worker exits (peak memory did not change: 2.8 GB
+    a worker)."""
     import gc
 
     gc.collect()
@@ -52,13 +53,18 @@ def pytest_collection_finish(session):
     gc.callbacks.append(_note_full_collection)
 
 
-@pytest.hookimpl(trylast=True)
-def pytest_runtest_teardown(item, nextitem):
+@pytest.hookimpl(wrapper=True)
+def pytest_runtest_protocol(item, nextitem):
+    """After a test (its fixtures released) during which a full collection ran: collect what it left in reference
+    cycles, then freeze the rest (cheap: only what is not frozen yet is walked)."""
+    result = yield
     if _FULL_COLLECTION:
         import gc
 
-        _FULL_COLLECTION.clear()
+        gc.collect()
+        _FULL_COLLECTION.clear()  # that collection reported itself too
         gc.freeze()
+    return result
 
 
 @pytest.hookimpl(trylast=True)
