@@ -15,6 +15,7 @@ from typing import Iterable
 import numpy as np
 import soundfile as sf
 import torch
+import torchaudio.functional as AF
 import torchaudio.transforms as AT
 
 from ncse_cli.errors import NcseError
@@ -161,17 +162,37 @@ def resample_tensor(tensor: torch.Tensor, orig_rate: int, new_rate: int) -> torc
     """Differentiable tensor version of :func:`resample_audio` (used inside encoders)."""
     if orig_rate == new_rate:
         return tensor
+    if _bank_bytes(orig_rate, new_rate, tensor.element_size()) > CACHED_BANK_BYTES:
+        return AF.resample(tensor, orig_rate, new_rate, lowpass_filter_width=RESAMPLER["lowpass_filter_width"],
+                           rolloff=RESAMPLER["rolloff"], resampling_method=RESAMPLER["method"],
+                           beta=RESAMPLER["beta"])
     return _resampler(orig_rate, new_rate, tensor.dtype, tensor.device)(tensor)
+
+
+#: The largest filter bank :func:`resample_tensor` keeps between calls (44.1 to 16 kHz: 0.5 MB; a rate with no
+#: common factor with the other, such as 44 101 Hz, needs gigabytes, and is computed for each call).
+CACHED_BANK_BYTES = 16 * 2**20
+
+
+def _bank_bytes(orig_rate: int, new_rate: int, itemsize: int) -> int:
+    """The size of torchaudio's sinc filter bank between two rates: one filter per output phase, each as long as
+    the input period plus the filter's reach on both sides."""
+    gcd = math.gcd(orig_rate, new_rate)
+    orig, new = orig_rate // gcd, new_rate // gcd
+    reach = math.ceil(RESAMPLER["lowpass_filter_width"] * orig / (min(orig, new) * RESAMPLER["rolloff"]))
+    return new * (orig + 2 * reach) * itemsize
 
 
 @functools.lru_cache(maxsize=32)
 def _resampler(orig_rate: int, new_rate: int, dtype: torch.dtype, device: torch.device) -> AT.Resample:
     """:data:`RESAMPLER` between two rates, its filter bank computed once: from 44.1 kHz to 16 kHz that takes
-    longer than filtering a few seconds of audio. The bank is computed in the signal's dtype, as
-    ``torchaudio.functional.resample`` computes it on every call, so the output is the same."""
-    return AT.Resample(orig_rate, new_rate, resampling_method=RESAMPLER["method"],
-                       lowpass_filter_width=RESAMPLER["lowpass_filter_width"], rolloff=RESAMPLER["rolloff"],
-                       beta=RESAMPLER["beta"], dtype=dtype).to(device)
+    longer than filtering a few seconds of audio. The bank is computed on the CPU in the signal's dtype, as
+    ``torchaudio.functional.resample`` computes it on every call (on the signal's device), so the output on the
+    CPU is the same; outside inference mode, so that a later call can be differentiated."""
+    with torch.inference_mode(False):
+        return AT.Resample(orig_rate, new_rate, resampling_method=RESAMPLER["method"],
+                           lowpass_filter_width=RESAMPLER["lowpass_filter_width"], rolloff=RESAMPLER["rolloff"],
+                           beta=RESAMPLER["beta"], dtype=dtype).to(device)
 
 
 def save_audio(path: str | os.PathLike, samples: np.ndarray | torch.Tensor, sample_rate: int,

@@ -11,8 +11,8 @@ import pytest
 import torch
 import torchaudio.functional as AF
 
-from ncse_cli.audio import (RESAMPLER, Audio, AudioError, _resampler, audio_info, check_noise_reference, load_audio,
-                            resample_tensor, save_audio, save_audio_blocks)
+from ncse_cli.audio import (RESAMPLER, Audio, AudioError, _bank_bytes, _resampler, audio_info, check_noise_reference,
+                            load_audio, resample_tensor, save_audio, save_audio_blocks)
 from tests.dummies import cut_wav, file_size_limit, noise, set_wav_data_size, speech, write_wav
 
 
@@ -77,3 +77,16 @@ def test_the_resampler_computes_its_filters_once_and_equals_torchaudios_function
     hits = _resampler.cache_info().hits
     assert torch.equal(first, expected) and torch.equal(resample_tensor(x, *rates), expected)  # bit for bit
     assert _resampler.cache_info().hits == hits + 1
+
+
+def test_a_filter_bank_first_made_in_inference_mode_still_differentiates_and_large_ones_are_not_kept():
+    with torch.inference_mode():
+        resample_tensor(torch.randn(1, 3000), 11025, 16000)  # the bank is made here, and kept
+    x = torch.randn(1, 3000, requires_grad=True)
+    resample_tensor(x, 11025, 16000).sum().backward()
+    assert x.grad is not None and x.grad.abs().sum() > 0
+    kept = _resampler.cache_info().currsize
+    resample_tensor(torch.randn(1, 500), 44056, 16000)  # a legacy rate: a 47 MB bank, computed for the call
+    assert _resampler.cache_info().currsize == kept
+    assert _bank_bytes(44056, 16000, 4) == 47_032_000 == _resampler.__wrapped__(44056, 16000, torch.float32,
+                                                                                  torch.device("cpu")).kernel.nbytes
