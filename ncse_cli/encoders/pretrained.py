@@ -327,8 +327,8 @@ class PretrainedEncoder(NoiseEncoder):
     ``window``, ``forward(wave [B, window]) -> [B, dim]``, ``trainable_parameters()`` and
     ``load_official(obj, source)``. When the tower's weights are about to be overwritten (by the official file, or
     by the model directory when ``ctx.load_pretrained`` is off), it is built :func:`without_initialisation` (also
-    of the ``initialisers``: modules with the tower's own init functions). Either
-    way it is built with the random stream set aside, so the projection starts alike.
+    of the ``initialisers``: modules with the tower's own init functions). Either way it is built with the random
+    stream set aside, so the projection starts alike.
     """
 
     weights: OfficialWeights
@@ -378,6 +378,7 @@ class PretrainedEncoder(NoiseEncoder):
             raise PretrainedWeightsError(self.weights.missing_message(self.cfg.ckpt))
 
     def check_trainable(self) -> None:
+        """A tower without pre-trained weights cannot be trained: :meth:`require_pretrained`."""
         self.require_pretrained()
 
     def train(self, mode: bool = True) -> "PretrainedEncoder":

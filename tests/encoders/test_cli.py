@@ -16,10 +16,6 @@ from typer.testing import CliRunner
 from ncse_cli.cli import app
 from ncse_cli.data.manifest import read_manifest
 from ncse_cli.model_dir import load_model
-from ncse_cli.training import run_config_for
-from ncse_cli.training.checkpoints import restore
-from ncse_cli.training.session import build_session
-from ncse_cli.training.state import checkpoint_dir
 from tests.dummies import TINY_MODEL, make_manifest, read_wav
 
 pytestmark = pytest.mark.usefixtures("isolated_weights")
@@ -120,13 +116,15 @@ def test_a_panns_tower_given_by_path_trains_with_film_and_is_restored_without_th
     saved = _train(corpus, tmp_path, "panns", "--panns-ckpt", local, "--injection", "film")
     assert saved["encoder"]["ckpt"] == str(local) and saved["conditioning"]["injection"] == "film"
 
-    local.unlink()  # resuming, the tower's weights come back from the checkpoint
-    run = tmp_path / "ws" / "models" / "m"
-    session = build_session(run_config_for(tmp_path / "ws", "m", resume=True), run)
-    assert not bool(session.model.encoder.pretrained)  # built without the file: random weights
-    restore(session, checkpoint_dir(run, 2))
-    tower = session.model.encoder.tower.cnn14.state_dict()
-    assert bool(session.model.encoder.pretrained) and all(torch.equal(tower[k], v) for k, v in panns_ckpt[1].items())
+    local.unlink()  # resuming, the tower's weights come back from the checkpoint (a fresh run would be refused)
+    ws = tmp_path / "ws"
+    stamp = (ws / "models" / "m" / "model.safetensors").stat().st_mtime_ns
+    result = invoke("train", "--name", "m", "--workdir", ws, "--resume", "--steps", "2", "--no-progress")
+    assert result.exit_code == 0, result.output  # nothing left to train: restored from step 2 and exported again
+    with safe_open(ws / "models" / "m" / "model.safetensors", "pt") as weights:
+        assert weights.get_tensor("encoder.pretrained").item()
+        assert all(torch.equal(weights.get_tensor(f"encoder.tower.cnn14.{k}"), v) for k, v in panns_ckpt[1].items())
+    assert (ws / "models" / "m" / "model.safetensors").stat().st_mtime_ns != stamp
 
 
 def test_training_without_the_checkpoint_is_one_clear_line(corpus, tmp_path):
