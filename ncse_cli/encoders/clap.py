@@ -34,7 +34,8 @@ from torch import nn
 from ncse_cli.encoders.base import ENCODERS, EncoderContext
 from ncse_cli.encoders.front_end import lean_front_end
 from ncse_cli.encoders.pretrained import (OfficialWeights, PretrainedConfig, PretrainedEncoder, PretrainedWeightsError,
-                                          downloads_allowed, import_detached, load_exact, strip_prefix)
+                                          downloads_allowed, import_detached, load_exact, own_initialisers_skipped,
+                                          strip_prefix)
 from ncse_cli.errors import NcseError
 
 INSTALL = "pip install laion-clap"
@@ -102,7 +103,8 @@ class CLAPAudioTower(nn.Module):
         config = read_model_config(amodel)
         audio_cfg = types.SimpleNamespace(**config["audio_cfg"])
         htsat = htsat_module()
-        with warnings.catch_warnings(), lean_front_end():  # upstream calls torch.meshgrid without indexing=
+        # upstream calls torch.meshgrid without indexing=
+        with warnings.catch_warnings(), lean_front_end(), own_initialisers_skipped(htsat):
             warnings.filterwarnings("ignore", message=r"torch\.meshgrid", category=UserWarning)
             self.audio_branch = htsat.create_htsat_model(audio_cfg, enable_fusion=False)
         self.audio_projection = nn.Sequential(nn.Linear(config["embed_dim"], joint_dim), nn.ReLU(),
@@ -145,7 +147,7 @@ class CLAPEncoder(PretrainedEncoder):
 
     def __init__(self, cfg: Config | None = None, ctx: EncoderContext = EncoderContext()) -> None:
         cfg = cfg or self.Config()
-        super().__init__(cfg, ctx, lambda: CLAPAudioTower(cfg.amodel), initialisers=(htsat_module(),))
+        super().__init__(cfg, ctx, lambda: CLAPAudioTower(cfg.amodel))
 
 
 __all__ = ["CLAPAudioTower", "CLAPEncoder", "CLAP_WEIGHTS", "audio_models"]

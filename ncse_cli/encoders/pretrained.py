@@ -258,15 +258,19 @@ def resolve_checkpoint(weights: OfficialWeights, ckpt: str | None, download: boo
     return path
 
 
+#: How many :func:`without_initialisation` blocks are active (they nest).
+_SKIPPING = [0]
+
+
 @contextlib.contextmanager
 def without_initialisation(*owners: types.ModuleType) -> Iterator[None]:
     """Build modules whose every weight is overwritten right after, without drawing their random initialisation:
     while active, every ``torch.nn.init`` function (which ``reset_parameters`` of the standard layers and the
     towers' own ``init_layer`` call) zero-fills instead, and so does every public ``*_`` function of ``owners``
-    (a package's own initialisers, such as HTS-AT's ``trunc_normal_``). Drawing PANNs Cnn14's 82 M initial weights
-    takes about 1.3 s on one CPU thread, four times longer than building the tower without them; HTS-AT's
-    truncated normals take 0.25 s. Zeros keep a mistake (a weight that is then not loaded) deterministic. The same
-    idea as ``no_init_weights`` in HF transformers. Not thread-safe: it swaps module attributes."""
+    (a package's own initialisers: see :func:`own_initialisers_skipped`). Drawing PANNs Cnn14's 82 M initial
+    weights takes about 1.3 s on one CPU thread, four times longer than building the tower without them. Zeros
+    keep a mistake (a weight that is then not loaded) deterministic. The same idea as ``no_init_weights`` in HF
+    transformers. Not thread-safe: it swaps module attributes."""
     saved = [(owner, name, getattr(owner, name)) for owner in (nn.init, *owners) for name in dir(owner)
              if name.endswith("_") and not name.startswith("_") and callable(getattr(owner, name))]
 
@@ -276,11 +280,19 @@ def without_initialisation(*owners: types.ModuleType) -> Iterator[None]:
 
     for owner, name, _ in saved:
         setattr(owner, name, zeros)
+    _SKIPPING[0] += 1
     try:
         yield
     finally:
+        _SKIPPING[0] -= 1
         for owner, name, fn in saved:
             setattr(owner, name, fn)
+
+
+def own_initialisers_skipped(*owners: types.ModuleType) -> contextlib.AbstractContextManager:
+    """For a tower whose package draws weights with its own init functions (HTS-AT's ``trunc_normal_``, 0.25 s a
+    build): inside :func:`without_initialisation`, those of ``owners`` zero-fill too; outside it, nothing."""
+    return without_initialisation(*owners) if _SKIPPING[0] else contextlib.nullcontext()
 
 
 def valid_lengths(ref: torch.Tensor, lengths: torch.Tensor | None) -> torch.Tensor:
@@ -326,22 +338,20 @@ class PretrainedEncoder(NoiseEncoder):
     Subclasses set :attr:`weights` and pass ``build_tower``, which returns a module with ``dim``, ``sample_rate``,
     ``window``, ``forward(wave [B, window]) -> [B, dim]``, ``trainable_parameters()`` and
     ``load_official(obj, source)``. When the tower's weights are about to be overwritten (by the official file, or
-    by the model directory when ``ctx.load_pretrained`` is off), it is built :func:`without_initialisation` (also
-    of the ``initialisers``: modules with the tower's own init functions). Either way it is built with the random
-    stream set aside, so the projection starts alike.
+    by the model directory when ``ctx.load_pretrained`` is off), it is built :func:`without_initialisation`. Either
+    way it is built with the random stream set aside, so the projection starts alike.
     """
 
     weights: OfficialWeights
 
-    def __init__(self, cfg: PretrainedConfig, ctx: EncoderContext, build_tower: Callable[[], nn.Module],
-                 initialisers: Sequence[types.ModuleType] = ()) -> None:
+    def __init__(self, cfg: PretrainedConfig, ctx: EncoderContext, build_tower: Callable[[], nn.Module]) -> None:
         super().__init__()
         self.cfg = cfg
         self.model_rate = ctx.sample_rate
         path = resolve_checkpoint(self.weights, cfg.ckpt, ctx.download) if ctx.load_pretrained else None
         overwritten = path is not None or not ctx.load_pretrained
         with torch.random.fork_rng(devices=[]), \
-                (without_initialisation(*initialisers) if overwritten else contextlib.nullcontext()):
+                (without_initialisation() if overwritten else contextlib.nullcontext()):
             self.tower = tower = build_tower()
         self.projection = nn.Sequential(nn.Linear(tower.dim, cfg.dim), nn.SiLU(), nn.Linear(cfg.dim, cfg.dim))
         self.spec = ConditionSpec(vector_dim=cfg.dim)

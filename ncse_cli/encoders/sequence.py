@@ -35,8 +35,7 @@ import torch.nn.functional as F
 
 from ncse_cli.conditioning import Condition, ConditionSpec
 from ncse_cli.encoders.base import ENCODERS, EncoderContext
-from ncse_cli.encoders.clap import (CLAP_WEIGHTS, FIXED_PREFIXES, CLAPAudioTower, CLAPEncoder, htsat_module,
-                                   read_model_config)
+from ncse_cli.encoders.clap import CLAP_WEIGHTS, FIXED_PREFIXES, CLAPAudioTower, CLAPEncoder, read_model_config
 from ncse_cli.encoders.cnn import CNNEncoder, band_levels, length_groups
 from ncse_cli.encoders.pretrained import PretrainedEncoder, resampled_lengths
 
@@ -150,7 +149,7 @@ class CLAPSequenceEncoder(PretrainedEncoder):
 
     def __init__(self, cfg: Config | None = None, ctx: EncoderContext = EncoderContext()) -> None:
         cfg = cfg or self.Config()
-        super().__init__(cfg, ctx, lambda: CLAPFrameTower(cfg.amodel), initialisers=(htsat_module(),))
+        super().__init__(cfg, ctx, lambda: CLAPFrameTower(cfg.amodel))
         self.spec = ConditionSpec(vector_dim=cfg.dim if cfg.vector else None, token_dim=cfg.dim,
                                   num_tokens=cfg.num_tokens)
 

@@ -17,8 +17,7 @@ from ncse_cli.encoders import ENCODERS
 from ncse_cli.encoders.cache import EmbeddingCache, fingerprint
 from ncse_cli.encoders.pretrained import (MissingPackageError, OfficialWeights, PretrainedWeightsError,
                                           deferred_imports, fit_window, import_detached, load_exact,
-                                          read_checkpoint, resampled_lengths,
-                                          resolve_checkpoint, valid_lengths)
+                                          read_checkpoint, resampled_lengths, resolve_checkpoint, valid_lengths)
 
 pytestmark = pytest.mark.usefixtures("isolated_weights")
 

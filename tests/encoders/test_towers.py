@@ -12,7 +12,7 @@ from ncse_cli.model_dir import load_model, save_model
 from ncse_cli.config import from_dict, to_dict
 from ncse_cli.encoders import ENCODERS, EncoderContext
 from ncse_cli.encoders.clap import htsat_module
-from ncse_cli.encoders.pretrained import PretrainedWeightsError, without_initialisation
+from ncse_cli.encoders.pretrained import PretrainedWeightsError, own_initialisers_skipped, without_initialisation
 from ncse_cli.enhancement import enhance_waveforms
 from ncse_cli.objective import TrainingObjective
 from ncse_cli.sampling.pc import PCConfig
@@ -86,6 +86,11 @@ def test_without_initialisation_zero_fills_and_restores_torch_init_and_a_package
     assert not layer.weight.any() and not layer.bias.any() and not drawn.any()
     assert torch.nn.init.kaiming_uniform_ is kaiming and torch.nn.Linear(3, 2).weight.any()
     assert package.ones_ is own and package.ones_(torch.empty(4)).eq(1.0).all()
+    with own_initialisers_skipped(package):  # what a tower wraps its package's build in: outside, nothing
+        assert package.ones_ is own
+    with without_initialisation(), own_initialisers_skipped(package):  # inside a skipped build, zeros too
+        assert not package.ones_(torch.empty(4)).any()
+    assert package.ones_ is own and torch.nn.init.kaiming_uniform_ is kaiming
 
 
 def test_the_other_encoders_checkpoint_is_rejected_clearly(case, clap_ckpt, panns_ckpt):
